@@ -1,0 +1,64 @@
+"""trimcp: a Trio-native runtime for Model Context Protocol servers.
+
+Write a server with :class:`Server` and its decorators, serve it with ``trimcp serve
+module:server`` (or :func:`serve_stdio`), and test it in-process with :mod:`trimcp.testing`.
+
+Names are loaded on first use, so ``import trimcp.protocol`` (the sans-IO core) does not pull
+in Trio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Audio": "._server.content",
+    "CancelReason": "._runtime",
+    "Completion": "._server.completions",
+    "Context": "._server.context",
+    "EmbeddedResource": "._server.content",
+    "Image": "._server.content",
+    "LocalProtocolError": ".protocol",
+    "Message": "._server.prompts",
+    "ProtocolError": ".protocol",
+    "RemoteProtocolError": ".protocol",
+    "ResourceContents": "._server.content",
+    "ResourceLink": "._server.content",
+    "ResourceNotFoundError": "._server.errors",
+    "Server": "._server.server",
+    "ToolError": "._server.errors",
+    "ToolResult": "._server.tools",
+    "serve_stdio": "._transports",
+    "serve_stream": "._transports",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trimcp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from ._runtime import CancelReason
+    from ._server.completions import Completion
+    from ._server.content import Audio, EmbeddedResource, Image, ResourceContents, ResourceLink
+    from ._server.context import Context
+    from ._server.errors import ResourceNotFoundError, ToolError
+    from ._server.prompts import Message
+    from ._server.server import Server
+    from ._server.tools import ToolResult
+    from ._transports import serve_stdio, serve_stream
+    from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError

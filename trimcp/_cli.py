@@ -1,0 +1,77 @@
+"""The ``trimcp`` command line: ``trimcp serve module:server``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from ._server.server import Server
+from ._transports import serve_stdio
+
+_DEFAULT_NAMES = ("server", "mcp", "app")
+
+
+def load_server(target: str) -> Server:
+    """Find the :class:`Server` named by ``module:attribute`` or ``path/to/file.py:attribute``.
+
+    Without ``:attribute``, a module-level ``server``, ``mcp`` or ``app`` is used. Raises
+    ``SystemExit`` with a readable message when nothing fits.
+    """
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = _import(module_name)
+    except Exception as exc:
+        raise SystemExit(f"trimcp: cannot import {module_name!r}: {exc}") from exc
+    names = [attribute] if attribute else [n for n in _DEFAULT_NAMES if hasattr(module, n)]
+    for name in names:
+        value: Any = getattr(module, name, None)
+        if isinstance(value, Server):
+            return value
+        if value is not None:
+            raise SystemExit(f"trimcp: {module_name}:{name} is a {type(value).__name__}, not a trimcp.Server")
+    wanted = attribute or " or ".join(_DEFAULT_NAMES)
+    raise SystemExit(f"trimcp: no trimcp.Server named {wanted} in {module_name!r}")
+
+
+def _import(name: str) -> Any:
+    if name.endswith(".py") or os.sep in name:
+        spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(name))[0], name)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no Python file at {name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return importlib.import_module(name)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trimcp", description="A Trio-native runtime for MCP servers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve a trimcp.Server")
+    serve.add_argument("target", help="module:attribute (or path/to/file.py:attribute) of the Server")
+    serve.add_argument("--transport", choices=["stdio"], default="stdio", help="how clients connect (default: stdio)")
+    serve.add_argument("--log-level", default="INFO", help="log level for the server's own log on stderr")
+    serve.add_argument("--grace", type=float, default=1.0, help="seconds running requests get at shutdown")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    server = load_server(args.target)
+    trio.run(lambda: serve_stdio(server, grace=args.grace))

@@ -1,0 +1,17 @@
+"""The Trio runtime: sessions as nurseries, requests as cancel scopes, bounded outboxes."""
+
+from .outbox import Outbox, OutboxStatistics
+from .request import CancelReason, RequestHandle
+from .session import Routed, Session, SessionHandler, SessionStatistics, open_session
+
+__all__ = [
+    "CancelReason",
+    "Outbox",
+    "OutboxStatistics",
+    "RequestHandle",
+    "Routed",
+    "Session",
+    "SessionHandler",
+    "SessionStatistics",
+    "open_session",
+]

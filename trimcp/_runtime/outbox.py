@@ -1,0 +1,88 @@
+"""A bounded queue of encoded messages bound for one peer stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import attrs
+import trio
+
+
+@attrs.frozen
+class OutboxStatistics:
+    """``buffered``: messages waiting now; ``peak``: the most ever waiting at once."""
+
+    buffered: int
+    max_buffer: int
+    peak: int
+    sent: int
+    closed: bool
+
+
+class Outbox:
+    """Encoded messages on their way to one stream (stdout, an SSE response, …).
+
+    Producers ``await send()``; when the buffer is full they wait (backpressure). After
+    :meth:`close` every send is a no-op that returns ``False``: writing to a finished stream
+    never raises in the producer. The one consumer iterates :meth:`batches`.
+    """
+
+    def __init__(self, max_buffer: int = 256) -> None:
+        self.max_buffer = max_buffer
+        self._send, self._receive = trio.open_memory_channel[bytes](max_buffer)
+        self._peak = 0
+        self._sent = 0
+        self._closed = False
+
+    async def send(self, data: bytes) -> bool:
+        """Queue ``data``; ``False`` when the outbox is closed (the message is dropped)."""
+        if self._closed:
+            return False
+        try:
+            await self._send.send(data)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
+    def close(self) -> None:
+        """Accept nothing more; the consumer still gets what is already queued."""
+        self._closed = True
+        self._send.close()
+
+    def abort(self) -> None:
+        """Close both ends: queued messages are dropped and waiting senders return ``False``."""
+        self.close()
+        self._receive.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def batches(self) -> AsyncIterator[list[bytes]]:
+        """Yield everything queued, as lists (one write each), until closed and drained."""
+        receive = self._receive
+        while True:
+            try:
+                first = await receive.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            batch = [first]
+            while True:
+                try:
+                    batch.append(receive.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+            if len(batch) > self._peak:
+                self._peak = len(batch)
+            self._sent += len(batch)
+            yield batch
+
+    def statistics(self) -> OutboxStatistics:
+        stats = self._send.statistics()
+        return OutboxStatistics(
+            buffered=stats.current_buffer_used,
+            max_buffer=self.max_buffer,
+            peak=max(self._peak, stats.current_buffer_used),
+            sent=self._sent,
+            closed=self._closed,
+        )

@@ -1,0 +1,96 @@
+"""One in-flight request: its cancel scope, its outbound stream and its progress."""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..protocol import jsonrpc
+from ..protocol.errors import LocalProtocolError
+from ..protocol.jsonrpc import RequestId
+
+if TYPE_CHECKING:
+    from .outbox import Outbox
+
+
+class CancelReason(str, enum.Enum):
+    """Why a request's scope was cancelled (also passed to ``CancelScope.cancel(reason=…)``)."""
+
+    CLIENT_CANCELLED = "client cancelled"
+    CLIENT_DISCONNECTED = "client disconnected"
+    SESSION_ENDED = "session ended"
+    DEADLINE = "deadline"
+    SHUTDOWN = "shutdown"
+
+
+class RequestHandle:
+    """Runtime state of one request. Created and owned by its :class:`~.session.Session`.
+
+    Everything written through it goes to the request's own outbox; once the request is
+    finished (answered or cancelled) further writes are silent no-ops.
+    """
+
+    __slots__ = (
+        "id",
+        "method",
+        "params",
+        "progress_token",
+        "cancel_scope",
+        "cancel_reason",
+        "finished",
+        "outbox",
+        "_last_progress",
+    )
+
+    def __init__(self, request_id: RequestId, method: str, params: Any, outbox: Outbox) -> None:
+        self.id = request_id
+        self.method = method
+        self.params = params
+        meta = params.get("_meta") if type(params) is dict else None
+        token = meta.get("progressToken") if type(meta) is dict else None
+        self.progress_token: int | str | None = token if type(token) in (int, str) else None
+        self.cancel_scope = trio.CancelScope()
+        self.cancel_reason: CancelReason | str | None = None
+        self.finished = False
+        self.outbox = outbox
+        self._last_progress = -math.inf
+
+    def cancel(self, reason: CancelReason | str) -> None:
+        """Cancel the request's work; nothing more (not even a response) is sent for it."""
+        if self.finished:
+            return
+        self.finished = True
+        self.cancel_reason = reason
+        self.cancel_scope.cancel(reason=str(reason.value if isinstance(reason, CancelReason) else reason))
+
+    async def notify(self, method: str, params: Any = None) -> bool:
+        """Send a notification on this request's stream; ``False`` if it could not be sent
+        because the request or its stream is finished."""
+        if self.finished:
+            return False
+        return await self.outbox.send(jsonrpc.notification_bytes(method, params))
+
+    async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> bool:
+        """Report progress when the client asked for it (sent a ``progressToken``).
+
+        Returns whether a notification was sent. Raises :class:`LocalProtocolError` when
+        ``progress`` does not increase, or is not a finite number.
+        """
+        if type(progress) not in (int, float) or not math.isfinite(progress):
+            raise LocalProtocolError(f"progress must be a finite number, not {progress!r}")
+        if progress <= self._last_progress:
+            raise LocalProtocolError(
+                f"progress must increase with every notification: {progress!r} after {self._last_progress!r}"
+            )
+        self._last_progress = progress
+        if self.progress_token is None:
+            return False
+        params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
+        if total is not None:
+            params["total"] = total
+        if message is not None:
+            params["message"] = message
+        return await self.notify("notifications/progress", params)

@@ -1,0 +1,278 @@
+"""A session: one nursery that owns the request tasks of one peer connection.
+
+The session knows JSON-RPC and cancellation, not MCP methods: each request is handed to a
+:class:`SessionHandler` (the server layer), which either answers at once or returns a coroutine
+function that the session runs in the request's own task and cancel scope.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, Union
+
+import attrs
+import trio
+
+from ..protocol import jsonrpc
+from ..protocol.errors import INTERNAL_ERROR, ProtocolError, RemoteProtocolError
+from ..protocol.jsonrpc import Batch, ErrorResponse, Message, Notification, Request, RequestId, Response
+from .outbox import Outbox, OutboxStatistics
+from .request import CancelReason, RequestHandle
+
+logger = logging.getLogger("trimcp")
+
+#: What a handler's ``route`` returns: a result to send at once, or a coroutine function to run
+#: in the request's task.
+Routed = Union[dict, Callable[[RequestHandle], Awaitable[dict]]]
+
+
+class SessionHandler(Protocol):
+    """What a session needs from the layer that knows MCP methods."""
+
+    def route(self, request: Request) -> Routed:
+        """Decide how to answer ``request``; raise :class:`RemoteProtocolError` to refuse it."""
+
+    def notification(self, notification: Notification) -> None:
+        """Handle a notification other than ``notifications/cancelled``."""
+
+    def allows_batches(self) -> bool:
+        """Whether a JSON-RPC batch is acceptable now."""
+
+
+@attrs.frozen
+class SessionStatistics:
+    """``live_requests`` are running now; the counters cover the session's whole life."""
+
+    live_requests: int
+    requests_started: int
+    requests_cancelled: int
+    requests_failed: int
+    outbound: OutboxStatistics
+
+
+class Session:
+    """Runs the requests of one connection. Create it with :func:`open_session`."""
+
+    def __init__(self, handler: SessionHandler, nursery: trio.Nursery, outbox: Outbox) -> None:
+        self.handler = handler
+        self.outbox = outbox
+        self._nursery = nursery
+        self._requests: dict[RequestId, RequestHandle] = {}
+        self._started = 0
+        self._cancelled = 0
+        self._failed = 0
+        self._closed = False
+        self._idle = trio.Event()
+        self._idle.set()
+
+    async def receive_bytes(self, data: bytes | str, outbox: Outbox | None = None) -> None:
+        """Parse one incoming frame and act on it; replies go to ``outbox`` (default: the
+        session's). Bad input is answered with the matching JSON-RPC error, never raised."""
+        try:
+            message = jsonrpc.parse(data)
+        except RemoteProtocolError as exc:
+            await self._send_error(outbox or self.outbox, exc.request_id, exc)
+            return
+        await self.receive(message, outbox)
+
+    async def receive(self, message: Message | Batch, outbox: Outbox | None = None) -> None:
+        """Act on one parsed message or batch."""
+        outbox = outbox or self.outbox
+        kind = type(message)
+        if kind is Request:
+            await self._receive_request(message, outbox)  # type: ignore[arg-type]
+        elif kind is Notification:
+            self._receive_notification(message)  # type: ignore[arg-type]
+        elif kind is Batch:
+            await self._receive_batch(message, outbox)  # type: ignore[arg-type]
+        else:
+            self._receive_response(message)  # type: ignore[arg-type]
+
+    def cancel_request(self, request_id: RequestId, reason: CancelReason | str) -> bool:
+        """Cancel one live request; ``False`` when no such request is running."""
+        handle = self._requests.get(request_id)
+        if handle is None or handle.finished:
+            return False
+        handle.cancel(reason)
+        self._cancelled += 1
+        return True
+
+    def close(self, reason: CancelReason | str = CancelReason.SESSION_ENDED) -> None:
+        """Cancel every live request with ``reason`` and accept no new ones."""
+        self._closed = True
+        for request_id in list(self._requests):
+            self.cancel_request(request_id, reason)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def statistics(self) -> SessionStatistics:
+        return SessionStatistics(
+            live_requests=len(self._requests),
+            requests_started=self._started,
+            requests_cancelled=self._cancelled,
+            requests_failed=self._failed,
+            outbound=self.outbox.statistics(),
+        )
+
+    async def wait_idle(self) -> None:
+        """Return once no request is live."""
+        await self._idle.wait()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def _receive_request(self, request: Request, outbox: Outbox) -> None:
+        prepared = self._prepare(request, outbox)
+        if type(prepared) is bytes:
+            await outbox.send(prepared)
+        elif prepared is not None:
+            self._nursery.start_soon(self._run_and_send, prepared)
+
+    def _prepare(self, request: Request, outbox: Outbox) -> bytes | tuple[RequestHandle, Any] | None:
+        """Route a request: encoded bytes to send now, or a handle and runner to start."""
+        if self._closed:
+            return None
+        if request.id in self._requests:
+            return _error_bytes(request.id, RemoteProtocolError(f"Invalid Request: id {request.id!r} is already in use"))
+        try:
+            routed = self.handler.route(request)
+        except ProtocolError as exc:
+            return _error_bytes(request.id, exc)
+        except Exception:
+            logger.exception("Routing %r failed", request.method)
+            self._failed += 1
+            return _error_bytes(request.id, _internal_error())
+        if type(routed) is dict:
+            return _response_bytes(request.id, routed)
+        handle = RequestHandle(request.id, request.method, request.params, outbox)
+        if not self._requests:
+            self._idle = trio.Event()
+        self._requests[request.id] = handle
+        self._started += 1
+        return handle, routed
+
+    async def _run_and_send(self, prepared: tuple[RequestHandle, Any]) -> None:
+        handle = prepared[0]
+        data = await self._execute(prepared)
+        if data is not None:
+            await handle.outbox.send(data)
+
+    async def _execute(self, prepared: tuple[RequestHandle, Any]) -> bytes | None:
+        """Run a request in its own cancel scope; return its encoded response, or ``None``
+        when it was cancelled (a cancelled request is never answered)."""
+        handle, runner = prepared
+        try:
+            with handle.cancel_scope:
+                try:
+                    result = await runner(handle)
+                except ProtocolError as exc:
+                    return None if handle.finished else _error_bytes(handle.id, exc)
+                except Exception:
+                    if handle.finished:
+                        return None
+                    logger.exception("Request %r (%s) failed", handle.id, handle.method)
+                    self._failed += 1
+                    return _error_bytes(handle.id, _internal_error())
+            if handle.finished:
+                return None
+            handle.finished = True
+            return _response_bytes(handle.id, result)
+        finally:
+            handle.finished = True
+            del self._requests[handle.id]
+            if not self._requests:
+                self._idle.set()
+
+    async def _receive_batch(self, batch: Batch, outbox: Outbox) -> None:
+        if not self.handler.allows_batches():
+            await self._send_error(
+                outbox, None, RemoteProtocolError("Invalid Request: JSON-RPC batches are not supported in this revision")
+            )
+            return
+        answers: list[bytes] = []
+        to_run: list[tuple[RequestHandle, Any]] = []
+        for item in batch:
+            if isinstance(item, RemoteProtocolError):
+                answers.append(_error_bytes(item.request_id, item))
+            elif type(item) is Request:
+                prepared = self._prepare(item, outbox)
+                if type(prepared) is bytes:
+                    answers.append(prepared)
+                elif prepared is not None:
+                    to_run.append(prepared)  # type: ignore[arg-type]
+            elif type(item) is Notification:
+                self._receive_notification(item)
+            else:
+                self._receive_response(item)
+        if to_run:
+            self._nursery.start_soon(self._run_batch, to_run, answers, outbox)
+        elif answers:
+            await outbox.send(b"[" + b",".join(answers) + b"]")
+
+    async def _run_batch(self, to_run: list[tuple[RequestHandle, Any]], answers: list[bytes], outbox: Outbox) -> None:
+        async def run_one(prepared: tuple[RequestHandle, Any]) -> None:
+            data = await self._execute(prepared)
+            if data is not None:
+                answers.append(data)
+
+        async with trio.open_nursery() as nursery:
+            for prepared in to_run:
+                nursery.start_soon(run_one, prepared)
+        if answers:
+            await outbox.send(b"[" + b",".join(answers) + b"]")
+
+    # -- notifications and responses --------------------------------------------------------
+
+    def _receive_notification(self, notification: Notification) -> None:
+        if notification.method == "notifications/cancelled":
+            params = notification.params
+            if type(params) is dict:
+                request_id = params.get("requestId")
+                if type(request_id) in (int, str):
+                    self.cancel_request(request_id, CancelReason.CLIENT_CANCELLED)
+            return  # malformed cancellations are ignored, as the specification asks
+        try:
+            self.handler.notification(notification)
+        except Exception:
+            logger.exception("Handling notification %r failed", notification.method)
+
+    def _receive_response(self, message: Response | ErrorResponse) -> None:
+        logger.debug("Ignoring a response to unknown request %r", message.id)
+
+    async def _send_error(self, outbox: Outbox, request_id: RequestId | None, exc: ProtocolError) -> None:
+        await outbox.send(_error_bytes(request_id, exc))
+
+
+def _response_bytes(request_id: RequestId, result: Any) -> bytes:
+    try:
+        return jsonrpc.response_bytes(request_id, result)
+    except (TypeError, ValueError) as exc:
+        logger.error("The result of request %r cannot be encoded as JSON: %s", request_id, exc)
+        return _error_bytes(request_id, _internal_error())
+
+
+def _error_bytes(request_id: RequestId | None, exc: ProtocolError) -> bytes:
+    return jsonrpc.error_bytes(request_id, exc.to_error_object())
+
+
+def _internal_error() -> ProtocolError:
+    return ProtocolError("Internal error", code=INTERNAL_ERROR)
+
+
+@asynccontextmanager
+async def open_session(handler: SessionHandler, outbox: Outbox) -> AsyncIterator[Session]:
+    """Open a session whose request tasks live in a nursery owned by this block.
+
+    Leaving the block cancels whatever is still running (reason: session ended, unless
+    :meth:`Session.close` was called first with another reason) and waits for it to unwind.
+    """
+    async with trio.open_nursery() as nursery:
+        session = Session(handler, nursery, outbox)
+        try:
+            yield session
+        finally:
+            session.close(CancelReason.SESSION_ENDED)
+

@@ -1,0 +1,312 @@
+"""One client connection as the server sees it: which era it speaks, and the MCP method table.
+
+:class:`Connection` is the :class:`~trimcp._runtime.SessionHandler` the runtime calls for every
+request. Cheap methods (``initialize``, ``ping``, lists, discovery) are answered synchronously;
+the rest return a coroutine function the runtime runs in the request's own task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .._runtime import RequestHandle, Routed
+from ..protocol.constants import LOG_LEVEL_RANK
+from ..protocol.envelope import Envelope, complete_result, has_envelope, read_envelope
+from ..protocol.errors import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    RESOURCE_NOT_FOUND,
+    RemoteProtocolError,
+)
+from ..protocol.handshake import HandshakeSession
+from ..protocol.jsonrpc import Notification, Request, RequestId
+from ..protocol.versions import SUPPORTED_VERSIONS, Era, allows_batches
+from .completions import choices_from_schema, completion_result
+from .content import ResourceContents
+from .context import Context
+from .errors import ResourceNotFoundError
+from .pagination import page
+from .prompts import Prompt
+from .server import Server
+
+logger = logging.getLogger("trimcp")
+
+Runner = Callable[[RequestHandle], Awaitable[dict]]
+#: Methods whose answers carry 2026-07-28 caching hints.
+_CACHEABLE = frozenset(
+    {"server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"}
+)
+#: Handshake-era methods that do not exist in 2026-07-28.
+_HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel"})
+
+
+class Connection:
+    """The server side of one connection (a stdio process, an HTTP session…).
+
+    The first message decides the era: ``initialize`` selects the handshake era; a request
+    carrying a 2026-07-28 ``_meta`` envelope (``server/discover`` included) selects the
+    per-request era. ``ping`` is answered either way before that choice.
+    """
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.era: Era | None = None
+        self.handshake = HandshakeSession()
+        #: The handshake era's ``logging/setLevel`` threshold; ``None`` lets everything through.
+        self.log_level: str | None = None
+        self._methods: dict[str, Callable[[Request, Envelope | None], Routed]] = {
+            "tools/list": self._tools_list,
+            "tools/call": self._tools_call,
+            "resources/list": self._resources_list,
+            "resources/templates/list": self._templates_list,
+            "resources/read": self._resources_read,
+            "prompts/list": self._prompts_list,
+            "prompts/get": self._prompts_get,
+            "completion/complete": self._complete,
+        }
+
+    # -- SessionHandler ---------------------------------------------------------------------------
+
+    def allows_batches(self) -> bool:
+        return self.era is Era.HANDSHAKE and allows_batches(self.handshake.protocol_version)
+
+    def notification(self, notification: Notification) -> None:
+        if notification.method == "notifications/initialized":
+            self.handshake.initialized()
+
+    def route(self, request: Request) -> Routed:
+        era = self.era
+        if era is Era.PER_REQUEST or (era is None and has_envelope(request.params)):
+            return self._route_per_request(request)
+        if era is None and request.method == "server/discover":
+            read_envelope(request.params, request.id)  # raises: a discover without an envelope
+        return self._route_handshake(request)
+
+    # -- the two eras -----------------------------------------------------------------------------
+
+    def _route_per_request(self, request: Request) -> Routed:
+        method = request.method
+        if method in _HANDSHAKE_ONLY and not has_envelope(request.params):
+            raise RemoteProtocolError(
+                f"Method not found: {method!r} does not exist in revision 2026-07-28, which this connection "
+                f"speaks (supported versions: {', '.join(SUPPORTED_VERSIONS)})",
+                code=METHOD_NOT_FOUND,
+                data={"supported": list(SUPPORTED_VERSIONS)},
+                request_id=request.id,
+            )
+        envelope = read_envelope(request.params, request.id)
+        self.era = Era.PER_REQUEST
+        if method == "server/discover":
+            return self._finish(self._discover(), envelope, cacheable=True)
+        handler = self._methods.get(method)
+        if handler is None:
+            raise _method_not_found(method, request.id)
+        routed = handler(request, envelope)
+        if type(routed) is dict:
+            return self._finish(routed, envelope, cacheable=method in _CACHEABLE)
+        return self._finishing(routed, envelope, cacheable=method in _CACHEABLE)
+
+    def _route_handshake(self, request: Request) -> Routed:
+        method = request.method
+        if method == "initialize":
+            return self._initialize(request)
+        self.handshake.check_request(method, request.id)
+        if method == "ping":
+            return {}
+        if method == "logging/setLevel":
+            return self._set_level(request)
+        handler = self._methods.get(method)
+        if handler is None:
+            raise _method_not_found(method, request.id)
+        return handler(request, None)
+
+    def _initialize(self, request: Request) -> dict[str, Any]:
+        if self.era is Era.PER_REQUEST:
+            raise _method_not_found("initialize", request.id)
+        version = self.handshake.initialize(request.params, request.id)
+        self.era = Era.HANDSHAKE
+        result: dict[str, Any] = {
+            "protocolVersion": version,
+            "capabilities": self.server.capabilities(version),
+            "serverInfo": self.server.server_info(),
+        }
+        if self.server.instructions is not None:
+            result["instructions"] = self.server.instructions
+        return result
+
+    def _set_level(self, request: Request) -> dict[str, Any]:
+        params = request.params if type(request.params) is dict else {}
+        level = params.get("level")
+        if level not in LOG_LEVEL_RANK:
+            raise _invalid(f"unknown log level {level!r}; use one of {', '.join(LOG_LEVEL_RANK)}", request.id)
+        self.log_level = level
+        return {}
+
+    def _discover(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "supportedVersions": list(SUPPORTED_VERSIONS),
+            "capabilities": self.server.capabilities(SUPPORTED_VERSIONS[0]),
+        }
+        if self.server.instructions is not None:
+            result["instructions"] = self.server.instructions
+        return result
+
+    def _finish(self, result: dict[str, Any], envelope: Envelope, *, cacheable: bool) -> dict[str, Any]:
+        if cacheable and result.get("resultType", "complete") == "complete":
+            result["ttlMs"] = self.server.cache_ttl_ms
+            result["cacheScope"] = self.server.cache_scope
+        return complete_result(result, self.server.server_info())
+
+    def _finishing(self, runner: Runner, envelope: Envelope, *, cacheable: bool) -> Runner:
+        async def run(handle: RequestHandle) -> dict:
+            return self._finish(await runner(handle), envelope, cacheable=cacheable)
+
+        return run
+
+    def _version(self, envelope: Envelope | None) -> str | None:
+        return envelope.protocol_version if envelope is not None else self.handshake.protocol_version
+
+    # -- methods ------------------------------------------------------------------------------------
+
+    def _list(self, kind: str, key: str, items: Any, request: Request, envelope: Envelope | None) -> dict[str, Any]:
+        server = self.server
+        version = self._version(envelope)
+        chosen, next_cursor = page(kind, list(items), request.params, server.page_size, request.id)
+        result: dict[str, Any] = {key: [item.definition(version) for item in chosen]}
+        if next_cursor is not None:
+            result["nextCursor"] = next_cursor
+        return result
+
+    def _tools_list(self, request: Request, envelope: Envelope | None) -> dict[str, Any]:
+        return self._list("tools", "tools", self.server.tools.values(), request, envelope)
+
+    def _resources_list(self, request: Request, envelope: Envelope | None) -> dict[str, Any]:
+        return self._list("resources", "resources", self.server.resources.values(), request, envelope)
+
+    def _templates_list(self, request: Request, envelope: Envelope | None) -> dict[str, Any]:
+        templates = self.server.resource_templates.values()
+        return self._list("templates", "resourceTemplates", templates, request, envelope)
+
+    def _prompts_list(self, request: Request, envelope: Envelope | None) -> dict[str, Any]:
+        return self._list("prompts", "prompts", self.server.prompts.values(), request, envelope)
+
+    def _tools_call(self, request: Request, envelope: Envelope | None) -> Runner:
+        params = _params(request)
+        name = params.get("name")
+        tool = self.server.tools.get(name) if type(name) is str else None
+        if tool is None:
+            raise _invalid(f"Unknown tool: {name!r}" if type(name) is str else '"name" must be a string', request.id)
+        arguments = params.get("arguments")
+        if arguments is None:
+            arguments = {}
+        elif type(arguments) is not dict:
+            raise _invalid('"arguments" must be an object', request.id)
+        server = self.server
+
+        async def run(handle: RequestHandle) -> dict:
+            return await tool.call(arguments, Context(handle, self, envelope), server.thread_limiter())
+
+        return run
+
+    def _resources_read(self, request: Request, envelope: Envelope | None) -> Runner:
+        uri = _params(request).get("uri")
+        if type(uri) is not str:
+            raise _invalid('"uri" must be a string', request.id)
+        try:
+            found = self.server.find_resource(uri)
+        except ValueError as exc:
+            raise _invalid(f"resource {uri!r}: {exc}", request.id) from None
+        if found is None:
+            raise self._not_found(uri, envelope, request.id)
+        resource, kwargs = found
+        server = self.server
+
+        async def run(handle: RequestHandle) -> dict:
+            context = Context(handle, self, envelope)
+            limiter = server.thread_limiter()
+            try:
+                contents = await resource.read(uri, kwargs, context, limiter)
+            except ResourceNotFoundError as exc:
+                raise self._not_found(exc.uri, envelope, handle.id) from None
+            return {"contents": [_contents_dict(c) for c in contents]}
+
+        return run
+
+    def _prompts_get(self, request: Request, envelope: Envelope | None) -> Runner:
+        params = _params(request)
+        name = params.get("name")
+        prompt: Prompt | None = self.server.prompts.get(name) if type(name) is str else None
+        if prompt is None:
+            raise _invalid(f"Unknown prompt: {name!r}", request.id)
+        kwargs = prompt.arguments_from(params.get("arguments"), request.id)
+        server = self.server
+        version = self._version(envelope)
+
+        async def run(handle: RequestHandle) -> dict:
+            return await prompt.render(kwargs, Context(handle, self, envelope), server.thread_limiter(), version)
+
+        return run
+
+    def _complete(self, request: Request, envelope: Envelope | None) -> Routed:
+        params = _params(request)
+        ref, argument = params.get("ref"), params.get("argument")
+        if type(ref) is not dict or type(argument) is not dict:
+            raise _invalid('"ref" and "argument" must be objects', request.id)
+        name, value = argument.get("name"), argument.get("value", "")
+        if type(name) is not str or type(value) is not str:
+            raise _invalid('"argument" needs a string "name" and "value"', request.id)
+        context_arguments = (params.get("context") or {}).get("arguments") or {}
+        ref_type = ref.get("type")
+        if ref_type == "ref/prompt":
+            target = ref.get("name")
+            owner: Any = self.server.prompts.get(target) if type(target) is str else None
+            if owner is None:
+                raise _invalid(f"Unknown prompt: {target!r}", request.id)
+        elif ref_type == "ref/resource":
+            target = ref.get("uri")
+            owner = self.server.resource_templates.get(target) if type(target) is str else None
+            if owner is None and target not in self.server.resources:
+                raise _invalid(f"Unknown resource template: {target!r}", request.id)
+        else:
+            raise _invalid(f"unknown ref type {ref_type!r}", request.id)
+        completer = self.server.completers.get((ref_type, target, name))
+        if completer is None:
+            schema = owner.spec.input_schema["properties"].get(name, {}) if owner is not None else {}
+            found = choices_from_schema(schema, value) or completion_result([])
+            return {"completion": found}
+        server = self.server
+
+        async def run(handle: RequestHandle) -> dict:
+            context = Context(handle, self, envelope)
+            completion = await completer.complete(value, context_arguments, context, server.thread_limiter())
+            return {"completion": completion}
+
+        return run
+
+    def _not_found(self, uri: str, envelope: Envelope | None, request_id: RequestId) -> RemoteProtocolError:
+        code = INVALID_PARAMS if envelope is not None else RESOURCE_NOT_FOUND
+        return RemoteProtocolError("Resource not found", code=code, data={"uri": uri}, request_id=request_id)
+
+
+def _params(request: Request) -> dict[str, Any]:
+    params = request.params
+    if params is None:
+        return {}
+    if type(params) is not dict:
+        raise _invalid("params must be an object", request.id)
+    return params
+
+
+def _contents_dict(contents: ResourceContents | dict[str, Any]) -> dict[str, Any]:
+    return contents if type(contents) is dict else contents.to_dict()  # type: ignore[union-attr]
+
+
+def _invalid(reason: str, request_id: RequestId | None) -> RemoteProtocolError:
+    return RemoteProtocolError(reason, code=INVALID_PARAMS, request_id=request_id)
+
+
+def _method_not_found(method: str, request_id: RequestId | None) -> RemoteProtocolError:
+    return RemoteProtocolError(f"Method not found: {method}", code=METHOD_NOT_FOUND, request_id=request_id)
+

@@ -1,0 +1,162 @@
+"""Content blocks: the helpers tool authors return (``Image``, ``Audio``, …) and the conversion of
+Python values into the ``content`` lists of tool results and prompt messages."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import attrs
+
+from ..protocol.versions import at_least
+from .typeschema import to_json
+
+_CONTENT_TYPES = frozenset({"text", "image", "audio", "resource", "resource_link"})
+
+
+def _sniff(data: bytes, signatures: tuple[tuple[bytes, int, str], ...], fallback: str) -> str:
+    for magic, offset, mime in signatures:
+        if data[offset : offset + len(magic)] == magic:
+            return mime
+    return fallback
+
+
+_IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF8", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),
+    (b"<svg", 0, "image/svg+xml"),
+)
+_AUDIO_SIGNATURES = (
+    (b"WAVE", 8, "audio/wav"),
+    (b"ID3", 0, "audio/mpeg"),
+    (b"\xff\xfb", 0, "audio/mpeg"),
+    (b"OggS", 0, "audio/ogg"),
+    (b"fLaC", 0, "audio/flac"),
+)
+
+
+@attrs.frozen
+class Image:
+    """Image content; the MIME type is sniffed from the bytes when not given."""
+
+    data: bytes
+    mime_type: str | None = None
+
+    def to_content(self) -> dict[str, Any]:
+        mime = self.mime_type or _sniff(self.data, _IMAGE_SIGNATURES, "application/octet-stream")
+        return {"type": "image", "data": base64.b64encode(self.data).decode(), "mimeType": mime}
+
+
+@attrs.frozen
+class Audio:
+    """Audio content; the MIME type is sniffed from the bytes when not given."""
+
+    data: bytes
+    mime_type: str | None = None
+
+    def to_content(self) -> dict[str, Any]:
+        mime = self.mime_type or _sniff(self.data, _AUDIO_SIGNATURES, "application/octet-stream")
+        return {"type": "audio", "data": base64.b64encode(self.data).decode(), "mimeType": mime}
+
+
+@attrs.frozen
+class ResourceLink:
+    """A link to a resource the client can read (or subscribe to) later."""
+
+    uri: str
+    name: str
+    title: str | None = None
+    description: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+
+    def to_content(self) -> dict[str, Any]:
+        content: dict[str, Any] = {"type": "resource_link", "uri": self.uri, "name": self.name}
+        for key, value in (
+            ("title", self.title),
+            ("description", self.description),
+            ("mimeType", self.mime_type),
+            ("size", self.size),
+        ):
+            if value is not None:
+                content[key] = value
+        return content
+
+
+@attrs.frozen
+class ResourceContents:
+    """The contents of a resource: ``text`` or ``blob`` bytes, with its URI and MIME type."""
+
+    uri: str
+    text: str | None = None
+    blob: bytes | None = None
+    mime_type: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        contents: dict[str, Any] = {"uri": self.uri}
+        if self.mime_type is not None:
+            contents["mimeType"] = self.mime_type
+        if self.blob is not None:
+            contents["blob"] = base64.b64encode(self.blob).decode()
+        else:
+            contents["text"] = self.text or ""
+        return contents
+
+
+@attrs.frozen
+class EmbeddedResource:
+    """A resource's contents embedded in a tool result or a prompt message."""
+
+    resource: ResourceContents
+
+    def to_content(self) -> dict[str, Any]:
+        return {"type": "resource", "resource": self.resource.to_dict()}
+
+
+ContentItem = Image | Audio | ResourceLink | EmbeddedResource
+
+
+def is_content_dict(value: Any) -> bool:
+    """Whether ``value`` already is a content block (a dict with a known ``type``)."""
+    return type(value) is dict and value.get("type") in _CONTENT_TYPES
+
+
+def content_block(value: Any) -> dict[str, Any]:
+    """One content block for one value: text for strings, images for bytes, helpers as
+    themselves, anything else as its JSON text."""
+    if type(value) is str:
+        return {"type": "text", "text": value}
+    if isinstance(value, (Image, Audio, ResourceLink, EmbeddedResource)):
+        return value.to_content()
+    if isinstance(value, ResourceContents):
+        return EmbeddedResource(value).to_content()
+    if isinstance(value, (bytes, bytearray)):
+        return Image(bytes(value)).to_content()
+    if is_content_dict(value):
+        return value
+    return {"type": "text", "text": json_text(to_json(value))}
+
+
+def json_text(value: Any) -> str:
+    """Readable JSON for a text block that mirrors structured content."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def for_version(blocks: list[dict[str, Any]], version: str | None) -> list[dict[str, Any]]:
+    """Replace content blocks the negotiated revision cannot carry with a text block saying so:
+    ``audio`` arrived in 2025-03-26, ``resource_link`` in 2025-06-18."""
+    if version is None or at_least(version, "2025-06-18"):
+        return blocks
+    adapted = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "resource_link":
+            adapted.append({"type": "text", "text": f"Resource: {block.get('name')} <{block.get('uri')}>"})
+        elif kind == "audio" and not at_least(version, "2025-03-26"):
+            adapted.append({"type": "text", "text": f"[{block.get('mimeType')} audio not shown: revision {version}]"})
+        else:
+            adapted.append(block)
+    return adapted

@@ -1,0 +1,258 @@
+"""``Server``: the registry of tools, resources, prompts and completers, and its settings."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, overload
+
+import trio
+
+from ..protocol.versions import at_least
+from .completions import Completer
+from .content import ResourceContents
+from .context import Context
+from .errors import ResourceNotFoundError
+from .prompts import Prompt
+from .resources import Resource, ResourceTemplate
+from .tools import Tool, is_advised_tool_name
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Server:
+    """An MCP server: decorate functions to offer them, then serve it with
+    ``trimcp serve module:server`` (or :func:`trimcp.serve_stdio`, …).
+
+    Settings: ``page_size`` (items per list page), ``thread_limit`` (worker threads shared by
+    sync functions), ``cache_ttl_ms``/``cache_scope`` (2026-07-28 caching hints on lists,
+    discovery and reads), ``tool_deadline`` (default deadline in seconds for every tool).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: str = "0.0.0",
+        *,
+        title: str | None = None,
+        instructions: str | None = None,
+        website_url: str | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        page_size: int = 100,
+        thread_limit: int = 16,
+        cache_ttl_ms: int = 0,
+        cache_scope: Literal["public", "private"] = "private",
+        tool_deadline: float | None = None,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        if cache_ttl_ms < 0:
+            raise ValueError("cache_ttl_ms must be >= 0")
+        self.name = name
+        self.version = version
+        self.title = title
+        self.instructions = instructions
+        self.website_url = website_url
+        self.icons = icons
+        self.page_size = page_size
+        self.thread_limit = thread_limit
+        self.cache_ttl_ms = cache_ttl_ms
+        self.cache_scope = cache_scope
+        self.tool_deadline = tool_deadline
+        self.tools: dict[str, Tool] = {}
+        self.resources: dict[str, Resource] = {}
+        self.resource_templates: dict[str, ResourceTemplate] = {}
+        self.prompts: dict[str, Prompt] = {}
+        self.completers: dict[tuple[str, str, str], Completer] = {}
+        self._limiters: dict[Any, trio.CapacityLimiter] = {}
+
+    # -- registration ---------------------------------------------------------------------------
+
+    @overload
+    def tool(self, fn: F) -> F: ...
+
+    @overload
+    def tool(
+        self,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: dict[str, Any] | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        input_schema: dict[str, Any] | None = None,
+        output_schema: dict[str, Any] | None = None,
+        deadline: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def tool(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+        """Offer a function as a tool; use bare (``@server.tool``) or with options.
+
+        The input schema comes from the signature (or ``input_schema``, sent verbatim), the
+        description from the docstring, and an ``outputSchema`` from the return annotation.
+        ``deadline`` (seconds) cancels a call that runs longer and returns an error result.
+        Raises ``TypeError`` for a signature that cannot be described, ``ValueError`` for a
+        name already taken. Returns the function unchanged.
+        """
+
+        def register(fn: F) -> F:
+            options.setdefault("deadline", self.tool_deadline)
+            self.add_tool(Tool(fn, **options))
+            return fn
+
+        return register(fn) if fn is not None else register
+
+    def add_tool(self, tool: Tool) -> None:
+        """Register a :class:`Tool` built by hand. Raises ``ValueError`` for a duplicate name."""
+        if tool.name in self.tools:
+            raise ValueError(f"a tool named {tool.name!r} is already registered")
+        if not is_advised_tool_name(tool.name):
+            warnings.warn(
+                f"tool name {tool.name!r}: the specification advises 1-128 characters of A-Z a-z 0-9 _ - .",
+                stacklevel=3,
+            )
+        self.tools[tool.name] = tool
+
+    def resource(
+        self,
+        uri: str,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        mime_type: str | None = None,
+        size: int | None = None,
+        annotations: dict[str, Any] | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]:
+        """Offer a function's return value as the resource at ``uri``. A URI with ``{variables}``
+        makes a template; the function takes the variables as parameters.
+
+        The function returns ``str`` (text), ``bytes`` (blob), ``ResourceContents``, or any
+        JSON-able value (sent as ``application/json`` text).
+        """
+        options = dict(
+            name=name, title=title, description=description, mime_type=mime_type,
+            annotations=annotations, icons=icons, meta=meta,
+        )  # fmt: skip
+
+        def register(fn: F) -> F:
+            if "{" in uri:
+                if uri in self.resource_templates:
+                    raise ValueError(f"a resource template {uri!r} is already registered")
+                self.resource_templates[uri] = ResourceTemplate(uri, fn, **options)
+            else:
+                if uri in self.resources:
+                    raise ValueError(f"a resource {uri!r} is already registered")
+                self.resources[uri] = Resource(uri, fn, size=size, **options)
+            return fn
+
+        return register
+
+    @overload
+    def prompt(self, fn: F) -> F: ...
+
+    @overload
+    def prompt(
+        self,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def prompt(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+        """Offer a function as a prompt; its parameters are the prompt's arguments (clients send
+        strings; ``int``/``float``/``bool``/``Literal`` parameters are converted and checked).
+        It returns a string, a :class:`Message`, or a list of them."""
+
+        def register(fn: F) -> F:
+            prompt = Prompt(fn, **options)
+            if prompt.name in self.prompts:
+                raise ValueError(f"a prompt named {prompt.name!r} is already registered")
+            self.prompts[prompt.name] = prompt
+            return fn
+
+        return register(fn) if fn is not None else register
+
+    def completion(
+        self, *, argument: str, prompt: str | None = None, resource: str | None = None
+    ) -> Callable[[F], F]:
+        """Register a completer for ``argument`` of a prompt (by name) or of a resource template
+        (by URI template). ``Literal``/``Enum`` parameters complete on their own."""
+        if (prompt is None) == (resource is None):
+            raise ValueError("name exactly one of prompt= or resource=")
+        key = ("ref/prompt", prompt, argument) if prompt is not None else ("ref/resource", resource, argument)
+
+        def register(fn: F) -> F:
+            self.completers[key] = Completer(fn)  # type: ignore[index]
+            return fn
+
+        return register
+
+    # -- what clients are told ----------------------------------------------------------------------
+
+    def server_info(self) -> dict[str, Any]:
+        """The ``Implementation`` object naming this server."""
+        info: dict[str, Any] = {"name": self.name, "version": self.version}
+        if self.title is not None:
+            info["title"] = self.title
+        if self.website_url is not None:
+            info["websiteUrl"] = self.website_url
+        if self.icons:
+            info["icons"] = self.icons
+        return info
+
+    def capabilities(self, version: str | None) -> dict[str, Any]:
+        """The server capabilities, as ``version`` knows them."""
+        capabilities: dict[str, Any] = {"logging": {}}
+        if at_least(version, "2025-03-26"):
+            capabilities["completions"] = {}
+        if self.tools:
+            capabilities["tools"] = {}
+        if self.resources or self.resource_templates:
+            capabilities["resources"] = {}
+        if self.prompts:
+            capabilities["prompts"] = {}
+        return capabilities
+
+    # -- in-process helpers -----------------------------------------------------------------------
+
+    def thread_limiter(self) -> trio.CapacityLimiter:
+        """The limiter shared by this server's sync functions in the current Trio run."""
+        token = trio.lowlevel.current_trio_token()
+        limiter = self._limiters.get(token)
+        if limiter is None:
+            self._limiters = {token: trio.CapacityLimiter(self.thread_limit)}
+            limiter = self._limiters[token]
+        return limiter
+
+    def find_resource(self, uri: str) -> tuple[Resource | ResourceTemplate, dict[str, Any]] | None:
+        """The resource serving ``uri`` and the arguments for its function, or ``None``.
+        Raises ``ValueError`` when a template matches but a variable does not fit its type."""
+        resource = self.resources.get(uri)
+        if resource is not None:
+            return resource, {}
+        for template in self.resource_templates.values():
+            kwargs = template.match(uri)
+            if kwargs is not None:
+                return template, kwargs
+        return None
+
+    async def read_resource(self, uri: str, context: Context | None = None) -> list[ResourceContents]:
+        """Read a resource in-process. Raises :class:`ResourceNotFoundError`."""
+        try:
+            found = self.find_resource(uri)
+        except ValueError:
+            found = None
+        if found is None:
+            raise ResourceNotFoundError(uri)
+        resource, kwargs = found
+        return await resource.read(uri, kwargs, context, self.thread_limiter())
+
+    def __repr__(self) -> str:
+        return f"<trimcp.Server {self.name!r} v{self.version}>"

@@ -1,0 +1,205 @@
+"""Tools: a function plus what clients are told about it, and how a call becomes a result."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from ..protocol.versions import at_least
+from .content import content_block, for_version, is_content_dict, json_text
+from .context import Context
+from .errors import ToolError
+from .functions import FunctionSpec, description_of
+from .jsonschema import Validator
+from .typeschema import SchemaBuilder, is_object_type, to_json
+
+logger = logging.getLogger("trimcp")
+
+_CONTENT_HELPERS = ("Image", "Audio", "ResourceLink", "EmbeddedResource", "ResourceContents")
+
+
+@attrs.define
+class ToolResult:
+    """Full control over a tool's result: content blocks, structured content, error flag."""
+
+    content: list[Any] = attrs.field(factory=list)
+    structured_content: Any = None
+    is_error: bool = False
+    meta: dict[str, Any] | None = None
+
+
+class Tool:
+    """A registered tool. Built by :meth:`trimcp.Server.tool`."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: dict[str, Any] | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        input_schema: dict[str, Any] | None = None,
+        output_schema: dict[str, Any] | None = None,
+        deadline: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.spec = FunctionSpec(fn, what="tool")
+        self.name = name or fn.__name__
+        self.title = title
+        self.description = description if description is not None else description_of(fn)
+        self.annotations = annotations
+        self.icons = icons
+        self.meta = meta
+        self.deadline = deadline
+        #: A raw schema given by the author is sent verbatim and validated as given.
+        self.input_schema = input_schema if input_schema is not None else self.spec.input_schema
+        self._validator = Validator(self.input_schema) if input_schema is not None else self.spec.validator
+        self._raw_arguments = input_schema is not None
+        self.output_schema, self._wrap_result = self._output_schema(output_schema)
+        self._output_validator = Validator(self.output_schema) if self.output_schema is not None else None
+        self._definitions: dict[str | None, dict[str, Any]] = {}
+
+    def _output_schema(self, given: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
+        if given is not None:
+            return given, False
+        annotation = self.spec.return_annotation
+        if annotation in (typing.Any, str, None, type(None)) or annotation is inspect.Parameter.empty or _is_content_type(annotation):
+            return None, False
+        builder = SchemaBuilder()
+        try:
+            schema = builder.schema(annotation)
+        except TypeError:
+            return None, False
+        if builder.defs:
+            schema = {**schema, "$defs": builder.defs}
+        if is_object_type(annotation) and schema.get("type") == "object":
+            return schema, False
+        if _mentions_any(annotation):
+            return None, False  # e.g. list[Any]: mixed content, not data with a schema
+        wrapped: dict[str, Any] = {"type": "object", "properties": {"result": schema}, "required": ["result"]}
+        if builder.defs:
+            wrapped["$defs"] = schema.pop("$defs")
+        return wrapped, True
+
+    def definition(self, version: str | None) -> dict[str, Any]:
+        """The ``Tool`` object for ``tools/list``, with only what ``version`` knows."""
+        cached = self._definitions.get(version)
+        if cached is not None:
+            return cached
+        tool: dict[str, Any] = {"name": self.name}
+        if self.description is not None:
+            tool["description"] = self.description
+        tool["inputSchema"] = self.input_schema
+        if self.annotations and at_least(version, "2025-03-26"):
+            tool["annotations"] = self.annotations
+        if at_least(version, "2025-06-18"):
+            if self.title is not None:
+                tool["title"] = self.title
+            if self.output_schema is not None:
+                tool["outputSchema"] = self.output_schema
+            if self.meta:
+                tool["_meta"] = self.meta
+        if self.icons and at_least(version, "2025-11-25"):
+            tool["icons"] = self.icons
+        self._definitions[version] = tool
+        return tool
+
+    async def call(self, arguments: dict[str, Any], context: Context, limiter: trio.CapacityLimiter) -> dict[str, Any]:
+        """Validate, convert, call, and turn the outcome into a ``CallToolResult`` dict.
+
+        Bad arguments, :class:`ToolError`, the deadline and unexpected exceptions all become
+        ``isError`` results; only cancellation propagates.
+        """
+        error = self._validator.first_error(arguments)
+        if error is not None:
+            return error_result(f"Invalid arguments for tool {self.name!r}: {error}")
+        kwargs = dict(arguments) if self._raw_arguments else self.spec.convert(arguments)
+        version = context.protocol_version
+        try:
+            if self.deadline is None:
+                value = await self.spec.call(kwargs, context, limiter)
+            else:
+                context.deadline = trio.current_time() + self.deadline
+                with trio.move_on_at(context.deadline) as scope:
+                    value = await self.spec.call(kwargs, context, limiter)
+                if scope.cancelled_caught:
+                    return error_result(f"Tool {self.name!r} was cancelled: its deadline of {self.deadline:g} s passed")
+        except ToolError as exc:
+            return error_result(str(exc))
+        except Exception:
+            logger.exception("Tool %r raised", self.name)
+            return error_result(f"Tool {self.name!r} failed: internal error")
+        try:
+            return self._result(value, version)
+        except (TypeError, ValueError) as exc:
+            logger.error("Tool %r returned a value that cannot be sent: %s", self.name, exc)
+            return error_result(f"Tool {self.name!r} failed: its result cannot be sent ({exc})")
+
+    def _result(self, value: Any, version: str | None) -> dict[str, Any]:
+        structured_ok = at_least(version, "2025-06-18")
+        if isinstance(value, ToolResult):
+            result: dict[str, Any] = {"content": for_version([content_block(c) for c in value.content], version)}
+            if value.structured_content is not None and structured_ok:
+                result["structuredContent"] = to_json(value.structured_content)
+            if value.is_error:
+                result["isError"] = True
+            if value.meta:
+                result["_meta"] = value.meta
+            return result
+        if self.output_schema is not None:
+            data = to_json(value)
+            structured = {"result": data} if self._wrap_result else data
+            problem = self._output_validator.first_error(structured) if self._output_validator else None
+            if problem is not None:
+                logger.error("Tool %r returned data that does not match its output schema: %s", self.name, problem)
+                return error_result(f"Tool {self.name!r} failed: its result does not match its output schema")
+            text = data if type(data) is str else json_text(data)
+            result = {"content": [{"type": "text", "text": text}]}
+            if structured_ok:
+                result["structuredContent"] = structured
+            return result
+        return {"content": for_version(_content_list(value), version)}
+
+
+
+def _is_content_type(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, typing.Union, types.UnionType):
+        return any(_is_content_type(arg) for arg in typing.get_args(annotation))
+    return getattr(annotation, "__name__", None) in _CONTENT_HELPERS or annotation is bytes
+
+
+def _mentions_any(annotation: Any) -> bool:
+    if annotation is typing.Any:
+        return True
+    return any(_mentions_any(arg) for arg in typing.get_args(annotation))
+
+
+def _content_list(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if type(value) in (list, tuple):
+        if all(type(item) is str or is_content_dict(item) or hasattr(item, "to_content") for item in value):
+            return [content_block(item) for item in value]
+        return [{"type": "text", "text": json_text(to_json(value))}]
+    return [content_block(value)]
+
+
+def error_result(message: str) -> dict[str, Any]:
+    """An ``isError`` tool result with one text block."""
+    return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+def is_advised_tool_name(name: str) -> bool:
+    """Whether ``name`` follows the specification's advice (1–128 of ``A-Za-z0-9_.-``)."""
+    return 0 < len(name) <= 128 and all(c.isascii() and (c.isalnum() or c in "_.-") for c in name)
+

@@ -1,0 +1,92 @@
+"""Error types of the protocol core, each carrying its JSON-RPC code and HTTP status.
+
+Two kinds, named after h11's: :class:`RemoteProtocolError` is raised when the *peer* broke the
+protocol (it becomes an error response, and the session goes on); :class:`LocalProtocolError` is
+raised when *our* side tried to do something the protocol forbids (a bug in the caller).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+#: Handshake-era revisions answer an unknown resource URI with this code.
+RESOURCE_NOT_FOUND = -32002
+#: 2026-07-28: an HTTP routing header disagrees with the body.
+HEADER_MISMATCH = -32020
+#: 2026-07-28: the request needs a client capability the client did not declare.
+MISSING_CLIENT_CAPABILITY = -32021
+#: 2026-07-28: the request's protocol version is not one the server supports.
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+
+_DEFAULT_HTTP_STATUS = {
+    PARSE_ERROR: 400,
+    INVALID_REQUEST: 400,
+    METHOD_NOT_FOUND: 404,
+    INVALID_PARAMS: 400,
+    INTERNAL_ERROR: 500,
+    RESOURCE_NOT_FOUND: 404,
+    HEADER_MISMATCH: 400,
+    MISSING_CLIENT_CAPABILITY: 400,
+    UNSUPPORTED_PROTOCOL_VERSION: 400,
+}
+
+
+class ProtocolError(Exception):
+    """Base of both error kinds: a JSON-RPC ``code``, a ``message``, optional ``data``, an HTTP status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int,
+        data: Any = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.data = data
+        self.http_status = http_status if http_status is not None else _DEFAULT_HTTP_STATUS.get(code, 400)
+
+    def to_error_object(self) -> dict[str, Any]:
+        """The JSON-RPC ``error`` member for this error."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, code={self.code})"
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol does not allow.
+
+    ``request_id`` is the id of the offending request when it could be read, so the error
+    response can be correlated; ``None`` means the response goes out with ``"id": null``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int = INVALID_REQUEST,
+        data: Any = None,
+        http_status: int | None = None,
+        request_id: int | str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, data=data, http_status=http_status)
+        self.request_id = request_id
+
+
+class LocalProtocolError(ProtocolError):
+    """Our side tried to do something the protocol forbids (for example, to report progress
+    that does not increase). It signals a bug in the calling code, not in the peer."""
+
+    def __init__(self, message: str, *, code: int = INTERNAL_ERROR, data: Any = None) -> None:
+        super().__init__(message, code=code, data=data, http_status=500)

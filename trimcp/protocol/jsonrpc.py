@@ -1,0 +1,187 @@
+"""JSON-RPC 2.0 framing: bytes in, message objects out; message objects in, compact bytes out.
+
+Messages are small slotted classes holding the decoded ``params``/``result`` dicts as they came:
+nothing is copied or re-modelled on the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+import attrs
+
+from .errors import INVALID_REQUEST, PARSE_ERROR, RemoteProtocolError
+
+RequestId = Union[int, str]
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_decode = json.loads
+
+
+@attrs.define(slots=True)
+class Request:
+    """A call that expects exactly one response."""
+
+    id: RequestId
+    method: str
+    params: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": self.id, "method": self.method}
+        if self.params is not None:
+            message["params"] = self.params
+        return message
+
+
+@attrs.define(slots=True)
+class Notification:
+    """A one-way message."""
+
+    method: str
+    params: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": self.method}
+        if self.params is not None:
+            message["params"] = self.params
+        return message
+
+
+@attrs.define(slots=True)
+class Response:
+    """A successful answer to the request with the same ``id``."""
+
+    id: RequestId
+    result: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": self.id, "result": self.result}
+
+
+@attrs.define(slots=True)
+class ErrorResponse:
+    """A failed answer; ``id`` is ``None`` when the request could not be read."""
+
+    id: RequestId | None
+    error: dict[str, Any]
+
+    @property
+    def code(self) -> int:
+        return self.error.get("code", 0)
+
+    @property
+    def message(self) -> str:
+        return self.error.get("message", "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": self.id, "error": self.error}
+
+
+Message = Union[Request, Notification, Response, ErrorResponse]
+
+
+class Batch(list):  # type: ignore[type-arg]
+    """A JSON-RPC batch: a list whose items are messages, or the :class:`RemoteProtocolError`
+    that an invalid item produced (each gets its own error response)."""
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON text, raising a parse error (-32700) the peer can be told about."""
+    try:
+        return _decode(data)
+    except (ValueError, RecursionError) as exc:
+        raise RemoteProtocolError(f"Parse error: {exc}", code=PARSE_ERROR) from None
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON. Raises ``ValueError``/``TypeError`` for values JSON cannot carry."""
+    return _encoder.encode(value).encode()
+
+
+def parse(data: bytes | str) -> Message | Batch:
+    """Parse one JSON-RPC message or batch.
+
+    Raises :class:`RemoteProtocolError`: -32700 for invalid JSON, -32600 for a value that is not
+    a JSON-RPC message (with ``request_id`` set when the id could still be read).
+    """
+    value = loads(data)
+    if isinstance(value, list):
+        if not value:
+            raise RemoteProtocolError("Invalid Request: empty batch", code=INVALID_REQUEST)
+        batch = Batch()
+        for item in value:
+            try:
+                batch.append(from_value(item))
+            except RemoteProtocolError as exc:
+                batch.append(exc)
+        return batch
+    return from_value(value)
+
+
+def from_value(value: Any) -> Message:
+    """Turn one decoded JSON value into a message, or raise -32600 saying what is wrong."""
+    if type(value) is not dict:
+        raise _invalid("a message must be a JSON object", None)
+    raw_id = value.get("id")
+    request_id = raw_id if _is_valid_id(raw_id) else None
+    if value.get("jsonrpc") != "2.0":
+        raise _invalid('"jsonrpc" must be exactly "2.0"', request_id)
+    if "method" in value:
+        method = value["method"]
+        if type(method) is not str:
+            raise _invalid('"method" must be a string', request_id)
+        params = value.get("params")
+        if params is not None and not isinstance(params, (dict, list)):
+            raise _invalid('"params" must be an object', request_id)
+        if "id" not in value:
+            return Notification(method, params)
+        if request_id is None:
+            raise _invalid('"id" must be a string or an integer', None)
+        return Request(request_id, method, params)
+    if "result" in value:
+        if request_id is None:
+            raise _invalid('a response needs a string or integer "id"', None)
+        return Response(request_id, value["result"])
+    if "error" in value:
+        error = value["error"]
+        if type(error) is not dict or type(error.get("code")) is not int:
+            raise _invalid('"error" must be an object with an integer "code"', request_id)
+        if raw_id is not None and request_id is None:
+            raise _invalid('"id" must be a string, an integer or null', None)
+        return ErrorResponse(request_id, error)
+    raise _invalid('a message needs "method", "result" or "error"', request_id)
+
+
+def _is_valid_id(value: Any) -> bool:
+    kind = type(value)
+    return kind is str or kind is int
+
+
+def _invalid(reason: str, request_id: RequestId | None) -> RemoteProtocolError:
+    return RemoteProtocolError(f"Invalid Request: {reason}", code=INVALID_REQUEST, request_id=request_id)
+
+
+def response_bytes(request_id: RequestId, result: Any) -> bytes:
+    """Serialise a success response without building an intermediate dict."""
+    return b'{"jsonrpc":"2.0","id":' + dumps(request_id) + b',"result":' + dumps(result) + b"}"
+
+
+def error_bytes(request_id: RequestId | None, error: dict[str, Any]) -> bytes:
+    """Serialise an error response."""
+    return b'{"jsonrpc":"2.0","id":' + dumps(request_id) + b',"error":' + dumps(error) + b"}"
+
+
+def notification_bytes(method: str, params: Any = None) -> bytes:
+    """Serialise a notification."""
+    if params is None:
+        return b'{"jsonrpc":"2.0","method":' + dumps(method) + b"}"
+    return b'{"jsonrpc":"2.0","method":' + dumps(method) + b',"params":' + dumps(params) + b"}"
+
+
+def request_bytes(request_id: RequestId, method: str, params: Any = None) -> bytes:
+    """Serialise a request."""
+    head = b'{"jsonrpc":"2.0","id":' + dumps(request_id) + b',"method":' + dumps(method)
+    if params is None:
+        return head + b"}"
+    return head + b',"params":' + dumps(params) + b"}"
