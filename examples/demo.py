@@ -58,11 +58,12 @@ async def count_slowly(
 @server.tool
 async def sleep(ctx: Context, seconds: float = 30.0) -> str:
     """Sleep (cancellably) for `seconds`."""
+    await ctx.info(f"sleeping for {seconds:g} s")
     try:
         await trio.sleep(seconds)
         return f"slept {seconds:g} s"
     finally:
-        log.info("sleep(%s) finished; cancel reason: %s", seconds, ctx.cancel_reason)
+        log.info("sleep(%g) finished; cancel reason: %s", seconds, ctx.cancel_reason)
 
 
 @server.resource("demo://readme", mime_type="text/markdown", title="About this server")

@@ -92,6 +92,15 @@ class TestClient:
         with trio.fail_after(self.timeout):
             return await self._stray_receive.receive()
 
+    def drain_strays(self) -> list[Any]:
+        """Every stray message received so far, without waiting."""
+        strays = []
+        while True:
+            try:
+                strays.append(self._stray_receive.receive_nowait())
+            except trio.WouldBlock:
+                return strays
+
     async def exchange_raw(self, data: bytes) -> Any:
         """Send raw bytes and return the next stray reply."""
         await self.send_raw(data)

@@ -25,6 +25,9 @@ class CancelReason(str, enum.Enum):
     DEADLINE = "deadline"
     SHUTDOWN = "shutdown"
 
+    def __str__(self) -> str:
+        return self.value
+
 
 class RequestHandle:
     """Runtime state of one request. Created and owned by its :class:`~.session.Session`.
@@ -52,7 +55,9 @@ class RequestHandle:
         meta = params.get("_meta") if type(params) is dict else None
         token = meta.get("progressToken") if type(meta) is dict else None
         self.progress_token: int | str | None = token if type(token) in (int, str) else None
-        self.cancel_scope = trio.CancelScope()
+        # Shielded: a request is cancelled only through cancel(), always with a reason. When
+        # its session is cancelled from outside, the session cancels it (reason: shutdown).
+        self.cancel_scope = trio.CancelScope(shield=True)
         self.cancel_reason: CancelReason | str | None = None
         self.finished = False
         self.outbox = outbox
@@ -64,7 +69,7 @@ class RequestHandle:
             return
         self.finished = True
         self.cancel_reason = reason
-        self.cancel_scope.cancel(reason=str(reason.value if isinstance(reason, CancelReason) else reason))
+        self.cancel_scope.cancel(reason=str(reason))
 
     async def notify(self, method: str, params: Any = None) -> bool:
         """Send a notification on this request's stream; ``False`` if it could not be sent
