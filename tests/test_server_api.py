@@ -427,3 +427,89 @@ async def test_per_request_envelope_errors() -> None:
             with pytest.raises(RequestFailed) as info:
                 await client.request(method)
             assert info.value.code == -32601
+
+
+async def test_context_reads_resources_and_knows_its_request() -> None:
+    server = make_server()
+
+    @server.tool
+    async def summarize(uri: str, ctx: Context) -> dict:
+        contents = await ctx.read_resource(uri)
+        return {"text": contents[0].text, "request": ctx.request_id, "version": ctx.protocol_version}
+
+    async with open_test_client(server) as client:
+        result = await client.call_tool("summarize", {"uri": "test://static"})
+        assert result["structuredContent"]["text"] == "static text"
+        assert result["structuredContent"]["version"] == "2025-11-25"
+        assert isinstance(result["structuredContent"]["request"], int)
+        missing = await client.call_tool("summarize", {"uri": "test://nothing"})
+        assert missing["isError"] is True
+
+
+async def test_pydantic_models_when_pydantic_is_installed() -> None:
+    pydantic = pytest.importorskip("pydantic", reason="pydantic is an optional integration")
+
+    class Address(pydantic.BaseModel):
+        street: str
+        number: int = pydantic.Field(gt=0, description="house number")
+
+    class Person(pydantic.BaseModel):
+        name: str
+        address: Address
+
+    server = trimcp.Server("pydantic")
+
+    @server.tool
+    def register(person: Person, note: Annotated[str, pydantic.Field(description="a note")] = "") -> Person:
+        assert isinstance(person.address, Address)
+        return person
+
+    async with open_test_client(server) as client:
+        (tool,) = await client.list_tools()
+        assert tool["inputSchema"]["properties"]["note"]["description"] == "a note"
+        assert "$defs" in tool["inputSchema"] and "Address" in tool["inputSchema"]["$defs"]
+        person = {"name": "Ada", "address": {"street": "Main", "number": 3}}
+        result = await client.call_tool("register", {"person": person})
+        assert result["structuredContent"] == person
+        bad = await client.call_tool("register", {"person": {"name": "Ada", "address": {"street": "Main", "number": 0}}})
+        assert bad["isError"] is True and "person.address.number" in bad["content"][0]["text"]
+
+
+async def test_readme_quick_start() -> None:
+    server = trimcp.Server("weather", version="1.0.0")
+
+    @server.tool
+    async def forecast(city: str, days: int = 3, *, ctx: Context) -> str:
+        """Forecast for a city."""
+        for day in range(1, days + 1):
+            await ctx.progress(day, total=days, message=f"day {day}")
+        return f"Sunny in {city} for {days} days"
+
+    async with open_test_client(server) as client:
+        result = await client.call_tool("forecast", {"city": "Oslo", "days": 1})
+        assert result["content"][0]["text"] == "Sunny in Oslo for 1 days"
+
+
+async def test_everything_sent_validates_against_each_revision() -> None:
+    server = make_server()
+
+    @server.tool
+    def sound() -> trimcp.Audio:
+        return trimcp.Audio(b"RIFF\0\0\0\0WAVEfmt ")
+
+    for version in ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"):
+        async with open_test_client(server, protocol_version=version) as client:
+            assert_valid(version, "InitializeResult", client.initialize_result)
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                pass
+
+            for name, arguments in (("chatty", {}), ("picture", {}), ("sound", {}), ("paint", {"color": "red", "where": {"x": 1}})):
+                assert_valid(version, "CallToolResult", await client.call_tool(name, arguments, on_progress=on_progress))
+            assert_valid(version, "ListToolsResult", {"tools": await client.list_tools()})
+            assert_valid(version, "ListPromptsResult", {"prompts": await client.list_prompts()})
+            assert_valid(version, "ListResourcesResult", {"resources": await client.list_resources()})
+            assert_valid(version, "GetPromptResult", await client.get_prompt("greet", {"name": "x"}))
+            for notification in client.notifications:
+                assert_valid(version, "ServerNotification", notification)
+            assert {n["method"] for n in client.notifications} == {"notifications/message", "notifications/progress"}

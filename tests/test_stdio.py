@@ -148,6 +148,6 @@ async def test_sigterm_gives_running_requests_their_grace_then_cancels() -> None
 
 
 def test_bad_inputs_are_valid_json_where_they_should_be() -> None:
-    for label, line, _, code in BAD_INPUTS:
+    for _label, line, _, code in BAD_INPUTS:
         if code != -32700 and len(line) < 1000:
             json.loads(line)  # only the parse-error cases are meant to be broken JSON

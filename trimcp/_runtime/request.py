@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .outbox import Outbox
 
 
-class CancelReason(str, enum.Enum):
+class CancelReason(enum.StrEnum):
     """Why a request's scope was cancelled (also passed to ``CancelScope.cancel(reason=…)``)."""
 
     CLIENT_CANCELLED = "client cancelled"
@@ -24,9 +24,6 @@ class CancelReason(str, enum.Enum):
     SESSION_ENDED = "session ended"
     DEADLINE = "deadline"
     SHUTDOWN = "shutdown"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class RequestHandle:

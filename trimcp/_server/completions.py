@@ -29,8 +29,8 @@ class Completer:
     it declares among ``value`` (the text typed so far) and ``arguments`` (the values already
     chosen for the other arguments), plus a ``Context`` if it asks for one."""
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.spec = FunctionSpec(fn, what="completer")
+    def __init__(self, fn: Callable[..., Any], localns: dict[str, Any] | None = None) -> None:
+        self.spec = FunctionSpec(fn, what="completer", localns=localns)
         unknown = set(self.spec.parameters) - {"value", "arguments"}
         if unknown:
             raise TypeError(f"completer {fn.__name__!r}: unexpected parameters {sorted(unknown)}")

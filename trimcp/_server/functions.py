@@ -17,15 +17,19 @@ from .typeschema import Converter, SchemaBuilder, _is_jsonable, annotated_descri
 
 
 class FunctionSpec:
-    """A registered function, ready to be called with validated JSON arguments."""
+    """A registered function, ready to be called with validated JSON arguments.
 
-    def __init__(self, fn: Callable[..., Any], *, what: str) -> None:
+    ``localns`` resolves string annotations naming classes local to the registering scope
+    (as ``from __future__ import annotations`` produces).
+    """
+
+    def __init__(self, fn: Callable[..., Any], *, what: str, localns: dict[str, Any] | None = None) -> None:
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
         )
         try:
-            hints = typing.get_type_hints(fn, include_extras=True)
+            hints = typing.get_type_hints(fn, localns=localns, include_extras=True)
         except Exception as exc:
             raise TypeError(f"cannot resolve the type hints of {what} {_name(fn)!r}: {exc}") from exc
         self.return_annotation = hints.get("return", inspect.Parameter.empty)

@@ -39,8 +39,9 @@ class Prompt:
         description: str | None = None,
         icons: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
+        localns: dict[str, Any] | None = None,
     ) -> None:
-        self.spec = FunctionSpec(fn, what="prompt")
+        self.spec = FunctionSpec(fn, what="prompt", localns=localns)
         self.name = name or fn.__name__
         self.title = title
         self.description = description if description is not None else description_of(fn)

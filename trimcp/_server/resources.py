@@ -80,8 +80,9 @@ class _ResourceBase:
         annotations: dict[str, Any] | None,
         icons: list[dict[str, Any]] | None,
         meta: dict[str, Any] | None,
+        localns: dict[str, Any] | None = None,
     ) -> None:
-        self.spec = FunctionSpec(fn, what="resource")
+        self.spec = FunctionSpec(fn, what="resource", localns=localns)
         self.name = name or fn.__name__
         self.title = title
         self.description = description if description is not None else description_of(fn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
@@ -18,6 +19,12 @@ from .resources import Resource, ResourceTemplate
 from .tools import Tool, is_advised_tool_name
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _caller_locals() -> dict[str, Any]:
+    """The local names of the code calling a decorator method (two frames up), so annotations
+    naming classes defined inside a function still resolve."""
+    return dict(sys._getframe(2).f_locals)
 
 
 class Server:
@@ -96,9 +103,11 @@ class Server:
         name already taken. Returns the function unchanged.
         """
 
+        localns = _caller_locals()
+
         def register(fn: F) -> F:
             options.setdefault("deadline", self.tool_deadline)
-            self.add_tool(Tool(fn, **options))
+            self.add_tool(Tool(fn, localns=localns, **options))
             return fn
 
         return register(fn) if fn is not None else register
@@ -135,7 +144,7 @@ class Server:
         """
         options = dict(
             name=name, title=title, description=description, mime_type=mime_type,
-            annotations=annotations, icons=icons, meta=meta,
+            annotations=annotations, icons=icons, meta=meta, localns=_caller_locals(),
         )  # fmt: skip
 
         def register(fn: F) -> F:
@@ -170,8 +179,10 @@ class Server:
         strings; ``int``/``float``/``bool``/``Literal`` parameters are converted and checked).
         It returns a string, a :class:`Message`, or a list of them."""
 
+        localns = _caller_locals()
+
         def register(fn: F) -> F:
-            prompt = Prompt(fn, **options)
+            prompt = Prompt(fn, localns=localns, **options)
             if prompt.name in self.prompts:
                 raise ValueError(f"a prompt named {prompt.name!r} is already registered")
             self.prompts[prompt.name] = prompt
@@ -188,8 +199,10 @@ class Server:
             raise ValueError("name exactly one of prompt= or resource=")
         key = ("ref/prompt", prompt, argument) if prompt is not None else ("ref/resource", resource, argument)
 
+        localns = _caller_locals()
+
         def register(fn: F) -> F:
-            self.completers[key] = Completer(fn)  # type: ignore[index]
+            self.completers[key] = Completer(fn, localns)  # type: ignore[index]
             return fn
 
         return register

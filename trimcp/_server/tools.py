@@ -51,8 +51,9 @@ class Tool:
         output_schema: dict[str, Any] | None = None,
         deadline: float | None = None,
         meta: dict[str, Any] | None = None,
+        localns: dict[str, Any] | None = None,
     ) -> None:
-        self.spec = FunctionSpec(fn, what="tool")
+        self.spec = FunctionSpec(fn, what="tool", localns=localns)
         self.name = name or fn.__name__
         self.title = title
         self.description = description if description is not None else description_of(fn)
