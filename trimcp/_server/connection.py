@@ -257,7 +257,10 @@ class Connection:
         name, value = argument.get("name"), argument.get("value", "")
         if type(name) is not str or type(value) is not str:
             raise _invalid('"argument" needs a string "name" and "value"', request.id)
-        context_arguments = (params.get("context") or {}).get("arguments") or {}
+        context = params.get("context") or {}
+        context_arguments = context.get("arguments") or {} if type(context) is dict else None
+        if type(context_arguments) is not dict:
+            raise _invalid('"context.arguments" must be an object', request.id)
         ref_type = ref.get("type")
         if ref_type == "ref/prompt":
             target = ref.get("name")
