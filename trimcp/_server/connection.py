@@ -139,7 +139,7 @@ class Connection:
     def _set_level(self, request: Request) -> dict[str, Any]:
         params = request.params if type(request.params) is dict else {}
         level = params.get("level")
-        if level not in LOG_LEVEL_RANK:
+        if type(level) is not str or level not in LOG_LEVEL_RANK:
             raise _invalid(f"unknown log level {level!r}; use one of {', '.join(LOG_LEVEL_RANK)}", request.id)
         self.log_level = level
         return {}

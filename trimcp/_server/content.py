@@ -4,11 +4,11 @@ Python values into the ``content`` lists of tool results and prompt messages."""
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 import attrs
 
+from ..protocol.jsonrpc import dumps_text
 from ..protocol.versions import at_least
 from .typeschema import to_json
 
@@ -141,8 +141,8 @@ def content_block(value: Any) -> dict[str, Any]:
 
 
 def json_text(value: Any) -> str:
-    """Readable JSON for a text block that mirrors structured content."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON for a text block that mirrors structured content."""
+    return dumps_text(value)
 
 
 def for_version(blocks: list[dict[str, Any]], version: str | None) -> list[dict[str, Any]]:

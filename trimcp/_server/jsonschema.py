@@ -8,7 +8,7 @@ specification allows for annotations. ``format`` is an annotation here, not an a
 
 from __future__ import annotations
 
-import math
+import decimal
 import re
 from collections.abc import Callable
 from typing import Any
@@ -153,15 +153,9 @@ def _run_all(checks: list[Check], value: Any, path: str) -> str | None:
 
 
 def _build_ref(v: Validator, schema: dict) -> Check:
-    target = v._resolve(schema["$ref"])
-    slot: list[Check] = []
-
-    def check(value: Any, path: str) -> str | None:
-        if not slot:
-            slot.append(v._compile(target))
-        return slot[0](value, path)
-
-    return check
+    # A schema already being compiled (a recursive reference) is found in the cache as a
+    # forwarder to its checks, so compiling eagerly terminates and finds dangling refs now.
+    return v._compile(v._resolve(schema["$ref"]))
 
 
 def _build_type(v: Validator, schema: dict) -> Check:
@@ -226,8 +220,16 @@ def _numeric(keyword: str, fails: Callable[[Any, Any], bool], words: str) -> Cal
 
 
 def _multiple_of(value: Any, divisor: Any) -> bool:
-    quotient = value / divisor
-    return not (math.isfinite(quotient) and abs(quotient - round(quotient)) < 1e-9)
+    """Whether ``value`` fails to be a multiple of ``divisor``, in decimal arithmetic on the
+    numbers as written (so 0.3 is a multiple of 0.1, and huge JSON integers stay exact)."""
+    if type(value) is int and type(divisor) is int:
+        return value % divisor != 0
+    try:
+        with decimal.localcontext() as context:
+            context.prec = 1000
+            return decimal.Decimal(repr(value)) % decimal.Decimal(repr(divisor)) != 0
+    except decimal.InvalidOperation:
+        return True
 
 
 def _length(keyword: str, kind: type, fails: Callable[[int, int], bool], words: str, unit: str) -> Callable:

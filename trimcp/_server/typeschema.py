@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import enum
 import inspect
+import math
 import sys
 import types
 import typing
@@ -49,8 +50,17 @@ _SETS = {set, frozenset, abc.Set, abc.MutableSet}
 _MAPPINGS = {dict, abc.Mapping, abc.MutableMapping}
 
 
+#: TypedDict key qualifiers: they say whether a key is required, not what its value is.
+_QUALIFIERS = (typing.Required, typing.NotRequired)
+
+
 def _identity(value: Any) -> Any:
     return value
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema counts 1.0 as an integer; an ``int`` parameter should still get an ``int``."""
+    return int(value) if type(value) is float else value
 
 
 class SchemaBuilder:
@@ -76,6 +86,8 @@ class SchemaBuilder:
             return {"type": "string", "contentEncoding": "base64"}
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
+        if origin in _QUALIFIERS:
+            return self.schema(args[0])
         if origin is typing.Annotated:
             schema = self.schema(args[0])
             description = annotated_description(args[1:])
@@ -96,7 +108,7 @@ class SchemaBuilder:
                 schema["items"] = self.schema(args[0])
             return schema
         if origin is tuple or tp is tuple:
-            return self._tuple(args)
+            return self._tuple(tp, args)
         if origin in _MAPPINGS or tp in _MAPPINGS:
             if args and args[0] not in (str, Any):
                 raise TypeError(f"JSON object keys are strings; {tp!r} has {args[0]!r} keys")
@@ -112,10 +124,12 @@ class SchemaBuilder:
         """A function turning validated JSON into ``tp``; ``None`` when the JSON value already is one."""
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
-        if origin is typing.Annotated:
+        if origin is typing.Annotated or origin in _QUALIFIERS:
             return self.converter(args[0])
         if tp is float:
             return float
+        if tp is int:
+            return _whole
         if tp in _STRING_FORMATS:
             return _STRING_FORMATS[tp][1]
         if tp is bytes:
@@ -141,13 +155,13 @@ class SchemaBuilder:
             return {"type": [m["type"] for m in members]}
         return {"anyOf": members}
 
-    def _tuple(self, args: tuple[Any, ...]) -> dict[str, Any]:
-        if not args:
+    def _tuple(self, tp: Any, args: tuple[Any, ...]) -> dict[str, Any]:
+        if tp is tuple:
             return {"type": "array"}
+        if not args or args == ((),):  # tuple[()] (its args are () or ((),) by Python version)
+            return {"type": "array", "maxItems": 0}
         if len(args) == 2 and args[1] is Ellipsis:
             return {"type": "array", "items": self.schema(args[0])}
-        if args == ((),):
-            return {"type": "array", "maxItems": 0}
         return {
             "type": "array",
             "prefixItems": [self.schema(arg) for arg in args],
@@ -335,7 +349,9 @@ def _literal_schema(values: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def _is_jsonable(value: Any) -> bool:
-    if value is None or type(value) in (str, int, float, bool):
+    if type(value) is float:
+        return math.isfinite(value)
+    if value is None or type(value) in (str, int, bool):
         return True
     if type(value) in (list, tuple):
         return all(_is_jsonable(v) for v in value)
@@ -358,7 +374,7 @@ def to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if attrs.has(type(value)):
-        return {f.name: to_json(getattr(value, f.name)) for f in attrs.fields(type(value))}
+        return {(f.alias or f.name): to_json(getattr(value, f.name)) for f in attrs.fields(type(value))}
     if _is_pydantic_model(type(value)):
         return value.model_dump(mode="json")
     if isinstance(value, (datetime.date, datetime.time)):

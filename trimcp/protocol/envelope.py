@@ -73,7 +73,7 @@ def read_envelope(params: Any, request_id: RequestId | None) -> Envelope:
     if client_info is not None and type(client_info) is not dict:
         raise _invalid(f"_meta[{META_CLIENT_INFO!r}] must be an object", request_id)
     log_level = meta.get(META_LOG_LEVEL)
-    if log_level is not None and log_level not in LOG_LEVEL_RANK:
+    if log_level is not None and (type(log_level) is not str or log_level not in LOG_LEVEL_RANK):
         raise _invalid(f"unknown log level {log_level!r} in _meta[{META_LOG_LEVEL!r}]", request_id)
     return Envelope(version, capabilities, client_info, log_level)
 

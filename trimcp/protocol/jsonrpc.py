@@ -99,6 +99,11 @@ def dumps(value: Any) -> bytes:
     return _encoder.encode(value).encode()
 
 
+def dumps_text(value: Any) -> str:
+    """Compact JSON text (as :func:`dumps`, without encoding to bytes)."""
+    return _encoder.encode(value)
+
+
 def parse(data: bytes | str) -> Message | Batch:
     """Parse one JSON-RPC message or batch.
 
