@@ -31,6 +31,10 @@ _EXPORTS = {
     "Server": "._server.server",
     "ToolError": "._server.errors",
     "ToolResult": "._server.tools",
+    "MCPApp": "._transports",
+    "SecurityPolicy": "._transports",
+    "asgi_app": "._transports",
+    "serve_http": "._transports",
     "serve_stdio": "._transports",
     "serve_stream": "._transports",
 }
@@ -60,5 +64,5 @@ if TYPE_CHECKING:
     from ._server.prompts import Message
     from ._server.server import Server
     from ._server.tools import ToolResult
-    from ._transports import serve_stdio, serve_stream
+    from ._transports import MCPApp, SecurityPolicy, asgi_app, serve_http, serve_stdio, serve_stream
     from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError

@@ -14,7 +14,7 @@ from typing import Any
 import trio
 
 from ._server.server import Server
-from ._transports import serve_stdio
+from ._transports import asgi_app, serve_http, serve_stdio
 
 _DEFAULT_NAMES = ("server", "mcp", "app")
 
@@ -60,9 +60,27 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve a trimcp.Server")
     serve.add_argument("target", help="module:attribute (or path/to/file.py:attribute) of the Server")
-    serve.add_argument("--transport", choices=["stdio"], default="stdio", help="how clients connect (default: stdio)")
+    serve.add_argument(
+        "--transport", choices=["stdio", "streamable-http"], default="stdio", help="how clients connect (default: stdio)"
+    )
     serve.add_argument("--log-level", default="INFO", help="log level for the server's own log on stderr")
-    serve.add_argument("--grace", type=float, default=1.0, help="seconds running requests get at shutdown")
+    serve.add_argument(
+        "--graceful-timeout", "--grace", type=float, default=None,
+        help="seconds running requests get at shutdown (stdio: 1, HTTP: 5)",
+    )  # fmt: skip
+    http = serve.add_argument_group("streamable-http")
+    http.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    http.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    http.add_argument("--path", default="/mcp", help="the MCP endpoint's path (default: /mcp)")
+    http.add_argument("--allow-host", action="append", dest="allowed_hosts", metavar="HOST",
+                      help="accept this Host (repeatable; default: loopback names when bound to loopback)")
+    http.add_argument("--allow-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
+                      help="accept this Origin (repeatable; '*' for any)")
+    http.add_argument("--cors-origin", action="append", dest="cors_origins", default=[], metavar="ORIGIN",
+                      help="let browser pages from this origin call the server (repeatable)")
+    http.add_argument("--certfile", help="TLS certificate (PEM)")
+    http.add_argument("--keyfile", help="TLS private key (PEM)")
+    http.add_argument("--json-response", action="store_true", help="answer requests with JSON, never SSE")
     return parser
 
 
@@ -74,4 +92,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     server = load_server(args.target)
-    trio.run(lambda: serve_stdio(server, grace=args.grace))
+    if args.transport == "stdio":
+        grace = 1.0 if args.graceful_timeout is None else args.graceful_timeout
+        trio.run(lambda: serve_stdio(server, grace=grace))
+        return
+    app = asgi_app(
+        server,
+        path=args.path,
+        allowed_hosts=args.allowed_hosts,
+        allowed_origins=args.allowed_origins,
+        cors_origins=args.cors_origins,
+        json_response=args.json_response,
+    )
+    grace = 5.0 if args.graceful_timeout is None else args.graceful_timeout
+    trio.run(
+        lambda: serve_http(
+            app, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile, graceful_timeout=grace
+        )
+    )

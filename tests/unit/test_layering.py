@@ -13,6 +13,7 @@ PROTOCOL_MODULES = (
     "trimcp.protocol.framing",
     "trimcp.protocol.envelope",
     "trimcp.protocol.handshake",
+    "trimcp.protocol.http_headers",
     "trimcp.protocol.versions",
     "trimcp.protocol.errors",
     "trimcp.protocol.constants",

@@ -25,6 +25,10 @@ class Outbox:
     Producers ``await send()``; when the buffer is full they wait (backpressure). After
     :meth:`close` every send is a no-op that returns ``False``: writing to a finished stream
     never raises in the producer. The one consumer iterates :meth:`batches`.
+
+    An outbox serving one HTTP response closes itself once the requests it carries are
+    answered: the session :meth:`attach`-es each request and :meth:`detach`-es it after its
+    response is queued (or dropped); :meth:`seal` says no more requests will come.
     """
 
     def __init__(self, max_buffer: int = 256) -> None:
@@ -33,6 +37,8 @@ class Outbox:
         self._peak = 0
         self._sent = 0
         self._closed = False
+        self._in_flight = 0
+        self._sealed = False
 
     async def send(self, data: bytes) -> bool:
         """Queue ``data``; ``False`` when the outbox is closed (the message is dropped)."""
@@ -43,6 +49,22 @@ class Outbox:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             return False
         return True
+
+    def attach(self) -> None:
+        """A request whose messages go here has started."""
+        self._in_flight += 1
+
+    def detach(self) -> None:
+        """A request attached here has queued its response, or was dropped."""
+        self._in_flight -= 1
+        if self._sealed and not self._in_flight:
+            self.close()
+
+    def seal(self) -> None:
+        """No more requests will be attached: close once the attached ones are done."""
+        self._sealed = True
+        if not self._in_flight:
+            self.close()
 
     def close(self) -> None:
         """Accept nothing more; the consumer still gets what is already queued."""
@@ -58,23 +80,27 @@ class Outbox:
     def closed(self) -> bool:
         return self._closed
 
-    async def batches(self) -> AsyncIterator[list[bytes]]:
-        """Yield everything queued, as lists (one write each), until closed and drained."""
+    async def next_batch(self) -> list[bytes] | None:
+        """Wait for messages and take everything queued (one write's worth); ``None`` once the
+        outbox is closed and drained. Safe to cancel: nothing is lost."""
         receive = self._receive
+        try:
+            batch = [await receive.receive()]
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            return None
         while True:
             try:
-                first = await receive.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
-            batch = [first]
-            while True:
-                try:
-                    batch.append(receive.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                    break
-            if len(batch) > self._peak:
-                self._peak = len(batch)
-            self._sent += len(batch)
+                batch.append(receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        if len(batch) > self._peak:
+            self._peak = len(batch)
+        self._sent += len(batch)
+        return batch
+
+    async def batches(self) -> AsyncIterator[list[bytes]]:
+        """Yield :meth:`next_batch` until the outbox is closed and drained."""
+        while (batch := await self.next_batch()) is not None:
             yield batch
 
     def statistics(self) -> OutboxStatistics:

@@ -22,6 +22,7 @@ class CancelReason(enum.StrEnum):
     CLIENT_CANCELLED = "client cancelled"
     CLIENT_DISCONNECTED = "client disconnected"
     SESSION_ENDED = "session ended"
+    SESSION_EXPIRED = "session expired"
     DEADLINE = "deadline"
     SHUTDOWN = "shutdown"
 

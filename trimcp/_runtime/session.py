@@ -99,6 +99,12 @@ class Session:
         self._cancelled += 1
         return True
 
+    def cancel_requests_on(self, outbox: Outbox, reason: CancelReason | str) -> None:
+        """Cancel every live request answering on ``outbox`` (its stream went away)."""
+        for handle in list(self._requests.values()):
+            if handle.outbox is outbox:
+                self.cancel_request(handle.id, reason)
+
     def close(self, reason: CancelReason | str = CancelReason.SESSION_ENDED) -> None:
         """Cancel every live request with ``reason`` and accept no new ones."""
         self._closed = True
@@ -148,6 +154,7 @@ class Session:
         if type(routed) is dict:
             return _response_bytes(request.id, routed)
         handle = RequestHandle(request.id, request.method, request.params, outbox)
+        outbox.attach()
         if not self._requests:
             self._idle = trio.Event()
         self._requests[request.id] = handle
@@ -155,10 +162,13 @@ class Session:
         return handle, routed
 
     async def _run_and_send(self, prepared: tuple[RequestHandle, Any]) -> None:
-        handle = prepared[0]
-        data = await self._execute(prepared)
-        if data is not None:
-            await handle.outbox.send(data)
+        outbox = prepared[0].outbox
+        try:
+            data = await self._execute(prepared)
+            if data is not None:
+                await outbox.send(data)
+        finally:
+            outbox.detach()
 
     async def _execute(self, prepared: tuple[RequestHandle, Any]) -> bytes | None:
         """Run a request in its own cancel scope; return its encoded response, or ``None``
@@ -218,11 +228,15 @@ class Session:
             if data is not None:
                 answers.append(data)
 
-        async with trio.open_nursery() as nursery:
-            for prepared in to_run:
-                nursery.start_soon(run_one, prepared)
-        if answers:
-            await outbox.send(b"[" + b",".join(answers) + b"]")
+        try:
+            async with trio.open_nursery() as nursery:
+                for prepared in to_run:
+                    nursery.start_soon(run_one, prepared)
+            if answers:
+                await outbox.send(b"[" + b",".join(answers) + b"]")
+        finally:
+            for _ in to_run:
+                outbox.detach()
 
     # -- notifications and responses --------------------------------------------------------
 

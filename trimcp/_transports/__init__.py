@@ -1,6 +1,16 @@
-"""Transports: how bytes reach a session (stdio and byte streams; HTTP to come)."""
+"""Transports: how bytes reach a session (stdio and byte streams; Streamable HTTP)."""
 
+from .http import MCPApp, SecurityPolicy, asgi_app, serve_http
 from .stdio import serve_stdio
 from .streams import MAX_MESSAGE_SIZE, StreamConnection, serve_stream
 
-__all__ = ["MAX_MESSAGE_SIZE", "StreamConnection", "serve_stdio", "serve_stream"]
+__all__ = [
+    "MAX_MESSAGE_SIZE",
+    "MCPApp",
+    "SecurityPolicy",
+    "StreamConnection",
+    "asgi_app",
+    "serve_http",
+    "serve_stdio",
+    "serve_stream",
+]

@@ -36,6 +36,11 @@ _DEFAULT_HTTP_STATUS = {
 }
 
 
+def http_status_for(code: int) -> int:
+    """The HTTP status that goes with a JSON-RPC error code (400 for codes without one)."""
+    return _DEFAULT_HTTP_STATUS.get(code, 400)
+
+
 class ProtocolError(Exception):
     """Base of both error kinds: a JSON-RPC ``code``, a ``message``, optional ``data``, an HTTP status."""
 
@@ -51,7 +56,7 @@ class ProtocolError(Exception):
         self.message = message
         self.code = code
         self.data = data
-        self.http_status = http_status if http_status is not None else _DEFAULT_HTTP_STATUS.get(code, 400)
+        self.http_status = http_status if http_status is not None else http_status_for(code)
 
     def to_error_object(self) -> dict[str, Any]:
         """The JSON-RPC ``error`` member for this error."""

@@ -1,0 +1,425 @@
+"""Streamable HTTP on the real hypercorn-trio server: both eras, every status code with raw
+requests, sessions, cancellation by disconnect, DELETE and expiry, and the official client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+
+import trimcp
+from trimcp import CancelReason, Context
+
+from .http_support import JSON_AND_SSE, RawHTTP, envelope, modern_headers, running_server
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.started = trio.Event()
+        self.finished = trio.Event()
+        self.finally_at: float | None = None
+        self.reason: object = None
+
+
+def probe_server(probe: Probe) -> trimcp.Server:
+    server = trimcp.Server("http-test", version="1.2.3")
+
+    @server.tool
+    async def sleep(ctx: Context, seconds: float = 30) -> str:
+        probe.started.set()
+        try:
+            await trio.sleep(seconds)
+            return "slept"
+        finally:
+            probe.finally_at = trio.current_time()
+            probe.reason = ctx.cancel_reason
+            probe.finished.set()
+
+    @server.tool
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    @server.tool
+    async def steps(ctx: Context, count: int = 3) -> str:
+        for step in range(1, count + 1):
+            await ctx.info(f"step {step}")
+            await ctx.progress(step, count)
+            await trio.sleep(0.01)
+        return "done"
+
+    @server.tool(input_schema={"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}})
+    def regional(region: str) -> str:
+        return region
+
+    return server
+
+
+def call(request_id: Any, name: str, arguments: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {"name": name, "arguments": arguments or {}}
+    if meta:
+        params["_meta"] = meta
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+
+
+def modern_call(request_id: Any, name: str, arguments: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
+    return call(request_id, name, arguments, **envelope(**meta))
+
+
+# -- handshake era -----------------------------------------------------------------------------
+
+
+async def test_handshake_session_lifecycle_json_and_sse() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()))
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        assert 20 <= len(session_id) and all(0x21 <= ord(c) <= 0x7E for c in session_id)
+        headers = {"mcp-session-id": session_id, "mcp-protocol-version": "2025-11-25"}
+        listed = await http.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers)
+        assert listed.status == 200 and listed.headers["content-type"] == "application/json"
+        assert {t["name"] for t in listed.json()["result"]["tools"]} >= {"sleep", "add"}
+        async with http.open("POST", headers={**headers, "accept": JSON_AND_SSE, "content-type": "application/json"},
+                             body=call(2, "steps", {"count": 3}, progressToken="p")) as stream:
+            assert stream.status == 200 and stream.headers["content-type"] == "text/event-stream"
+            assert stream.headers["x-accel-buffering"] == "no"
+            messages = await stream.messages()
+        methods = [m.get("method") for m in messages]
+        assert methods.count("notifications/progress") == 3 and methods.count("notifications/message") == 3
+        assert messages[-1] == {"jsonrpc": "2.0", "id": 2, "result": {"content": [{"type": "text", "text": "done"}]}}
+        assert (await http.request("DELETE", headers={"mcp-session-id": session_id})).status == 200
+        gone = await http.post({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, headers)
+        assert gone.status == 404 and gone.json()["error"]["code"] == -32600
+        assert app.sessions.statistics().live_sessions == 0
+
+
+async def test_2025_03_26_batches_over_http() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()))
+    async with running_server(app) as http:
+        session_id = await http.initialize("2025-03-26")
+        batch = [
+            {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            call(2, "add", {"a": 2, "b": 2}),
+            {"jsonrpc": "2.0", "method": "notifications/whatever"},
+        ]
+        async with http.open("POST", headers={"mcp-session-id": session_id, "accept": JSON_AND_SSE,
+                                              "content-type": "application/json"}, body=batch) as stream:
+            body = await stream.rest()
+        assert b'"id":1,"result":{}' in body and b'"id":2,"result"' in body
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "code"),
+    [
+        ({"accept": "application/json"}, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, 406, -32600),
+        ({"accept": "text/event-stream"}, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, 406, -32600),
+        ({"content-type": "text/plain"}, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, 415, -32600),
+        ({}, b"{not json", 400, -32700),
+        ({}, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, 400, -32600),  # no session id
+        ({"mcp-session-id": "no-such-session"}, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, 404, -32600),
+        ({}, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 5}}, 400, -32602),
+    ],
+)
+async def test_rejected_posts_get_their_status_and_create_no_session(
+    headers: dict[str, str], body: Any, status: int, code: int
+) -> None:
+    app = trimcp.asgi_app(probe_server(Probe()))
+    async with running_server(app) as http:
+        reply = await http.post(body, headers)
+        assert reply.status == status
+        assert reply.json()["error"]["code"] == code
+        assert "mcp-session-id" not in reply.headers
+        assert app.sessions.statistics().sessions_created == 0
+
+
+async def test_body_limit_is_413_before_reading() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()), max_body_size=1000)
+    async with running_server(app) as http:
+        reply = await http.post(b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"' + b"x" * 2000 + b'"}}')
+        assert reply.status == 413 and reply.json()["error"]["code"] == -32600
+        assert app.sessions.statistics().sessions_created == 0
+
+
+async def test_protocol_version_header_rules() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()))
+    async with running_server(app) as http:
+        session_id = await http.initialize("2025-11-25")
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        for version, status in (("2025-11-25", 200), ("2025-03-26", 200), ("1999-01-01", 400), ("bogus", 400)):
+            reply = await http.post(ping, {"mcp-session-id": session_id, "mcp-protocol-version": version})
+            assert reply.status == status, version
+        no_header = await http.post(ping, {"mcp-session-id": session_id})
+        assert no_header.status == 200  # absent: assume 2025-03-26
+
+
+async def test_notifications_and_responses_get_202() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()))
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        reply = await http.post({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}},
+                                {"mcp-session-id": session_id})
+        assert reply.status == 202 and reply.body == b""
+        reply = await http.post({"jsonrpc": "2.0", "id": 77, "result": {}}, {"mcp-session-id": session_id})
+        assert reply.status == 202
+
+
+async def test_get_stream_one_at_a_time_and_other_methods() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()), keepalive_interval=0.05)
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        get_headers = {"mcp-session-id": session_id, "accept": "text/event-stream"}
+        async with http.open("GET", headers=get_headers) as stream:
+            assert stream.status == 200 and stream.headers["content-type"] == "text/event-stream"
+            assert b": keep-alive" in await stream.chunk()  # keep-alive comments on a quiet stream
+            second = await http.request("GET", headers=get_headers)
+            assert second.status == 409
+        assert (await http.request("GET", headers={"mcp-session-id": session_id})).status == 406
+        assert (await http.request("GET", headers={"accept": "text/event-stream"})).status == 400
+        assert (await http.request("GET", headers={"mcp-session-id": "nope", "accept": "text/event-stream"})).status == 404
+        put = await http.request("PUT")
+        assert put.status == 405 and put.headers["allow"] == "GET, POST, DELETE"
+        assert (await http.request("DELETE")).status == 400
+        assert (await http.request("DELETE", headers={"mcp-session-id": "nope"})).status == 404
+        assert (await http.request("GET", path="/elsewhere")).status == 404
+
+
+async def test_session_cap_answers_503_with_retry_after() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()), max_sessions=2)
+    async with running_server(app) as http:
+        await http.initialize()
+        await http.initialize()
+        reply = await http.post(
+            {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+             "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}}
+        )
+        assert reply.status == 503 and int(reply.headers["retry-after"]) > 0
+        assert "mcp-session-id" not in reply.headers
+        assert app.sessions.statistics().live_sessions == 2
+
+
+async def test_delete_cancels_running_tools_and_frees_the_session() -> None:
+    probe = Probe()
+    app = trimcp.asgi_app(probe_server(probe))
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=call(1, "sleep")) as stream:
+            with trio.fail_after(5):
+                await probe.started.wait()
+            assert app.sessions.statistics().live_requests == 1
+            deleted_at = trio.current_time()
+            assert (await http.request("DELETE", headers={"mcp-session-id": session_id})).status == 200
+            with trio.fail_after(5):
+                await probe.finished.wait()
+                assert await stream.rest() == b""  # the stream ends cleanly, with no response
+        assert probe.reason is CancelReason.SESSION_ENDED
+        assert probe.finally_at is not None and probe.finally_at - deleted_at < 0.1
+        with trio.fail_after(5):
+            while app.sessions.statistics().live_sessions:
+                await trio.sleep(0.01)
+        assert app.sessions.statistics().live_requests == 0
+
+
+async def test_dropping_a_post_stream_cancels_its_tool() -> None:
+    probe = Probe()
+    app = trimcp.asgi_app(probe_server(probe))
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=call(1, "sleep")) as stream:
+            with trio.fail_after(5):
+                await probe.started.wait()
+            closed_at = trio.current_time()
+            await stream.close()
+        with trio.fail_after(5):
+            await probe.finished.wait()
+        assert probe.reason is CancelReason.CLIENT_DISCONNECTED
+        assert probe.finally_at is not None and probe.finally_at - closed_at < 0.1
+        assert app.sessions.statistics().live_requests == 0
+        assert app.sessions.statistics().live_sessions == 1  # the session itself goes on
+
+
+async def test_idle_sessions_expire_and_abandoned_ones_are_reclaimed() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()), session_idle_timeout=0.5)
+    async with running_server(app) as http:
+        limiter = trio.CapacityLimiter(32)  # stay under the listen backlog
+
+        async def abandon() -> None:
+            async with limiter:
+                await http.initialize(notify=False)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(1000):
+                nursery.start_soon(abandon)
+        assert app.sessions.statistics().sessions_created == 1000
+        with trio.fail_after(10):
+            while app.sessions.statistics().live_sessions:
+                await trio.sleep(0.05)
+        stats = app.sessions.statistics()
+        assert stats.sessions_expired == 1000 and stats.live_requests == 0
+
+
+async def test_an_open_get_stream_keeps_its_session_alive() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()), session_idle_timeout=0.2, keepalive_interval=0.05)
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        async with http.open("GET", headers={"mcp-session-id": session_id, "accept": "text/event-stream"}) as stream:
+            await trio.sleep(0.5)
+            assert app.sessions.get(session_id) is not None
+            await stream.close()
+        with trio.fail_after(5):
+            while app.sessions.get(session_id) is not None:
+                await trio.sleep(0.02)
+
+
+# -- 2026-07-28 ----------------------------------------------------------------------------------
+
+
+async def test_modern_requests_are_stateless_and_validated() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()))
+    async with running_server(app) as http:
+        discover = {"jsonrpc": "2.0", "id": "d", "method": "server/discover", "params": {"_meta": envelope()}}
+        reply = await http.post(discover, modern_headers("server/discover"))
+        assert reply.status == 200 and "mcp-session-id" not in reply.headers
+        assert reply.json()["result"]["supportedVersions"][0] == "2026-07-28"
+        reply = await http.post(modern_call(1, "add", {"a": 1, "b": 2}), modern_headers("tools/call", "add"))
+        assert reply.status == 200
+        assert b'"structuredContent":{"result":3}' in reply.body and b'"resultType":"complete"' in reply.body
+        assert app.sessions.statistics().sessions_created == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        (modern_call(1, "add", {"a": 1, "b": 2}), modern_headers("tools/call", "sub"), 400, -32020),
+        (modern_call(1, "add", {"a": 1, "b": 2}), modern_headers("tools/list"), 400, -32020),
+        (modern_call(1, "add", {"a": 1, "b": 2}), {"mcp-method": "tools/call", "mcp-name": "add"}, 400, -32020),
+        (modern_call(1, "add", {"a": 1, "b": 2}), modern_headers("tools/call", "add", "2099-01-01"), 400, -32020),
+        (modern_call(1, "regional", {"region": "eu"}), modern_headers("tools/call", "regional"), 400, -32020),
+        (call(1, "add", {"a": 1, "b": 2}), modern_headers("tools/call", "add"), 400, -32602),
+        (call(1, "add", {"a": 1}, **envelope("1999-01-01")), modern_headers("tools/call", "add", "1999-01-01"), 400, -32022),
+        ({"jsonrpc": "2.0", "id": 1, "method": "nope", "params": {"_meta": envelope()}}, modern_headers("nope"), 404, -32601),
+        ({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"_meta": envelope()}}, modern_headers("initialize"), 404, -32601),
+        ({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"_meta": envelope()}}, modern_headers("ping"), 404, -32601),
+    ],
+)
+async def test_modern_status_table(body: Any, headers: dict[str, str], status: int, code: int) -> None:
+    app = trimcp.asgi_app(probe_server(Probe()))
+    async with running_server(app) as http:
+        reply = await http.post(body, headers)
+        assert reply.status == status, reply
+        assert reply.json()["error"]["code"] == code
+        assert "mcp-session-id" not in reply.headers
+
+
+async def test_modern_param_headers_and_other_methods() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()))
+    async with running_server(app) as http:
+        ok = await http.post(modern_call(1, "regional", {"region": "eu"}), {**modern_headers("tools/call", "regional"), "mcp-param-region": "eu"})
+        assert ok.status == 200 and b'"text":"eu"' in ok.body
+        for method in ("GET", "DELETE"):
+            reply = await http.request(method, headers={"mcp-protocol-version": "2026-07-28"})
+            assert reply.status == 405 and reply.headers["allow"] == "POST"
+        cancelled = await http.post({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}},
+                                    {"mcp-protocol-version": "2026-07-28"})
+        assert cancelled.status == 202
+
+
+async def test_closing_a_modern_stream_cancels_at_once_and_writes_nothing_more() -> None:
+    probe = Probe()
+    app = trimcp.asgi_app(probe_server(probe))
+    async with running_server(app) as http:
+        headers = {**modern_headers("tools/call", "sleep"), "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=modern_call(1, "sleep", {"seconds": 30})) as stream:
+            assert stream.status == 200
+            with trio.fail_after(5):
+                await probe.started.wait()
+            assert len(app._per_request_runtimes) == 1
+            closed_at = trio.current_time()
+            await stream.close()
+        with trio.fail_after(5):
+            await probe.finished.wait()
+        assert probe.finally_at is not None and probe.finally_at - closed_at < 0.1
+        assert probe.reason is CancelReason.CLIENT_DISCONNECTED
+        with trio.fail_after(5):
+            while app._per_request_runtimes:
+                await trio.sleep(0.01)
+
+
+# -- security ------------------------------------------------------------------------------------
+
+
+async def test_host_and_origin_are_checked_on_loopback() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()))
+    async with running_server(app) as http:
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        bad_origin = await http.post(ping, {"origin": "https://evil.example"})
+        assert bad_origin.status == 403 and bad_origin.json()["id"] is None
+        bad_host = await http.post(ping, {"host": "evil.example:8000"})
+        assert bad_host.status == 421
+        good = await http.post(
+            {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+             "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}},
+            {"origin": "http://localhost:5173", "host": "localhost:1234"},
+        )
+        assert good.status == 200
+        assert app.sessions.statistics().sessions_created == 1
+
+
+async def test_allow_lists_and_cors() -> None:
+    app = trimcp.asgi_app(
+        probe_server(Probe()),
+        allowed_hosts=["mcp.example.com"],
+        allowed_origins=["https://app.example.com"],
+        cors_origins=["https://app.example.com"],
+    )
+    async with running_server(app) as http:
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        assert (await http.post(ping, {"host": "127.0.0.1"})).status == 421
+        assert (await http.post(ping, {"host": "mcp.example.com:443", "origin": "https://other.example"})).status == 403
+        preflight = await http.request(
+            "OPTIONS", headers={"host": "mcp.example.com", "origin": "https://app.example.com",
+                                "access-control-request-method": "POST"}
+        )
+        assert preflight.status == 204
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
+        assert "mcp-protocol-version" in preflight.headers["access-control-allow-headers"]
+        init = await http.post(
+            {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+             "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}},
+            {"host": "mcp.example.com", "origin": "https://app.example.com"},
+        )
+        assert init.status == 200 and "mcp-session-id" in init.headers["access-control-expose-headers"]
+    closed = trimcp.asgi_app(probe_server(Probe()), allowed_hosts=[])
+    async with running_server(closed) as http:
+        assert (await http.post({"jsonrpc": "2.0", "id": 1, "method": "ping"})).status == 421  # fail closed
+
+
+# -- mounting --------------------------------------------------------------------------------------
+
+
+async def test_mounted_under_a_sub_path() -> None:
+    inner = trimcp.asgi_app(probe_server(Probe()))
+
+    async def outer(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/v1"):
+            await inner({**scope, "root_path": "/api/v1"}, receive, send)
+        elif scope["type"] == "lifespan":
+            await inner(scope, receive, send)
+        else:
+            await send({"type": "http.response.start", "status": 418, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    async with running_server(outer) as http:  # type: ignore[arg-type]
+        session_id = await http_initialize_at(http, "/api/v1/mcp")
+        assert session_id
+        assert (await http.request("GET", path="/mcp")).status == 418
+
+
+async def http_initialize_at(http: RawHTTP, path: str) -> str:
+    reply = await http.post(
+        {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}},
+        path=path,
+    )
+    assert reply.status == 200
+    return reply.headers["mcp-session-id"]

@@ -1,0 +1,426 @@
+"""The Streamable HTTP endpoint as one ASGI application, serving both protocol eras.
+
+The body decides the era: a request carrying a 2026-07-28 ``_meta`` envelope (or any POST
+announced as 2026-07-28 without a session) is served statelessly, its request living in the
+POST's own task; everything else belongs to a handshake-era session, whose requests live in the
+app's host nursery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import trio
+
+from ..._runtime import CancelReason, Outbox, open_session
+from ..._server.connection import Connection
+from ..._server.server import Server
+from ...protocol import jsonrpc
+from ...protocol.envelope import has_envelope, read_envelope
+from ...protocol.errors import (
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    MISSING_CLIENT_CAPABILITY,
+    PARSE_ERROR,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    ProtocolError,
+    RemoteProtocolError,
+)
+from ...protocol.http_headers import check_request_headers
+from ...protocol.jsonrpc import Batch, Notification, Request
+from ...protocol.versions import HANDSHAKE_VERSIONS, PER_REQUEST_VERSIONS, Era
+from .asgi import (
+    BodyTooLarge,
+    ClientDisconnected,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    accepts,
+    is_json_content_type,
+    read_body,
+    send_json,
+    send_jsonrpc_error,
+    send_response,
+)
+from .security import SecurityPolicy
+from .sessions import HTTPSession, SessionManager
+from .streaming import stream_sse
+
+logger = logging.getLogger("trimcp.http")
+
+_SESSION_HEADER = b"mcp-session-id"
+
+
+class MCPApp:
+    """An ASGI application serving one :class:`~trimcp.Server` at ``path`` (relative to where it
+    is mounted). Build it with :meth:`trimcp.Server.asgi_app` or :func:`trimcp.http_app`."""
+
+    def __init__(
+        self,
+        server: Server,
+        *,
+        path: str = "/mcp",
+        security: SecurityPolicy | None = None,
+        max_body_size: int = 4 * 1024 * 1024,
+        max_sessions: int = 10_000,
+        session_idle_timeout: float = 30 * 60,
+        keepalive_interval: float = 15.0,
+        outbound_buffer: int = 256,
+        json_response: bool = False,
+    ) -> None:
+        self.server = server
+        self.security = security or SecurityPolicy()
+        self.path = path.rstrip("/") or "/"
+        self.max_body_size = max_body_size
+        self.keepalive_interval = keepalive_interval
+        self.outbound_buffer = outbound_buffer
+        self.json_response = json_response
+        self.sessions = SessionManager(
+            server, max_sessions=max_sessions, idle_timeout=session_idle_timeout, outbound_buffer=outbound_buffer
+        )
+        self._stateless = Connection(server)
+        self._stateless.era = Era.PER_REQUEST
+        self._host: trio.Nursery | None = None
+        self._host_token: object = None
+        self._host_ready: trio.Event | None = None
+        self._per_request_runtimes: set[Any] = set()
+        self._closing = False
+
+    async def shutdown(self, grace: float) -> None:
+        """Shut down gracefully: refuse new work (503), end the idle GET streams, give running
+        requests ``grace`` seconds, then cancel them (reason: shutdown). Every response that
+        started ends properly."""
+        self._closing = True
+        runtimes = [*self._per_request_runtimes, *self.sessions.runtimes()]
+        self.sessions.end_standalone_streams()
+        with trio.move_on_after(grace):
+            for runtime in runtimes:
+                await runtime.wait_idle()
+        self.sessions.close_all(CancelReason.SHUTDOWN)
+        for runtime in list(self._per_request_runtimes):
+            runtime.close(CancelReason.SHUTDOWN)
+
+    # -- ASGI entry -------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        async with trio.open_nursery() as nursery:
+            self._adopt_host(nursery)
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+            self.sessions.close_all(CancelReason.SHUTDOWN)
+        await send({"type": "lifespan.shutdown.complete"})
+
+    def _adopt_host(self, nursery: trio.Nursery) -> None:
+        self._host = nursery
+        self._host_token = trio.lowlevel.current_trio_token()
+
+    async def _host_nursery(self) -> trio.Nursery:
+        """The nursery sessions live in: the lifespan's, or (when the app is mounted somewhere
+        that runs no lifespan) one started as a Trio system task on first use."""
+        if self._host is not None and self._host_token is trio.lowlevel.current_trio_token():
+            return self._host
+        if self._host_ready is None or self._host_token is not trio.lowlevel.current_trio_token():
+            self._host, self._host_ready = None, trio.Event()
+            self._host_token = trio.lowlevel.current_trio_token()
+            trio.lowlevel.spawn_system_task(self._run_system_host, self._host_ready)
+        await self._host_ready.wait()
+        assert self._host is not None
+        return self._host
+
+    async def _run_system_host(self, ready: trio.Event) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                self._adopt_host(nursery)
+                ready.set()
+                await trio.sleep_forever()
+        except trio.Cancelled:
+            self.sessions.close_all(CancelReason.SHUTDOWN)
+            raise
+        except BaseException:
+            logger.exception("The session host failed")
+
+    # -- routing ------------------------------------------------------------------------------------
+
+    def _local_path(self, scope: Scope) -> str:
+        path: str = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        return path.rstrip("/") or "/"
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope.get("headers", ()))
+        bound_to = (scope.get("server") or (None,))[0]
+        if not self.security.host_allowed(headers, bound_to):
+            await send_jsonrpc_error(send, 421, INVALID_REQUEST, "Misdirected Request: Host not allowed")
+            return
+        if not self.security.origin_allowed(headers, bound_to):
+            await send_jsonrpc_error(send, 403, INVALID_REQUEST, "Forbidden: Origin not allowed")
+            return
+        if self._local_path(scope) != self.path:
+            await send_response(send, 404, b"Not Found", [(b"content-type", b"text/plain")])
+            return
+        method = scope["method"]
+        if self._closing:
+            await send_jsonrpc_error(
+                send, 503, INVALID_REQUEST, "Service Unavailable: shutting down", headers=[(b"retry-after", b"1")]
+            )
+            return
+        cors = self.security.cors_headers(headers)
+        if method == "OPTIONS":
+            await send_response(send, 204 if cors else 403, b"", self.security.preflight_headers(headers))
+            return
+        if cors:
+            send = _with_headers(send, cors)
+        if method == "POST":
+            await self._post(headers, receive, send)
+        elif method == "GET":
+            await self._get(headers, receive, send)
+        elif method == "DELETE":
+            await self._delete(headers, send)
+        else:
+            await send_response(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
+
+    # -- POST -----------------------------------------------------------------------------------------
+
+    async def _post(self, headers: Headers, receive: Receive, send: Send) -> None:
+        if not accepts(headers.get("accept"), "application/json", "text/event-stream"):
+            await send_jsonrpc_error(
+                send, 406, INVALID_REQUEST, "Not Acceptable: Accept must list application/json and text/event-stream"
+            )
+            return
+        if not is_json_content_type(headers.get("content-type")):
+            await send_jsonrpc_error(send, 415, INVALID_REQUEST, "Unsupported Media Type: use application/json")
+            return
+        try:
+            body = await read_body(receive, self.max_body_size, headers.get("content-length"))
+        except BodyTooLarge:
+            message = f"Payload Too Large: the body limit is {self.max_body_size} bytes"
+            await send_jsonrpc_error(send, 413, INVALID_REQUEST, message)
+            return
+        except ClientDisconnected:
+            return
+        try:
+            message = jsonrpc.parse(body)
+        except RemoteProtocolError as exc:
+            await send_jsonrpc_error(send, 400, exc.code, exc.message, request_id=exc.request_id)
+            return
+        if self._is_per_request(message, headers):
+            await self._post_per_request(message, headers, receive, send)
+        else:
+            await self._post_handshake(message, headers, receive, send)
+
+    @staticmethod
+    def _is_per_request(message: Any, headers: Headers) -> bool:
+        """The body decides; without an envelope, a session-less POST announcing a version that
+        is not a handshake-era one is 2026-07-28 traffic (and gets that era's errors)."""
+        if type(message) in (Request, Notification) and has_envelope(message.params):
+            return True
+        version = headers.get("mcp-protocol-version")
+        return headers.get("mcp-session-id") is None and version is not None and version not in HANDSHAKE_VERSIONS
+
+    async def _post_handshake(self, message: Any, headers: Headers, receive: Receive, send: Send) -> None:
+        if type(message) is Request and message.method == "initialize":
+            await self._initialize(message, send)
+            return
+        session = await self._find_session(headers, send)
+        if session is None:
+            return
+        version = headers.get("mcp-protocol-version")
+        if version is not None and version not in HANDSHAKE_VERSIONS:
+            await send_jsonrpc_error(
+                send, 400, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}"
+            )
+            return
+        session.begin_exchange()
+        try:
+            if not _has_request(message):
+                await session.runtime.receive(message)
+                await send_response(send, 202)
+                return
+            outbox = Outbox(self.outbound_buffer)
+            await session.runtime.receive(message, outbox)
+            outbox.seal()
+            await self._answer(session.runtime, outbox, receive, send, status_from_error=False)
+        finally:
+            session.end_exchange()
+
+    async def _initialize(self, request: Request, send: Send) -> None:
+        if self.sessions.full:
+            await send_jsonrpc_error(
+                send,
+                503,
+                INVALID_REQUEST,
+                f"Service Unavailable: {self.sessions.max_sessions} sessions are open; retry later",
+                request_id=request.id,
+                headers=[(b"retry-after", b"5")],
+            )
+            return
+        connection = Connection(self.server)
+        try:
+            result = connection.route(request)
+        except ProtocolError as exc:
+            await send_jsonrpc_error(send, 400, exc.code, exc.message, request_id=request.id, data=exc.data)
+            return
+        session = await self.sessions.create(await self._host_nursery(), connection)
+        body = jsonrpc.response_bytes(request.id, result)
+        await send_json(send, 200, body, [(_SESSION_HEADER, session.id.encode())])
+
+    async def _find_session(self, headers: Headers, send: Send) -> HTTPSession | None:
+        session_id = headers.get("mcp-session-id")
+        if session_id is None:
+            await send_jsonrpc_error(send, 400, INVALID_REQUEST, "Bad Request: the Mcp-Session-Id header is required")
+            return None
+        session = self.sessions.get(session_id)
+        if session is None:
+            await send_jsonrpc_error(send, 404, INVALID_REQUEST, "Not Found: no such session (it may have expired)")
+        return session
+
+    async def _post_per_request(self, message: Any, headers: Headers, receive: Receive, send: Send) -> None:
+        if type(message) is Batch:
+            await send_jsonrpc_error(send, 400, INVALID_REQUEST, "Invalid Request: batches do not exist in 2026-07-28")
+            return
+        if type(message) is not Request:
+            await send_response(send, 202)  # cancellation is closing the response stream
+            return
+        try:
+            read_envelope(message.params, message.id)
+            check_request_headers(headers.as_mapping(), message, tool_input_schema=self._tool_schema(message))
+        except ProtocolError as exc:
+            await send_jsonrpc_error(
+                send, exc.http_status, exc.code, exc.message, request_id=message.id, data=exc.data
+            )
+            return
+        outbox = Outbox(self.outbound_buffer)
+        async with open_session(self._stateless, outbox) as runtime:
+            self._per_request_runtimes.add(runtime)
+            try:
+                await runtime.receive(message, outbox)
+                outbox.seal()
+                await self._answer(runtime, outbox, receive, send, status_from_error=True)
+            except trio.Cancelled:
+                runtime.close(CancelReason.SHUTDOWN)  # the server cancelled this connection's task
+                raise
+            finally:
+                self._per_request_runtimes.discard(runtime)
+
+    def _tool_schema(self, request: Request) -> dict[str, Any] | None:
+        if request.method != "tools/call" or type(request.params) is not dict:
+            return None
+        tool = self.server.tools.get(request.params.get("name"))  # type: ignore[arg-type]
+        return tool.input_schema if tool is not None else None
+
+    async def _answer(self, runtime: Any, outbox: Outbox, receive: Receive, send: Send, *, status_from_error: bool) -> None:
+        """Answer a POST: JSON when everything was answered at once (or JSON was asked for),
+        else an SSE stream that ends with the last response. A client that leaves cancels the
+        requests answering on this stream."""
+        if outbox.closed or self.json_response:
+            messages: list[bytes] = []
+            while (batch := await outbox.next_batch()) is not None:
+                messages.extend(batch)
+            body = messages[-1] if messages else b""
+            status = _error_status(body) if status_from_error else 200
+            await send_json(send, status, body)
+            return
+        await stream_sse(
+            send,
+            receive,
+            outbox,
+            on_disconnect=lambda: _abandon(runtime, outbox),
+            keepalive_interval=self.keepalive_interval,
+        )
+
+    # -- GET and DELETE -------------------------------------------------------------------------------
+
+    async def _get(self, headers: Headers, receive: Receive, send: Send) -> None:
+        if headers.get("mcp-protocol-version") in PER_REQUEST_VERSIONS and headers.get("mcp-session-id") is None:
+            await send_response(send, 405, b"", [(b"allow", b"POST")])
+            return
+        if not accepts(headers.get("accept"), "text/event-stream"):
+            await send_jsonrpc_error(send, 406, INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream")
+            return
+        session = await self._find_session(headers, send)
+        if session is None:
+            return
+        if session.standalone_open:
+            await send_jsonrpc_error(send, 409, INVALID_REQUEST, "Conflict: this session's GET stream is already open")
+            return
+        session.standalone_open = True
+        session.begin_exchange()
+        try:
+            await stream_sse(
+                send, receive, session.standalone, on_disconnect=lambda: None, keepalive_interval=self.keepalive_interval
+            )
+        finally:
+            session.standalone_open = False
+            session.end_exchange()
+
+    async def _delete(self, headers: Headers, send: Send) -> None:
+        if headers.get("mcp-protocol-version") in PER_REQUEST_VERSIONS and headers.get("mcp-session-id") is None:
+            await send_response(send, 405, b"", [(b"allow", b"POST")])
+            return
+        session = await self._find_session(headers, send)
+        if session is not None:
+            self.sessions.delete(session)
+            await send_response(send, 200)
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` adding ``extra`` headers to the response start."""
+
+    async def send_with_headers(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return send_with_headers
+
+
+def _has_request(message: Any) -> bool:
+    if type(message) is Request:
+        return True
+    return type(message) is Batch and any(type(item) is Request for item in message)
+
+
+def _abandon(runtime: Any, outbox: Outbox) -> None:
+    runtime.cancel_requests_on(outbox, CancelReason.CLIENT_DISCONNECTED)
+    outbox.abort()
+
+
+#: 2026-07-28 errors that the specification answers with an HTTP error status; other errors
+#: (a failing handler, say) travel in a 200 response like any result.
+_STATUS_OF_ERROR = {
+    PARSE_ERROR: 400,
+    INVALID_REQUEST: 400,
+    INVALID_PARAMS: 400,
+    METHOD_NOT_FOUND: 404,
+    HEADER_MISMATCH: 400,
+    MISSING_CLIENT_CAPABILITY: 400,
+    UNSUPPORTED_PROTOCOL_VERSION: 400,
+}
+
+
+def _error_status(body: bytes) -> int:
+    """The HTTP status for a 2026-07-28 JSON answer."""
+    if b'"error":' not in body:
+        return 200
+    try:
+        code = json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return 200
+    return _STATUS_OF_ERROR.get(code, 200)

@@ -1,0 +1,133 @@
+"""Small ASGI helpers: headers, bounded bodies, plain and SSE responses, disconnect watching."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from ...protocol import jsonrpc
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class Headers:
+    """Request headers by lower-cased name, every value kept (repeats matter for routing
+    headers)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        values: dict[str, list[str]] = {}
+        for name, value in raw:
+            values.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        self._values = values
+
+    def get(self, name: str) -> str | None:
+        """The first value of ``name``, or ``None``."""
+        found = self._values.get(name)
+        return found[0] if found else None
+
+    def get_all(self, name: str) -> list[str]:
+        return self._values.get(name, [])
+
+    def as_mapping(self) -> dict[str, list[str]]:
+        return self._values
+
+
+class BodyTooLarge(Exception):
+    """The request body exceeded the configured limit."""
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+async def read_body(receive: Receive, limit: int, declared_length: str | None) -> bytes:
+    """The whole request body; raises :class:`BodyTooLarge` past ``limit`` bytes (checking
+    ``Content-Length`` before reading anything) and :class:`ClientDisconnected`."""
+    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def wait_for_disconnect(receive: Receive) -> None:
+    """Return when the client disconnects (hypercorn reports it only through ``receive``)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def send_response(
+    send: Send, status: int, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A complete response in one go."""
+    all_headers = list(headers or [])
+    if body:
+        all_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send_response(send, status, body, [(b"content-type", b"application/json"), *(headers or [])])
+
+
+async def send_jsonrpc_error(
+    send: Send,
+    status: int,
+    code: int,
+    message: str,
+    *,
+    request_id: jsonrpc.RequestId | None = None,
+    data: Any = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """An HTTP error whose body is a JSON-RPC error response."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    await send_json(send, status, jsonrpc.error_bytes(request_id, error), headers)
+
+
+async def start_sse(send: Send, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *(headers or [])]})
+
+
+async def send_chunk(send: Send, data: bytes, *, more: bool = True) -> None:
+    await send({"type": "http.response.body", "body": data, "more_body": more})
+
+
+def accepts(header: str | None, *media_types: str) -> bool:
+    """Whether an ``Accept`` header lists every one of ``media_types`` (or a matching wildcard)."""
+    if header is None:
+        return False
+    offered = {part.split(";", 1)[0].strip().lower() for part in header.split(",")}
+    for media_type in media_types:
+        family = media_type.split("/", 1)[0] + "/*"
+        if media_type not in offered and family not in offered and "*/*" not in offered:
+            return False
+    return True
+
+
+def is_json_content_type(header: str | None) -> bool:
+    return header is not None and header.split(";", 1)[0].strip().lower() == "application/json"
+

@@ -1,0 +1,154 @@
+"""Handshake-era HTTP sessions: each one a runtime session (a nursery) living in the app's host
+nursery, found by its ``Mcp-Session-Id``, ended by DELETE, idle expiry or shutdown."""
+
+from __future__ import annotations
+
+import math
+import secrets
+
+import attrs
+import trio
+
+from ..._runtime import CancelReason, Outbox, Session, open_session
+from ..._server.connection import Connection
+from ..._server.server import Server
+
+
+@attrs.frozen
+class SessionManagerStatistics:
+    live_sessions: int
+    max_sessions: int
+    sessions_created: int
+    sessions_expired: int
+    sessions_deleted: int
+    live_requests: int
+
+
+class HTTPSession:
+    """One handshake-era session. Its runtime session (and so every request of it) lives in a
+    task of the host nursery until :meth:`close` or idle expiry."""
+
+    def __init__(self, session_id: str, connection: Connection, idle_timeout: float) -> None:
+        self.id = session_id
+        self.connection = connection
+        self.idle_timeout = idle_timeout
+        self.runtime: Session
+        #: The standalone (GET) stream's outbox: server-initiated messages go here.
+        self.standalone: Outbox
+        self.standalone_open = False
+        self._exchanges = 0
+        self._last_seen = trio.current_time()
+        self._changed = trio.Event()
+        self._close_reason: CancelReason | str | None = None
+        self.ended = trio.Event()
+
+    def begin_exchange(self) -> None:
+        """An HTTP request or stream of this session started: it is not idle."""
+        self._exchanges += 1
+
+    def end_exchange(self) -> None:
+        self._exchanges -= 1
+        self._last_seen = trio.current_time()
+        self._wake()
+
+    def close(self, reason: CancelReason | str) -> None:
+        """End the session: its requests are cancelled with ``reason``, its streams end."""
+        if self._close_reason is None:
+            self._close_reason = reason
+            self._wake()
+
+    @property
+    def closing(self) -> bool:
+        return self._close_reason is not None
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _idle_deadline(self) -> float:
+        return math.inf if self._exchanges else self._last_seen + self.idle_timeout
+
+    async def run(self, outbound_buffer: int, task_status: trio.TaskStatus[None]) -> CancelReason | str:
+        """Own the runtime session until closed or idle for ``idle_timeout``; return why it ended."""
+        self.standalone = Outbox(outbound_buffer)
+        try:
+            async with open_session(self.connection, self.standalone) as runtime:
+                self.runtime = runtime
+                task_status.started()
+                while self._close_reason is None:
+                    changed = self._changed
+                    with trio.move_on_at(self._idle_deadline()):
+                        await changed.wait()
+                    if self._close_reason is None and trio.current_time() >= self._idle_deadline():
+                        self._close_reason = CancelReason.SESSION_EXPIRED
+                runtime.close(self._close_reason)
+            return self._close_reason
+        finally:
+            self.standalone.abort()
+            self.ended.set()
+
+
+class SessionManager:
+    """The live handshake-era sessions of one app, bounded in number, reclaimed when idle."""
+
+    def __init__(self, server: Server, *, max_sessions: int, idle_timeout: float, outbound_buffer: int) -> None:
+        self.server = server
+        self.max_sessions = max_sessions
+        self.idle_timeout = idle_timeout
+        self.outbound_buffer = outbound_buffer
+        self._sessions: dict[str, HTTPSession] = {}
+        self._created = 0
+        self._expired = 0
+        self._deleted = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self._sessions) >= self.max_sessions
+
+    def get(self, session_id: str) -> HTTPSession | None:
+        session = self._sessions.get(session_id)
+        return None if session is None or session.closing else session
+
+    async def create(self, nursery: trio.Nursery, connection: Connection) -> HTTPSession:
+        """Start a session for ``connection`` (whose ``initialize`` succeeded) in ``nursery``."""
+        session_id = secrets.token_urlsafe(24)
+        session = HTTPSession(session_id, connection, self.idle_timeout)
+        self._sessions[session_id] = session
+        self._created += 1
+        await nursery.start(self._run, session)
+        return session
+
+    async def _run(self, session: HTTPSession, task_status: trio.TaskStatus[None]) -> None:
+        try:
+            reason = await session.run(self.outbound_buffer, task_status)
+            if reason is CancelReason.SESSION_EXPIRED:
+                self._expired += 1
+        finally:
+            del self._sessions[session.id]
+
+    def delete(self, session: HTTPSession) -> None:
+        self._deleted += 1
+        session.close(CancelReason.SESSION_ENDED)
+
+    def runtimes(self) -> list[Session]:
+        return [s.runtime for s in self._sessions.values() if hasattr(s, "runtime")]
+
+    def end_standalone_streams(self) -> None:
+        """Close every session's GET stream (its response ends cleanly)."""
+        for session in self._sessions.values():
+            if hasattr(session, "standalone"):
+                session.standalone.close()
+
+    def close_all(self, reason: CancelReason | str) -> None:
+        for session in list(self._sessions.values()):
+            session.close(reason)
+
+    def statistics(self) -> SessionManagerStatistics:
+        return SessionManagerStatistics(
+            live_sessions=len(self._sessions),
+            max_sessions=self.max_sessions,
+            sessions_created=self._created,
+            sessions_expired=self._expired,
+            sessions_deleted=self._deleted,
+            live_requests=sum(runtime.statistics().live_requests for runtime in self.runtimes()),
+        )
