@@ -89,3 +89,7 @@ def review_code(code: str, style: Literal["brief", "thorough"] = "brief") -> lis
         Message(f"Please give a {style} review of this code:\n\n{code}"),
         Message("Sure, let me read it.", role="assistant"),
     ]
+
+
+#: The Streamable HTTP endpoint, for ``hypercorn --worker-class trio examples/demo.py:app``.
+app = trimcp.asgi_app(server)

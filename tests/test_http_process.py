@@ -1,0 +1,100 @@
+"""The HTTP server as users run it: ``trimcp serve --transport streamable-http`` and
+``hypercorn --worker-class trio``, in real subprocesses, including graceful shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import trio
+
+from .conftest import ROOT
+from .http_support import JSON_AND_SSE, RawHTTP
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def start(command: list[str], nursery: trio.Nursery, port: int, log: Path) -> trio.Process:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = await trio.lowlevel.open_process(
+        command, cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    with trio.fail_after(20):
+        while True:
+            try:
+                connection = await trio.open_tcp_stream("127.0.0.1", port)
+            except OSError:
+                assert process.poll() is None, log.read_text()
+                await trio.sleep(0.05)
+                continue
+            await connection.aclose()
+            return process
+
+
+async def wait_for(log: Path, text: str, timeout: float = 10) -> float:
+    with trio.fail_after(timeout):
+        while text not in log.read_text():
+            await trio.sleep(0.005)
+    return trio.current_time()
+
+
+def sleep_call(request_id: int, seconds: float) -> dict:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+            "params": {"name": "sleep", "arguments": {"seconds": seconds}}}
+
+
+async def test_trimcp_serve_streamable_http_and_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "server.log"
+    command = [sys.executable, "-m", "trimcp", "serve", "examples/demo.py:server", "--transport", "streamable-http",
+               "--port", str(port), "--graceful-timeout", "0.5"]
+    async with trio.open_nursery() as nursery:
+        process = await start(command, nursery, port, log)
+        http = RawHTTP("127.0.0.1", port)
+        session_id = await http.initialize()
+        headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=sleep_call(1, 30)) as long_call, \
+                http.open("POST", headers=headers, body=sleep_call(2, 0.2)) as short_call, \
+                http.open("GET", headers={"mcp-session-id": session_id, "accept": "text/event-stream"}) as idle_stream:
+            await long_call.events(1)  # "sleeping for 30 s"
+            await short_call.events(1)
+            signalled_at = trio.current_time()
+            process.send_signal(signal.SIGTERM)
+            with trio.fail_after(10):
+                assert await idle_stream.rest() == b""  # the idle GET stream ends at once, cleanly
+                short = await short_call.messages()
+                assert short[-1]["result"]["content"][0]["text"] == "slept 0.2 s"  # finished within the grace
+                assert await long_call.messages() == []  # cancelled: a clean end of stream, no response
+            finally_at = await wait_for(log, "sleep(30) finished; cancel reason: shutdown")
+            assert 0.5 <= finally_at - signalled_at < 2.0
+        with trio.fail_after(10):
+            assert await process.wait() == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_hypercorn_worker_class_trio_serves_the_example(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "hypercorn.log"
+    hypercorn = Path(sys.executable).parent / "hypercorn"
+    command = [str(hypercorn), "--worker-class", "trio", "--bind", f"127.0.0.1:{port}", "examples/demo.py:app"]
+    async with trio.open_nursery() as nursery:
+        process = await start(command, nursery, port, log)
+        http = RawHTTP("127.0.0.1", port)
+        session_id = await http.initialize()
+        reply = await http.post(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}},
+            {"mcp-session-id": session_id},
+        )
+        assert reply.status == 200 and b'"structuredContent":{"result":5}' in reply.body
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(15):
+            await process.wait()
+        nursery.cancel_scope.cancel()
