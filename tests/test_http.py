@@ -169,6 +169,7 @@ async def test_get_stream_one_at_a_time_and_other_methods() -> None:
         get_headers = {"mcp-session-id": session_id, "accept": "text/event-stream"}
         async with http.open("GET", headers=get_headers) as stream:
             assert stream.status == 200 and stream.headers["content-type"] == "text/event-stream"
+            assert await stream.chunk() == b"id: 1-0-0\nretry: 1000\ndata: \n\n"  # the priming event
             assert b": keep-alive" in await stream.chunk()  # keep-alive comments on a quiet stream
             second = await http.request("GET", headers=get_headers)
             assert second.status == 409
@@ -210,7 +211,7 @@ async def test_delete_cancels_running_tools_and_frees_the_session() -> None:
             assert (await http.request("DELETE", headers={"mcp-session-id": session_id})).status == 200
             with trio.fail_after(5):
                 await probe.finished.wait()
-                assert await stream.rest() == b""  # the stream ends cleanly, with no response
+                assert await stream.messages() == []  # the stream ends cleanly, with no response
         assert probe.reason is CancelReason.SESSION_ENDED
         assert probe.finally_at is not None and probe.finally_at - deleted_at < 0.1
         with trio.fail_after(5):
@@ -219,9 +220,9 @@ async def test_delete_cancels_running_tools_and_frees_the_session() -> None:
         assert app.sessions.statistics().live_requests == 0
 
 
-async def test_dropping_a_post_stream_cancels_its_tool() -> None:
+async def test_without_an_event_store_dropping_a_post_stream_cancels_its_tool() -> None:
     probe = Probe()
-    app = trimcp.asgi_app(probe_server(probe))
+    app = trimcp.asgi_app(probe_server(probe), event_store=None)
     async with running_server(app) as http:
         session_id = await http.initialize()
         headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
@@ -236,6 +237,88 @@ async def test_dropping_a_post_stream_cancels_its_tool() -> None:
         assert probe.finally_at is not None and probe.finally_at - closed_at < 0.1
         assert app.sessions.statistics().live_requests == 0
         assert app.sessions.statistics().live_sessions == 1  # the session itself goes on
+
+
+async def test_a_dropped_stream_is_resumed_with_last_event_id() -> None:
+    server = probe_server(Probe())
+    gate = trio.Event()
+
+    @server.tool
+    async def staged(ctx: Context) -> str:
+        await ctx.info("before the drop")
+        await gate.wait()
+        await ctx.info("while nobody listened")
+        return "finished"
+
+    app = trimcp.asgi_app(server)
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=call(1, "staged")) as stream:
+            priming, first = await stream.events(2)
+            assert priming.data == "" and priming.retry == 1000 and priming.id == "1-1-0"
+            assert first.id == "1-1-1" and "before the drop" in first.data
+            await stream.close()
+        gate.set()
+        await trio.sleep(0.05)  # the tool finishes while detached; its events are kept
+        get_headers = {"mcp-session-id": session_id, "accept": "text/event-stream"}
+        async with http.open("GET", headers={**get_headers, "last-event-id": first.id}) as resumed:
+            assert resumed.status == 200
+            messages = await resumed.messages()
+        assert [m.get("params", {}).get("data") for m in messages[:1]] == ["while nobody listened"]
+        assert messages[-1]["id"] == 1 and messages[-1]["result"]["content"][0]["text"] == "finished"
+        for bad in ("garbage", "9-1-1", "1-99-0"):
+            assert (await http.request("GET", headers={**get_headers, "last-event-id": bad})).status == 404
+
+
+async def test_a_resumed_stream_continues_live() -> None:
+    probe = Probe()
+    app = trimcp.asgi_app(probe_server(probe))
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=call(1, "sleep", {"seconds": 0.5})) as stream:
+            (priming,) = await stream.events(1)
+            await stream.close()
+        get_headers = {"mcp-session-id": session_id, "accept": "text/event-stream", "last-event-id": priming.id}
+        async with http.open("GET", headers=get_headers) as resumed:
+            messages = await resumed.messages()
+        assert messages[-1]["result"]["content"][0]["text"] == "slept"
+        assert probe.reason is None  # it was never cancelled
+
+
+async def test_an_unresumed_stream_is_cancelled_when_its_window_passes() -> None:
+    probe = Probe()
+    app = trimcp.asgi_app(probe_server(probe), resume_window=0.3)
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=call(1, "sleep")) as stream:
+            await stream.events(1)
+            closed_at = trio.current_time()
+            await stream.close()
+        with trio.fail_after(5):
+            await probe.finished.wait()
+        assert probe.reason is CancelReason.CLIENT_DISCONNECTED
+        assert probe.finally_at is not None and 0.3 <= probe.finally_at - closed_at < 0.5
+
+
+async def test_idle_expiry_cancels_detached_tools() -> None:
+    probe = Probe()
+    app = trimcp.asgi_app(probe_server(probe), session_idle_timeout=0.3)
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=call(1, "sleep")) as stream:
+            await stream.events(1)
+            await stream.close()
+        with trio.fail_after(5):
+            await probe.finished.wait()
+        assert probe.reason is CancelReason.SESSION_EXPIRED
+        with trio.fail_after(5):
+            while app.sessions.statistics().live_sessions:
+                await trio.sleep(0.01)
+        assert app.sessions.statistics().sessions_expired == 1
 
 
 async def test_idle_sessions_expire_and_abandoned_ones_are_reclaimed() -> None:
@@ -351,16 +434,14 @@ async def test_closing_a_modern_stream_cancels_at_once_and_writes_nothing_more()
 async def test_host_and_origin_are_checked_on_loopback() -> None:
     app = trimcp.asgi_app(probe_server(Probe()))
     async with running_server(app) as http:
-        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-        bad_origin = await http.post(ping, {"origin": "https://evil.example"})
+        initialize = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                      "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}}
+        bad_origin = await http.post(initialize, {"origin": "https://evil.example"})
         assert bad_origin.status == 403 and bad_origin.json()["id"] is None
-        bad_host = await http.post(ping, {"host": "evil.example:8000"})
+        bad_host = await http.post(initialize, {"host": "evil.example:8000"})
         assert bad_host.status == 421
-        good = await http.post(
-            {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-             "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}},
-            {"origin": "http://localhost:5173", "host": "localhost:1234"},
-        )
+        assert app.sessions.statistics().sessions_created == 0
+        good = await http.post(initialize, {"origin": "http://localhost:5173", "host": "localhost:1234"})
         assert good.status == 200
         assert app.sessions.statistics().sessions_created == 1
 

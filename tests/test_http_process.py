@@ -64,12 +64,13 @@ async def test_trimcp_serve_streamable_http_and_sigterm(tmp_path: Path) -> None:
         async with http.open("POST", headers=headers, body=sleep_call(1, 30)) as long_call, \
                 http.open("POST", headers=headers, body=sleep_call(2, 0.2)) as short_call, \
                 http.open("GET", headers={"mcp-session-id": session_id, "accept": "text/event-stream"}) as idle_stream:
-            await long_call.events(1)  # "sleeping for 30 s"
-            await short_call.events(1)
+            await long_call.events(2)  # priming, "sleeping for 30 s"
+            await short_call.events(2)
+            await idle_stream.events(1)  # priming
             signalled_at = trio.current_time()
             process.send_signal(signal.SIGTERM)
             with trio.fail_after(10):
-                assert await idle_stream.rest() == b""  # the idle GET stream ends at once, cleanly
+                assert await idle_stream.messages() == []  # the idle GET stream ends at once, cleanly
                 short = await short_call.messages()
                 assert short[-1]["result"]["content"][0]["text"] == "slept 0.2 s"  # finished within the grace
                 assert await long_call.messages() == []  # cancelled: a clean end of stream, no response

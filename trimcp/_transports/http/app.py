@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import trio
 
@@ -32,7 +32,7 @@ from ...protocol.errors import (
 )
 from ...protocol.http_headers import check_request_headers
 from ...protocol.jsonrpc import Batch, Notification, Request
-from ...protocol.versions import HANDSHAKE_VERSIONS, PER_REQUEST_VERSIONS, Era
+from ...protocol.versions import HANDSHAKE_VERSIONS, PER_REQUEST_VERSIONS, Era, at_least
 from .asgi import (
     BodyTooLarge,
     ClientDisconnected,
@@ -47,6 +47,7 @@ from .asgi import (
     send_jsonrpc_error,
     send_response,
 )
+from .events import EventId, EventStore, MemoryEventStore, SSEStream
 from .security import SecurityPolicy
 from .sessions import HTTPSession, SessionManager
 from .streaming import stream_sse
@@ -58,7 +59,14 @@ _SESSION_HEADER = b"mcp-session-id"
 
 class MCPApp:
     """An ASGI application serving one :class:`~trimcp.Server` at ``path`` (relative to where it
-    is mounted). Build it with :meth:`trimcp.Server.asgi_app` or :func:`trimcp.http_app`."""
+    is mounted). Build it with :func:`trimcp.asgi_app`.
+
+    Handshake-era SSE streams are resumable by default: their events carry ids and are kept in
+    a bounded in-memory ``event_store``; a client that loses a POST's stream has
+    ``resume_window`` seconds to resume it with ``GET`` and ``Last-Event-ID`` before its
+    requests are cancelled. With ``event_store=None``, losing a stream cancels its requests at
+    once. 2025-11-25 clients get a priming event carrying ``retry: retry_ms``.
+    """
 
     def __init__(
         self,
@@ -72,6 +80,9 @@ class MCPApp:
         keepalive_interval: float = 15.0,
         outbound_buffer: int = 256,
         json_response: bool = False,
+        event_store: EventStore | None | Literal["memory"] = "memory",
+        resume_window: float = 60.0,
+        retry_ms: int = 1000,
     ) -> None:
         self.server = server
         self.security = security or SecurityPolicy()
@@ -80,8 +91,15 @@ class MCPApp:
         self.keepalive_interval = keepalive_interval
         self.outbound_buffer = outbound_buffer
         self.json_response = json_response
+        self.retry_ms = retry_ms
+        store = MemoryEventStore() if event_store == "memory" else event_store
         self.sessions = SessionManager(
-            server, max_sessions=max_sessions, idle_timeout=session_idle_timeout, outbound_buffer=outbound_buffer
+            server,
+            max_sessions=max_sessions,
+            idle_timeout=session_idle_timeout,
+            outbound_buffer=outbound_buffer,
+            store=store,  # type: ignore[arg-type]
+            resume_window=resume_window,
         )
         self._stateless = Connection(server)
         self._stateless.era = Era.PER_REQUEST
@@ -256,9 +274,33 @@ class MCPApp:
             outbox = Outbox(self.outbound_buffer)
             await session.runtime.receive(message, outbox)
             outbox.seal()
-            await self._answer(session.runtime, outbox, receive, send, status_from_error=False)
+            if outbox.closed or self.json_response:
+                await self._answer_json(outbox, send, status_from_error=False)
+            else:
+                await self._answer_stream(session, session.open_stream(outbox), receive, send)
         finally:
             session.end_exchange()
+
+    async def _answer_stream(
+        self, session: HTTPSession, stream: SSEStream, receive: Receive, send: Send, replayed: list[bytes] = ()  # type: ignore[assignment]
+    ) -> None:
+        """Attach a response to a session's stream until the stream ends or the client leaves."""
+        first = b"".join(replayed)
+        if not replayed and stream.store is not None and at_least(session.protocol_version, "2025-11-25"):
+            first = stream.priming_event(self.retry_ms)
+        stream.take_over()
+        completed = await stream_sse(
+            send,
+            receive,
+            stream.outbox,
+            on_disconnect=lambda: session.detach(stream),
+            keepalive_interval=self.keepalive_interval,
+            encode=stream.encode,
+            first=first,
+        )
+        if completed:
+            stream.finished = True
+            stream.attached = False
 
     async def _initialize(self, request: Request, send: Send) -> None:
         if self.sessions.full:
@@ -312,7 +354,16 @@ class MCPApp:
             try:
                 await runtime.receive(message, outbox)
                 outbox.seal()
-                await self._answer(runtime, outbox, receive, send, status_from_error=True)
+                if outbox.closed or self.json_response:
+                    await self._answer_json(outbox, send, status_from_error=True)
+                else:
+                    await stream_sse(
+                        send,
+                        receive,
+                        outbox,
+                        on_disconnect=lambda: _abandon(runtime, outbox),
+                        keepalive_interval=self.keepalive_interval,
+                    )
             except trio.Cancelled:
                 runtime.close(CancelReason.SHUTDOWN)  # the server cancelled this connection's task
                 raise
@@ -325,25 +376,13 @@ class MCPApp:
         tool = self.server.tools.get(request.params.get("name"))  # type: ignore[arg-type]
         return tool.input_schema if tool is not None else None
 
-    async def _answer(self, runtime: Any, outbox: Outbox, receive: Receive, send: Send, *, status_from_error: bool) -> None:
-        """Answer a POST: JSON when everything was answered at once (or JSON was asked for),
-        else an SSE stream that ends with the last response. A client that leaves cancels the
-        requests answering on this stream."""
-        if outbox.closed or self.json_response:
-            messages: list[bytes] = []
-            while (batch := await outbox.next_batch()) is not None:
-                messages.extend(batch)
-            body = messages[-1] if messages else b""
-            status = _error_status(body) if status_from_error else 200
-            await send_json(send, status, body)
-            return
-        await stream_sse(
-            send,
-            receive,
-            outbox,
-            on_disconnect=lambda: _abandon(runtime, outbox),
-            keepalive_interval=self.keepalive_interval,
-        )
+    async def _answer_json(self, outbox: Outbox, send: Send, *, status_from_error: bool) -> None:
+        """Answer a POST with its last message (the response) as JSON, once it is ready."""
+        messages: list[bytes] = []
+        while (batch := await outbox.next_batch()) is not None:
+            messages.extend(batch)
+        body = messages[-1] if messages else b""
+        await send_json(send, _error_status(body) if status_from_error else 200, body)
 
     # -- GET and DELETE -------------------------------------------------------------------------------
 
@@ -357,18 +396,35 @@ class MCPApp:
         session = await self._find_session(headers, send)
         if session is None:
             return
-        if session.standalone_open:
-            await send_jsonrpc_error(send, 409, INVALID_REQUEST, "Conflict: this session's GET stream is already open")
+        stream, replayed = session.standalone, []
+        last_event_id = headers.get("last-event-id")
+        if last_event_id is not None:
+            found = await self._resume(session, last_event_id, send)
+            if found is None:
+                return
+            stream, replayed = found
+        if stream.attached:
+            await send_jsonrpc_error(send, 409, INVALID_REQUEST, "Conflict: this stream is already being received")
             return
-        session.standalone_open = True
         session.begin_exchange()
         try:
-            await stream_sse(
-                send, receive, session.standalone, on_disconnect=lambda: None, keepalive_interval=self.keepalive_interval
-            )
+            await self._answer_stream(session, stream, receive, send, replayed)
         finally:
-            session.standalone_open = False
             session.end_exchange()
+
+    async def _resume(self, session: HTTPSession, last_event_id: str, send: Send) -> tuple[SSEStream, list[bytes]] | None:
+        """The stream a ``Last-Event-ID`` names in this session and the events to replay, or
+        ``None`` after answering why it cannot be resumed."""
+        event_id = EventId.parse(last_event_id)
+        stream = session.streams.get(event_id.stream) if event_id and event_id.session == session.serial else None
+        if stream is None or event_id is None:
+            await send_jsonrpc_error(send, 404, INVALID_REQUEST, f"Not Found: no stream to resume at {last_event_id!r}")
+            return None
+        replayed = await stream.replay_after(event_id.seq)
+        if replayed is None:
+            await send_jsonrpc_error(send, 404, INVALID_REQUEST, "Not Found: the missed events are no longer kept")
+            return None
+        return stream, replayed
 
     async def _delete(self, headers: Headers, send: Send) -> None:
         if headers.get("mcp-protocol-version") in PER_REQUEST_VERSIONS and headers.get("mcp-session-id") is None:

@@ -3,8 +3,10 @@ nursery, found by its ``Mcp-Session-Id``, ended by DELETE, idle expiry or shutdo
 
 from __future__ import annotations
 
+import itertools
 import math
 import secrets
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -12,6 +14,10 @@ import trio
 from ..._runtime import CancelReason, Outbox, Session, open_session
 from ..._server.connection import Connection
 from ..._server.server import Server
+from .events import EventStore, SSEStream
+
+#: Finished streams a session remembers for replay, beyond which the oldest are forgotten.
+_MAX_FINISHED_STREAMS = 64
 
 
 @attrs.frozen
@@ -28,14 +34,27 @@ class HTTPSession:
     """One handshake-era session. Its runtime session (and so every request of it) lives in a
     task of the host nursery until :meth:`close` or idle expiry."""
 
-    def __init__(self, session_id: str, connection: Connection, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        serial: int,
+        connection: Connection,
+        idle_timeout: float,
+        store: EventStore | None,
+        resume_window: float,
+    ) -> None:
         self.id = session_id
+        self.serial = serial
         self.connection = connection
         self.idle_timeout = idle_timeout
+        self.store = store
+        self.resume_window = resume_window
         self.runtime: Session
-        #: The standalone (GET) stream's outbox: server-initiated messages go here.
-        self.standalone: Outbox
-        self.standalone_open = False
+        #: The standalone (GET) stream, number 0: server-initiated messages go here.
+        self.standalone: SSEStream
+        self.streams: dict[int, SSEStream] = {}
+        self._stream_numbers = itertools.count(1)
+        self._helpers: trio.Nursery
         self._exchanges = 0
         self._last_seen = trio.current_time()
         self._changed = trio.Event()
@@ -50,6 +69,38 @@ class HTTPSession:
         self._exchanges -= 1
         self._last_seen = trio.current_time()
         self._wake()
+
+    @property
+    def protocol_version(self) -> str | None:
+        return self.connection.handshake.protocol_version
+
+    def open_stream(self, outbox: Outbox) -> SSEStream:
+        """Number a new SSE stream (a POST's answer) and remember it for resumption."""
+        stream = SSEStream(self.serial, next(self._stream_numbers), outbox, self.store)
+        self.streams[stream.number] = stream
+        finished = [number for number, s in self.streams.items() if s.finished]
+        for number in finished[: max(0, len(finished) - _MAX_FINISHED_STREAMS)]:
+            del self.streams[number]
+        return stream
+
+    def detach(self, stream: SSEStream) -> None:
+        """A stream's response went away: keep its requests running and record their events
+        for replay (``resume_window`` seconds at most, for a POST's stream); without an event
+        store, cancel them."""
+        stream.attached = False
+        if self.store is None and stream is not self.standalone:
+            self.runtime.cancel_requests_on(stream.outbox, CancelReason.CLIENT_DISCONNECTED)
+            stream.outbox.abort()
+            return
+        window = math.inf if stream is self.standalone else self.resume_window
+        self._helpers.start_soon(stream.drain, window, self._expiry_of(stream))
+
+    def _expiry_of(self, stream: SSEStream) -> Callable[[], None]:
+        def expire() -> None:
+            self.runtime.cancel_requests_on(stream.outbox, CancelReason.CLIENT_DISCONNECTED)
+            stream.outbox.abort()
+
+        return expire
 
     def close(self, reason: CancelReason | str) -> None:
         """End the session: its requests are cancelled with ``reason``, its streams end."""
@@ -70,10 +121,13 @@ class HTTPSession:
 
     async def run(self, outbound_buffer: int, task_status: trio.TaskStatus[None]) -> CancelReason | str:
         """Own the runtime session until closed or idle for ``idle_timeout``; return why it ended."""
-        self.standalone = Outbox(outbound_buffer)
+        outbox = Outbox(outbound_buffer)
+        self.standalone = self.streams[0] = SSEStream(self.serial, 0, outbox, self.store)
         try:
-            async with open_session(self.connection, self.standalone) as runtime:
+            async with open_session(self.connection, outbox) as runtime, trio.open_nursery() as helpers:
                 self.runtime = runtime
+                self._helpers = helpers
+                self.detach(self.standalone)  # recorded until a GET attaches
                 task_status.started()
                 while self._close_reason is None:
                     changed = self._changed
@@ -82,20 +136,37 @@ class HTTPSession:
                     if self._close_reason is None and trio.current_time() >= self._idle_deadline():
                         self._close_reason = CancelReason.SESSION_EXPIRED
                 runtime.close(self._close_reason)
+                for stream in self.streams.values():
+                    stream.outbox.abort()
+                helpers.cancel_scope.cancel()
             return self._close_reason
         finally:
-            self.standalone.abort()
+            outbox.abort()
+            if self.store is not None:
+                await self.store.forget(self.serial)
             self.ended.set()
 
 
 class SessionManager:
     """The live handshake-era sessions of one app, bounded in number, reclaimed when idle."""
 
-    def __init__(self, server: Server, *, max_sessions: int, idle_timeout: float, outbound_buffer: int) -> None:
+    def __init__(
+        self,
+        server: Server,
+        *,
+        max_sessions: int,
+        idle_timeout: float,
+        outbound_buffer: int,
+        store: EventStore | None,
+        resume_window: float,
+    ) -> None:
         self.server = server
         self.max_sessions = max_sessions
         self.idle_timeout = idle_timeout
         self.outbound_buffer = outbound_buffer
+        self.store = store
+        self.resume_window = resume_window
+        self._serials = itertools.count(1)
         self._sessions: dict[str, HTTPSession] = {}
         self._created = 0
         self._expired = 0
@@ -112,7 +183,9 @@ class SessionManager:
     async def create(self, nursery: trio.Nursery, connection: Connection) -> HTTPSession:
         """Start a session for ``connection`` (whose ``initialize`` succeeded) in ``nursery``."""
         session_id = secrets.token_urlsafe(24)
-        session = HTTPSession(session_id, connection, self.idle_timeout)
+        session = HTTPSession(
+            session_id, next(self._serials), connection, self.idle_timeout, self.store, self.resume_window
+        )
         self._sessions[session_id] = session
         self._created += 1
         await nursery.start(self._run, session)
@@ -137,7 +210,7 @@ class SessionManager:
         """Close every session's GET stream (its response ends cleanly)."""
         for session in self._sessions.values():
             if hasattr(session, "standalone"):
-                session.standalone.close()
+                session.standalone.outbox.close()
 
     def close_all(self, reason: CancelReason | str) -> None:
         for session in list(self._sessions.values()):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -13,6 +13,10 @@ from .asgi import Receive, Send, send_chunk, start_sse, wait_for_disconnect
 _KEEPALIVE = encode_comment("keep-alive")
 
 
+async def _plain(batch: list[bytes]) -> bytes:
+    return b"".join(encode_event(data, event="message") for data in batch)
+
+
 async def stream_sse(
     send: Send,
     receive: Receive,
@@ -20,12 +24,14 @@ async def stream_sse(
     *,
     on_disconnect: Callable[[], None],
     keepalive_interval: float,
+    encode: Callable[[list[bytes]], Awaitable[bytes]] | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
     first: bytes = b"",
 ) -> bool:
     """Send an SSE response carrying every message queued on ``outbox`` until it is closed and
-    drained; a comment goes out after ``keepalive_interval`` seconds of silence. ``first`` is
-    written with the headers (a priming event).
+    drained; a comment goes out after ``keepalive_interval`` seconds of silence. ``encode``
+    turns a batch into SSE bytes (plain ``message`` events by default); ``first`` is written
+    with the headers (a priming event, replayed events).
 
     When the client disconnects, ``on_disconnect`` is called at once and nothing more is
     written. Returns whether the response ran to its end.
@@ -48,7 +54,7 @@ async def stream_sse(
                 if batch is None:
                     completed = True
                     break
-                await send_chunk(send, b"".join(encode_event(data, event="message") for data in batch))
+                await send_chunk(send, await (encode or _plain)(batch))
                 continue
             await send_chunk(send, _KEEPALIVE)
         nursery.cancel_scope.cancel(reason="response complete")

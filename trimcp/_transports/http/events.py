@@ -1,0 +1,151 @@
+"""Resumable SSE streams (handshake era): event ids, the event store, and replay.
+
+An event id is ``<session>-<stream>-<seq>``: the session's serial number, the stream's number
+within the session (0 is the GET stream), and the event's position in that stream. Replay
+takes the session from the request's ``Mcp-Session-Id``, never from the id, so events never
+cross sessions; and it only ever returns events of the stream the id names.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import Protocol
+
+import attrs
+import trio
+
+from ..._runtime import Outbox
+from ...protocol.sse import encode_event
+
+
+@attrs.frozen
+class EventId:
+    session: int
+    stream: int
+    seq: int
+
+    def __str__(self) -> str:
+        return f"{self.session}-{self.stream}-{self.seq}"
+
+    @classmethod
+    def parse(cls, text: str) -> EventId | None:
+        parts = text.strip().split("-")
+        if len(parts) != 3 or not all(part.isdigit() for part in parts):
+            return None
+        return cls(int(parts[0]), int(parts[1]), int(parts[2]))
+
+
+class EventStore(Protocol):
+    """Where sent events are kept for replay. Implementations bound their memory."""
+
+    async def append(self, session: int, stream: int, seq: int, event: bytes) -> None:
+        """Keep the encoded SSE ``event`` (with id ``session-stream-seq``)."""
+
+    async def replay(self, session: int, stream: int, after: int) -> list[bytes] | None:
+        """The encoded events of one stream after ``after``, oldest first; ``None`` when the
+        store no longer has every one of them (the client must start over)."""
+
+    async def forget(self, session: int) -> None:
+        """Drop everything kept for a session that ended."""
+
+
+class MemoryEventStore:
+    """Keeps the last ``max_events_per_stream`` events of the ``max_streams`` most recently
+    used streams, in memory."""
+
+    def __init__(self, *, max_events_per_stream: int = 1000, max_streams: int = 10_000) -> None:
+        self.max_events_per_stream = max_events_per_stream
+        self.max_streams = max_streams
+        self._streams: OrderedDict[tuple[int, int], deque[tuple[int, bytes]]] = OrderedDict()
+
+    async def append(self, session: int, stream: int, seq: int, event: bytes) -> None:
+        key = (session, stream)
+        events = self._streams.get(key)
+        if events is None:
+            events = self._streams[key] = deque(maxlen=self.max_events_per_stream)
+            while len(self._streams) > self.max_streams:
+                self._streams.popitem(last=False)
+        else:
+            self._streams.move_to_end(key)
+        events.append((seq, event))
+
+    async def replay(self, session: int, stream: int, after: int) -> list[bytes] | None:
+        events = self._streams.get((session, stream))
+        if events is None:
+            return None
+        if events and events[0][0] > after + 1:
+            return None  # some of the missed events were already dropped
+        return [event for seq, event in events if seq > after]
+
+    async def forget(self, session: int) -> None:
+        for key in [key for key in self._streams if key[0] == session]:
+            del self._streams[key]
+
+    def __len__(self) -> int:
+        return sum(len(events) for events in self._streams.values())
+
+
+class SSEStream:
+    """One SSE stream of a session (a POST's answer, or the GET stream): numbers its events,
+    keeps them in the store, and survives its HTTP response when resumability is on.
+
+    At most one response is attached at a time; while none is, :meth:`drain` records what the
+    requests send so a ``GET`` with ``Last-Event-ID`` can replay it and take over.
+    """
+
+    def __init__(self, session: int, number: int, outbox: Outbox, store: EventStore | None) -> None:
+        self.session = session
+        self.number = number
+        self.outbox = outbox
+        self.store = store
+        self.seq = 0
+        self.attached = False
+        self.finished = False
+        self._drain_scope: trio.CancelScope | None = None
+
+    def event_id(self, seq: int) -> str:
+        return str(EventId(self.session, self.number, seq))
+
+    def priming_event(self, retry_ms: int | None) -> bytes:
+        """An event with an id and empty data: the client's resume point before any message."""
+        return encode_event(b"", id=self.event_id(self.seq), retry=retry_ms)
+
+    async def encode(self, batch: list[bytes]) -> bytes:
+        """Number the messages, keep them for replay, and return them as SSE bytes."""
+        if self.store is None:
+            return b"".join(encode_event(data, event="message") for data in batch)
+        parts = []
+        for data in batch:
+            self.seq += 1
+            event = encode_event(data, event="message", id=self.event_id(self.seq))
+            await self.store.append(self.session, self.number, self.seq, event)
+            parts.append(event)
+        return b"".join(parts)
+
+    async def drain(self, window: float, on_expiry: Callable[[], None]) -> None:
+        """Record (without sending) until a response attaches or the stream ends; after
+        ``window`` seconds alone, give up and call ``on_expiry``."""
+        with trio.CancelScope() as scope:
+            self._drain_scope = scope
+            with trio.move_on_after(window):
+                while (batch := await self.outbox.next_batch()) is not None:
+                    await self.encode(batch)
+                self.finished = True
+                return
+            on_expiry()
+
+    def take_over(self) -> None:
+        """A response attaches: stop draining (no message is lost; the response reads on)."""
+        self.attached = True
+        if self._drain_scope is not None:
+            self._drain_scope.cancel()
+            self._drain_scope = None
+
+    async def replay_after(self, seq: int) -> list[bytes] | None:
+        """The events after ``seq``; ``None`` when they are no longer all kept."""
+        if seq >= self.seq:
+            return []
+        if self.store is None:
+            return None
+        return await self.store.replay(self.session, self.number, seq)
