@@ -4,6 +4,7 @@ client (h11 over a Trio socket) for requests an SDK would never send."""
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,7 +32,7 @@ class Response:
 class Stream:
     """A response being received: its head, and its body as it arrives."""
 
-    def __init__(self, connection: h11.Connection, socket: trio.SocketStream, status: int, headers: dict[str, str]) -> None:
+    def __init__(self, connection: h11.Connection, socket: trio.abc.Stream, status: int, headers: dict[str, str]) -> None:
         self._connection = connection
         self._socket = socket
         self.status = status
@@ -83,9 +84,10 @@ class Stream:
 class RawHTTP:
     """One HTTP/1.1 request per connection, with full control over every header."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
 
     @asynccontextmanager
     async def open(
@@ -96,7 +98,10 @@ class RawHTTP:
         all_headers = {"host": f"{self.host}:{self.port}", **(headers or {})}
         if body:
             all_headers.setdefault("content-length", str(len(body)))
-        socket = await trio.open_tcp_stream(self.host, self.port)
+        if self.ssl_context is None:
+            socket: trio.abc.Stream = await trio.open_tcp_stream(self.host, self.port)
+        else:
+            socket = await trio.open_ssl_over_tcp_stream(self.host, self.port, ssl_context=self.ssl_context)
         connection = h11.Connection(h11.CLIENT)
         data = connection.send(h11.Request(method=method, target=path, headers=list(all_headers.items())))
         if body:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -98,4 +99,27 @@ async def test_hypercorn_worker_class_trio_serves_the_example(tmp_path: Path) ->
         process.send_signal(signal.SIGTERM)
         with trio.fail_after(15):
             await process.wait()
+        nursery.cancel_scope.cancel()
+
+
+async def test_tls_through_the_cli(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    port = free_port()
+    log = tmp_path / "server.log"
+    command = [sys.executable, "-m", "trimcp", "serve", "examples/demo.py:server", "--transport", "streamable-http",
+               "--port", str(port), "--certfile", str(cert), "--keyfile", str(key)]
+    async with trio.open_nursery() as nursery:
+        process = await start(command, nursery, port, log)
+        context = ssl.create_default_context(cafile=str(cert))
+        http = RawHTTP("127.0.0.1", port, ssl_context=context)
+        session_id = await http.initialize()
+        assert session_id
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(10):
+            assert await process.wait() == 0
         nursery.cancel_scope.cancel()
