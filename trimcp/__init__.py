@@ -22,7 +22,7 @@ _EXPORTS = {
     "EmbeddedResource": "._server.content",
     "Image": "._server.content",
     "LocalProtocolError": ".protocol",
-    "Message": "._server.prompts",
+    "Message": "._server.content",
     "ProtocolError": ".protocol",
     "RemoteProtocolError": ".protocol",
     "ResourceContents": "._server.content",
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from ._server.content import Audio, EmbeddedResource, Image, ResourceContents, ResourceLink
     from ._server.context import Context
     from ._server.errors import ResourceNotFoundError, ToolError
-    from ._server.prompts import Message
+    from ._server.content import Message
     from ._server.server import Server
     from ._server.tools import ToolResult
     from ._transports import MCPApp, SecurityPolicy, asgi_app, serve_http, serve_stdio, serve_stream

@@ -50,6 +50,16 @@ class Outbox:
             return False
         return True
 
+    def send_nowait(self, data: bytes) -> bool:
+        """Queue ``data`` if there is room; ``False`` (dropped) when full or closed."""
+        if self._closed:
+            return False
+        try:
+            self._send.send_nowait(data)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
     def attach(self) -> None:
         """A request whose messages go here has started."""
         self._in_flight += 1

@@ -14,6 +14,7 @@ from ..protocol.jsonrpc import RequestId
 
 if TYPE_CHECKING:
     from .outbox import Outbox
+    from .session import Session
 
 
 class CancelReason(enum.StrEnum):
@@ -43,10 +44,11 @@ class RequestHandle:
         "cancel_reason",
         "finished",
         "outbox",
+        "session",
         "_last_progress",
     )
 
-    def __init__(self, request_id: RequestId, method: str, params: Any, outbox: Outbox) -> None:
+    def __init__(self, request_id: RequestId, method: str, params: Any, outbox: Outbox, session: Session) -> None:
         self.id = request_id
         self.method = method
         self.params = params
@@ -59,6 +61,7 @@ class RequestHandle:
         self.cancel_reason: CancelReason | str | None = None
         self.finished = False
         self.outbox = outbox
+        self.session = session
         self._last_progress = -math.inf
 
     def cancel(self, reason: CancelReason | str) -> None:
@@ -75,6 +78,17 @@ class RequestHandle:
         if self.finished:
             return False
         return await self.outbox.send(jsonrpc.notification_bytes(method, params))
+
+    def notify_nowait(self, method: str, params: Any = None) -> bool:
+        """:meth:`notify` without waiting: dropped (``False``) when the stream's buffer is full."""
+        if self.finished:
+            return False
+        return self.outbox.send_nowait(jsonrpc.notification_bytes(method, params))
+
+    async def ask(self, method: str, params: Any = None) -> Any:
+        """Send a request to the client on this request's stream and return its result.
+        Raises :class:`~trimcp.protocol.RequestFailed` when the client answers with an error."""
+        return await self.session.ask(self.outbox, method, params)
 
     async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> bool:
         """Report progress when the client asked for it (sent a ``progressToken``).

@@ -7,6 +7,7 @@ function that the session runs in the request's own task and cancel scope.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ import attrs
 import trio
 
 from ..protocol import jsonrpc
-from ..protocol.errors import INTERNAL_ERROR, ProtocolError, RemoteProtocolError
+from ..protocol.errors import INTERNAL_ERROR, LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed
 from ..protocol.jsonrpc import Batch, ErrorResponse, Message, Notification, Request, RequestId, Response
 from .outbox import Outbox, OutboxStatistics
 from .request import CancelReason, RequestHandle
@@ -66,6 +67,8 @@ class Session:
         self._closed = False
         self._idle = trio.Event()
         self._idle.set()
+        self._asked: dict[RequestId, trio.MemorySendChannel[Response | ErrorResponse]] = {}
+        self._ask_ids = itertools.count(1)
 
     async def receive_bytes(self, data: bytes | str, outbox: Outbox | None = None) -> None:
         """Parse one incoming frame and act on it; replies go to ``outbox`` (default: the
@@ -153,7 +156,7 @@ class Session:
             return _error_bytes(request.id, _internal_error())
         if type(routed) is dict:
             return _response_bytes(request.id, routed)
-        handle = RequestHandle(request.id, request.method, request.params, outbox)
+        handle = RequestHandle(request.id, request.method, request.params, outbox, self)
         outbox.attach()
         if not self._requests:
             self._idle = trio.Event()
@@ -254,7 +257,39 @@ class Session:
             logger.exception("Handling notification %r failed", notification.method)
 
     def _receive_response(self, message: Response | ErrorResponse) -> None:
-        logger.debug("Ignoring a response to unknown request %r", message.id)
+        waiter = self._asked.get(message.id) if message.id is not None else None
+        if waiter is None:
+            logger.debug("Ignoring a response to unknown request %r", message.id)
+            return
+        try:
+            waiter.send_nowait(message)
+        except trio.WouldBlock:
+            logger.debug("Ignoring a second response to request %r", message.id)
+
+    async def ask(self, outbox: Outbox, method: str, params: Any = None) -> Any:
+        """Send a request to the client on ``outbox`` and wait for the answer.
+
+        Cancelling the caller tells the client to stop (``notifications/cancelled``). Raises
+        :class:`RequestFailed` when the client answers with an error, :class:`LocalProtocolError`
+        when the stream is already closed.
+        """
+        request_id = next(self._ask_ids)
+        send, receive = trio.open_memory_channel[Response | ErrorResponse](1)
+        self._asked[request_id] = send
+        try:
+            if not await outbox.send(jsonrpc.request_bytes(request_id, method, params)):
+                raise LocalProtocolError(f"cannot send {method!r}: the client's stream is closed")
+            try:
+                answer = await receive.receive()
+            except trio.Cancelled:
+                cancel = {"requestId": request_id, "reason": "the request that asked was cancelled"}
+                outbox.send_nowait(jsonrpc.notification_bytes("notifications/cancelled", cancel))
+                raise
+        finally:
+            del self._asked[request_id]
+        if type(answer) is ErrorResponse:
+            raise RequestFailed(answer.error)
+        return answer.result  # type: ignore[union-attr]
 
     async def _send_error(self, outbox: Outbox, request_id: RequestId | None, exc: ProtocolError) -> None:
         await outbox.send(_error_bytes(request_id, exc))

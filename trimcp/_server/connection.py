@@ -11,8 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .._runtime import RequestHandle, Routed
-from ..protocol.constants import LOG_LEVEL_RANK
+from .._runtime import Outbox, RequestHandle, Routed
+from ..protocol.constants import LOG_LEVEL_RANK, META_SUBSCRIPTION_ID
 from ..protocol.envelope import Envelope, complete_result, has_envelope, read_envelope
 from ..protocol.errors import (
     INVALID_PARAMS,
@@ -25,11 +25,14 @@ from ..protocol.jsonrpc import Notification, Request, RequestId
 from ..protocol.versions import SUPPORTED_VERSIONS, Era, allows_batches
 from .completions import choices_from_schema, completion_result
 from .content import ResourceContents
+from .asking import Rounds, find_input_required
 from .context import Context
 from .errors import ResourceNotFoundError
 from .pagination import page
 from .prompts import Prompt
+from .request_state import Binding, RoundState
 from .server import Server
+from .subscriptions import Listener, grant
 
 logger = logging.getLogger("trimcp")
 
@@ -39,7 +42,7 @@ _CACHEABLE = frozenset(
     {"server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"}
 )
 #: Handshake-era methods that do not exist in 2026-07-28.
-_HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel"})
+_HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
 
 
 class Connection:
@@ -50,12 +53,23 @@ class Connection:
     per-request era. ``ping`` is answered either way before that choice.
     """
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, outbox: Outbox | None = None) -> None:
         self.server = server
+        #: Where server-initiated messages to this connection go (stdio: the session's stream;
+        #: HTTP: the session's GET stream). Set by the transport.
+        self.outbox = outbox
         self.era: Era | None = None
         self.handshake = HandshakeSession()
         #: The handshake era's ``logging/setLevel`` threshold; ``None`` lets everything through.
         self.log_level: str | None = None
+        #: Resource URIs this (handshake-era) connection subscribed to.
+        self.subscriptions: set[str] = set()
+        self._handshake_methods: dict[str, Callable[[Request], dict[str, Any]]] = {
+            "ping": lambda request: {},
+            "logging/setLevel": self._set_level,
+            "resources/subscribe": self._subscribe,
+            "resources/unsubscribe": self._unsubscribe,
+        }
         self._methods: dict[str, Callable[[Request, Envelope | None], Routed]] = {
             "tools/list": self._tools_list,
             "tools/call": self._tools_call,
@@ -100,6 +114,8 @@ class Connection:
         self.era = Era.PER_REQUEST
         if method == "server/discover":
             return self._finish(self._discover(), envelope, cacheable=True)
+        if method == "subscriptions/listen":
+            return self._finishing(self._listen(request), envelope, cacheable=False)
         handler = self._methods.get(method)
         if handler is None:
             raise _method_not_found(method, request.id)
@@ -113,10 +129,9 @@ class Connection:
         if method == "initialize":
             return self._initialize(request)
         self.handshake.check_request(method, request.id)
-        if method == "ping":
-            return {}
-        if method == "logging/setLevel":
-            return self._set_level(request)
+        answer = self._handshake_methods.get(method)
+        if answer is not None:
+            return answer(request)
         handler = self._methods.get(method)
         if handler is None:
             raise _method_not_found(method, request.id)
@@ -127,6 +142,7 @@ class Connection:
             raise _method_not_found("initialize", request.id)
         version = self.handshake.initialize(request.params, request.id)
         self.era = Era.HANDSHAKE
+        self.server.subscribers.add_session(self)
         result: dict[str, Any] = {
             "protocolVersion": version,
             "capabilities": self.server.capabilities(version),
@@ -143,6 +159,83 @@ class Connection:
             raise _invalid(f"unknown log level {level!r}; use one of {', '.join(LOG_LEVEL_RANK)}", request.id)
         self.log_level = level
         return {}
+
+    def _subscribe(self, request: Request) -> dict[str, Any]:
+        uri = _params(request).get("uri")
+        if type(uri) is not str:
+            raise _invalid('"uri" must be a string', request.id)
+        try:
+            found = self.server.find_resource(uri)
+        except ValueError:
+            found = None
+        if found is None:
+            raise self._not_found(uri, None, request.id)
+        self.subscriptions.add(uri)
+        return {}
+
+    def _unsubscribe(self, request: Request) -> dict[str, Any]:
+        uri = _params(request).get("uri")
+        if type(uri) is not str:
+            raise _invalid('"uri" must be a string', request.id)
+        self.subscriptions.discard(uri)
+        return {}
+
+    def _listen(self, request: Request) -> Runner:
+        requested = _params(request).get("notifications")
+        if type(requested) is not dict:
+            raise _invalid('"notifications" must be an object naming the notifications wanted', request.id)
+        granted = grant(self.server, requested)
+        subscribers = self.server.subscribers
+
+        async def run(handle: RequestHandle) -> dict:
+            meta = {META_SUBSCRIPTION_ID: handle.id}
+            await handle.notify("notifications/subscriptions/acknowledged", {"_meta": meta, "notifications": granted})
+            listener = Listener(handle, granted)
+            subscribers.add_listener(listener)
+            try:
+                await listener.wait_closed()
+            finally:
+                subscribers.remove_listener(listener)
+            return {"_meta": meta}
+
+        return run
+
+    def _rounds(self, request: Request, envelope: Envelope | None, target: str, arguments: Any) -> tuple[Rounds, Binding | None]:
+        """The answers a 2026-07-28 retry brings (from its sealed ``requestState`` and its
+        ``inputResponses``); raises -32602 for a state that cannot be used."""
+        if envelope is None:
+            return Rounds(), None
+        binding = Binding.of(request.method, target, arguments)
+        params = _params(request)
+        token, responses = params.get("requestState"), params.get("inputResponses")
+        if token is None:
+            if responses is not None:
+                raise _invalid("inputResponses without the requestState they answer", request.id)
+            return Rounds(), binding
+        state = self.server.state_sealer.open(token, binding, request.id)
+        answers = dict(state.answers)
+        if type(responses) is dict:
+            answers.update({key: value for key, value in responses.items() if key in state.pending})
+        return Rounds(answers), binding
+
+    def _asking(self, run: Callable[[Context], Awaitable[dict]], envelope: Envelope | None, rounds: Rounds, binding: Binding | None) -> Runner:
+        """A runner that answers ``input_required`` when the handler asked something new."""
+
+        async def runner(handle: RequestHandle) -> dict:
+            try:
+                return await run(Context(handle, self, envelope, rounds))
+            except BaseException as error:
+                ask = find_input_required(error)
+                if ask is None or binding is None:
+                    raise
+            pending = RoundState(rounds.answers, (ask.key,))
+            return {
+                "resultType": "input_required",
+                "inputRequests": {ask.key: ask.request},
+                "requestState": self.server.state_sealer.seal(binding, pending),
+            }
+
+        return runner
 
     def _discover(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -203,12 +296,13 @@ class Connection:
             arguments = {}
         elif type(arguments) is not dict:
             raise _invalid('"arguments" must be an object', request.id)
-        server = self.server
+        rounds, binding = self._rounds(request, envelope, tool.name, arguments)
+        limiter = self.server.thread_limiter
 
-        async def run(handle: RequestHandle) -> dict:
-            return await tool.call(arguments, Context(handle, self, envelope), server.thread_limiter())
+        async def run(context: Context) -> dict:
+            return await tool.call(arguments, context, limiter())
 
-        return run
+        return self._asking(run, envelope, rounds, binding)
 
     def _resources_read(self, request: Request, envelope: Envelope | None) -> Runner:
         uri = _params(request).get("uri")
@@ -221,18 +315,18 @@ class Connection:
         if found is None:
             raise self._not_found(uri, envelope, request.id)
         resource, kwargs = found
-        server = self.server
+        rounds, binding = self._rounds(request, envelope, uri, None)
+        limiter = self.server.thread_limiter
+        request_id = request.id
 
-        async def run(handle: RequestHandle) -> dict:
-            context = Context(handle, self, envelope)
-            limiter = server.thread_limiter()
+        async def run(context: Context) -> dict:
             try:
-                contents = await resource.read(uri, kwargs, context, limiter)
+                contents = await resource.read(uri, kwargs, context, limiter())
             except ResourceNotFoundError as exc:
-                raise self._not_found(exc.uri, envelope, handle.id) from None
+                raise self._not_found(exc.uri, envelope, request_id) from None
             return {"contents": [_contents_dict(c) for c in contents]}
 
-        return run
+        return self._asking(run, envelope, rounds, binding)
 
     def _prompts_get(self, request: Request, envelope: Envelope | None) -> Runner:
         params = _params(request)
@@ -241,13 +335,14 @@ class Connection:
         if prompt is None:
             raise _invalid(f"Unknown prompt: {name!r}", request.id)
         kwargs = prompt.arguments_from(params.get("arguments"), request.id)
-        server = self.server
+        rounds, binding = self._rounds(request, envelope, prompt.name, params.get("arguments"))
+        limiter = self.server.thread_limiter
         version = self._version(envelope)
 
-        async def run(handle: RequestHandle) -> dict:
-            return await prompt.render(kwargs, Context(handle, self, envelope), server.thread_limiter(), version)
+        async def run(context: Context) -> dict:
+            return await prompt.render(kwargs, context, limiter(), version)
 
-        return run
+        return self._asking(run, envelope, rounds, binding)
 
     def _complete(self, request: Request, envelope: Envelope | None) -> Routed:
         params = _params(request)

@@ -4,7 +4,7 @@ Python values into the ``content`` lists of tool results and prompt messages."""
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -138,6 +138,17 @@ def content_block(value: Any) -> dict[str, Any]:
     if is_content_dict(value):
         return value
     return {"type": "text", "text": json_text(to_json(value))}
+
+
+@attrs.frozen
+class Message:
+    """One prompt message: text, an ``Image``/``Audio``, an embedded resource, or a content dict."""
+
+    content: Any
+    role: Literal["user", "assistant"] = "user"
+
+    def to_dict(self, version: str | None) -> dict[str, Any]:
+        return {"role": self.role, "content": for_version([content_block(self.content)], version)[0]}
 
 
 def json_text(value: Any) -> str:

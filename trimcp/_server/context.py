@@ -4,7 +4,8 @@ client about its own request (progress, logs) and to reach the rest of the serve
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+import uuid
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
@@ -14,6 +15,21 @@ from ..protocol.envelope import Envelope
 from ..protocol.errors import LocalProtocolError
 from ..protocol.jsonrpc import RequestId
 from ..protocol.versions import at_least
+from .asking import (
+    ClientAnswerError,
+    ElicitResult,
+    InputRequired,
+    MissingClientCapability,
+    Root,
+    Rounds,
+    SampleResult,
+    elicitation_form,
+    read_roots,
+    read_sample,
+    sampling_params,
+)
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -26,12 +42,15 @@ class Context:
     Declare a parameter annotated ``Context`` in a tool (resource, prompt…) to receive it.
     """
 
-    __slots__ = ("_handle", "_connection", "_envelope", "deadline")
+    __slots__ = ("_connection", "_envelope", "_handle", "_rounds", "deadline")
 
-    def __init__(self, handle: RequestHandle, connection: Connection, envelope: Envelope | None) -> None:
+    def __init__(
+        self, handle: RequestHandle, connection: Connection, envelope: Envelope | None, rounds: Rounds | None = None
+    ) -> None:
         self._handle = handle
         self._connection = connection
         self._envelope = envelope
+        self._rounds = rounds if rounds is not None else Rounds()
         #: When the request's deadline (if any) expires, in ``trio.current_time()`` terms.
         self.deadline = math.inf
 
@@ -61,6 +80,11 @@ class Context:
         if self._envelope is not None:
             return self._envelope.client_info
         return self._connection.handshake.client_info
+
+    @property
+    def per_request(self) -> bool:
+        """Whether this request speaks 2026-07-28 (questions are then multi-round-trip)."""
+        return self._envelope is not None
 
     @property
     def cancel_reason(self) -> CancelReason | str | None:
@@ -109,6 +133,60 @@ class Context:
 
     async def error(self, data: Any, *, logger: str | None = None) -> None:
         await self.log("error", data, logger=logger)
+
+    # -- asking the client ------------------------------------------------------------------------
+
+    async def elicit(self, message: str, schema: type[T] | dict[str, Any]) -> ElicitResult[T]:
+        """Ask the user to fill in a form: ``schema`` is a flat record type (dataclass,
+        TypedDict, attrs) or a restricted JSON Schema. Returns the action and, when accepted,
+        the validated content (converted to the type).
+
+        Raises :class:`MissingClientCapability` (-32021) when the client cannot elicit, and
+        :class:`ClientAnswerError` when its answer does not fit the form.
+        """
+        capability = self.client_capabilities.get("elicitation")
+        if type(capability) is not dict or (capability and "form" not in capability):
+            raise MissingClientCapability("elicitation", {"form": {}})
+        form = elicitation_form(schema)
+        params: dict[str, Any] = {"message": message, "requestedSchema": form.schema}
+        if at_least(self.protocol_version, "2025-11-25"):
+            params = {"mode": "form", **params}
+        return form.read(await self._ask("elicitation/create", params))
+
+    async def elicit_url(self, message: str, url: str, *, elicitation_id: str | None = None) -> ElicitResult[None]:
+        """Send the user to ``url`` (out-of-band input: a login, a payment…); returns the
+        action. Needs a client that declared URL elicitation (2025-11-25 and later)."""
+        capability = self.client_capabilities.get("elicitation")
+        if type(capability) is not dict or "url" not in capability:
+            raise MissingClientCapability("elicitation", {"url": {}})
+        params = {"mode": "url", "message": message, "url": url, "elicitationId": elicitation_id or uuid.uuid4().hex}
+        answer = await self._ask("elicitation/create", params)
+        if type(answer) is not dict or answer.get("action") not in ("accept", "decline", "cancel"):
+            raise ClientAnswerError(f"the client's elicitation result is malformed: {answer!r}")
+        return ElicitResult(answer["action"])
+
+    async def sample(self, messages: str | list[Any], *, max_tokens: int, **options: Any) -> SampleResult:
+        """Ask the client's model: ``messages`` is a string (one user message) or a list of
+        :class:`~trimcp.Message` or message dicts; ``options`` are ``system_prompt``,
+        ``temperature``, ``stop_sequences``, ``model_preferences``, ``include_context``,
+        ``metadata``. Raises :class:`MissingClientCapability` without ``sampling``."""
+        if "sampling" not in self.client_capabilities:
+            raise MissingClientCapability("sampling")
+        return read_sample(await self._ask("sampling/createMessage", sampling_params(messages, max_tokens=max_tokens, **options)))
+
+    async def list_roots(self) -> list[Root]:
+        """The client's roots. Raises :class:`MissingClientCapability` without ``roots``."""
+        if "roots" not in self.client_capabilities:
+            raise MissingClientCapability("roots")
+        return read_roots(await self._ask("roots/list", {}))
+
+    async def _ask(self, method: str, params: dict[str, Any]) -> Any:
+        if self._envelope is None:
+            return await self._handle.ask(method, params)
+        key = self._rounds.next_key(method)
+        if key in self._rounds.answers:
+            return self._rounds.answers[key]
+        raise InputRequired(key, {"method": method, "params": params})
 
     async def read_resource(self, uri: str) -> list[ResourceContents]:
         """Read one of this server's resources (static or templated) in-process.

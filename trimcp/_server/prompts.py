@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
-import attrs
 import trio
 
 from ..protocol.errors import INVALID_PARAMS, RemoteProtocolError
 from ..protocol.jsonrpc import RequestId
-from .content import content_block, for_version
+from .content import Message
 from .context import Context
 from .functions import FunctionSpec, description_of
 from .typeschema import from_text
-
-
-@attrs.frozen
-class Message:
-    """One prompt message: text, an ``Image``/``Audio``, an embedded resource, or a content dict."""
-
-    content: Any
-    role: Literal["user", "assistant"] = "user"
-
-    def to_dict(self, version: str | None) -> dict[str, Any]:
-        return {"role": self.role, "content": for_version([content_block(self.content)], version)[0]}
 
 
 class Prompt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from .content import ResourceContents
 from .context import Context
 from .errors import ResourceNotFoundError
 from .prompts import Prompt
+from .request_state import StateSealer
+from .subscriptions import Subscribers
 from .resources import Resource, ResourceTemplate
 from .tools import Tool, is_advised_tool_name
 
@@ -33,7 +36,10 @@ class Server:
 
     Settings: ``page_size`` (items per list page), ``thread_limit`` (worker threads shared by
     sync functions), ``cache_ttl_ms``/``cache_scope`` (2026-07-28 caching hints on lists,
-    discovery and reads), ``tool_deadline`` (default deadline in seconds for every tool).
+    discovery and reads), ``tool_deadline`` (default deadline in seconds for every tool),
+    ``state_key``/``input_state_ttl`` (the key signing 2026-07-28 ``requestState`` and how long
+    a state lives; give every process of a deployment the same key, or set
+    ``TRIMCP_STATE_KEY``; by default each process makes a random one).
     """
 
     def __init__(
@@ -50,6 +56,8 @@ class Server:
         cache_ttl_ms: int = 0,
         cache_scope: Literal["public", "private"] = "private",
         tool_deadline: float | None = None,
+        state_key: bytes | str | None = None,
+        input_state_ttl: float = 600.0,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -72,6 +80,9 @@ class Server:
         self.prompts: dict[str, Prompt] = {}
         self.completers: dict[tuple[str, str, str], Completer] = {}
         self._limiters: dict[Any, trio.CapacityLimiter] = {}
+        key = state_key if state_key is not None else os.environ.get("TRIMCP_STATE_KEY")
+        self._sealer = StateSealer(key.encode() if isinstance(key, str) else key or os.urandom(32), input_state_ttl)
+        self._subscribers = Subscribers()
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -113,7 +124,8 @@ class Server:
         return register(fn) if fn is not None else register
 
     def add_tool(self, tool: Tool) -> None:
-        """Register a :class:`Tool` built by hand. Raises ``ValueError`` for a duplicate name."""
+        """Register a :class:`Tool` built by hand (clients are told the list changed).
+        Raises ``ValueError`` for a duplicate name."""
         if tool.name in self.tools:
             raise ValueError(f"a tool named {tool.name!r} is already registered")
         if not is_advised_tool_name(tool.name):
@@ -122,6 +134,26 @@ class Server:
                 stacklevel=3,
             )
         self.tools[tool.name] = tool
+        self.notify_tools_changed()
+
+    def remove_tool(self, name: str) -> None:
+        """Stop offering a tool (clients are told the list changed). Raises ``KeyError``."""
+        del self.tools[name]
+        self.notify_tools_changed()
+
+    def remove_prompt(self, name: str) -> None:
+        """Stop offering a prompt (clients are told the list changed). Raises ``KeyError``."""
+        del self.prompts[name]
+        self.notify_prompts_changed()
+
+    def remove_resource(self, uri: str) -> None:
+        """Stop offering a resource or template (clients are told the list changed).
+        Raises ``KeyError``."""
+        if uri in self.resource_templates:
+            del self.resource_templates[uri]
+        else:
+            del self.resources[uri]
+        self.notify_resources_changed()
 
     def resource(
         self,
@@ -156,6 +188,7 @@ class Server:
                 if uri in self.resources:
                     raise ValueError(f"a resource {uri!r} is already registered")
                 self.resources[uri] = Resource(uri, fn, size=size, **options)
+            self.notify_resources_changed()
             return fn
 
         return register
@@ -186,6 +219,7 @@ class Server:
             if prompt.name in self.prompts:
                 raise ValueError(f"a prompt named {prompt.name!r} is already registered")
             self.prompts[prompt.name] = prompt
+            self.notify_prompts_changed()
             return fn
 
         return register(fn) if fn is not None else register
@@ -226,12 +260,42 @@ class Server:
         if at_least(version, "2025-03-26"):
             capabilities["completions"] = {}
         if self.tools:
-            capabilities["tools"] = {}
+            capabilities["tools"] = {"listChanged": True}
         if self.resources or self.resource_templates:
-            capabilities["resources"] = {}
+            capabilities["resources"] = {"subscribe": True, "listChanged": True}
         if self.prompts:
-            capabilities["prompts"] = {}
+            capabilities["prompts"] = {"listChanged": True}
         return capabilities
+
+    # -- change notifications ---------------------------------------------------------------------
+
+    def notify_tools_changed(self) -> None:
+        """Tell every connected client that the tool list changed."""
+        self._subscribers.list_changed("tools")
+
+    def notify_prompts_changed(self) -> None:
+        """Tell every connected client that the prompt list changed."""
+        self._subscribers.list_changed("prompts")
+
+    def notify_resources_changed(self) -> None:
+        """Tell every connected client that the resource list changed."""
+        self._subscribers.list_changed("resources")
+
+    async def notify_resource_updated(self, uri: str) -> None:
+        """Tell the clients subscribed to ``uri`` (and only them) that it changed."""
+        self._subscribers.resource_updated(uri)
+
+    def close_listeners(self) -> None:
+        """End every ``subscriptions/listen`` stream gracefully (at shutdown)."""
+        self._subscribers.close_listeners()
+
+    @property
+    def subscribers(self) -> Subscribers:
+        return self._subscribers
+
+    @property
+    def state_sealer(self) -> StateSealer:
+        return self._sealer
 
     # -- in-process helpers -----------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ from typing import Any
 import attrs
 import trio
 
+from ..protocol.errors import RequestFailed
 from ..protocol.versions import at_least
+from .asking import ClientAnswerError, MissingClientCapability
 from .content import content_block, for_version, is_content_dict, json_text
 from .context import Context
 from .errors import ToolError
@@ -136,6 +138,12 @@ class Tool:
                     return error_result(f"Tool {self.name!r} was cancelled: its deadline of {self.deadline:g} s passed")
         except ToolError as exc:
             return error_result(str(exc))
+        except MissingClientCapability as exc:
+            if context.per_request:
+                raise  # 2026-07-28: a -32021 error the client can act on
+            return error_result(exc.message)
+        except (ClientAnswerError, RequestFailed) as exc:
+            return error_result(f"Tool {self.name!r} failed: the client's answer was unusable ({exc})")
         except Exception:
             logger.exception("Tool %r raised", self.name)
             return error_result(f"Tool {self.name!r} failed: internal error")

@@ -24,14 +24,17 @@ _READ_SIZE = 65536
 class StreamConnection:
     """A running stream connection: its session, and a way to stop it gracefully."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, server: Server) -> None:
         self.session = session
         self.stopping = False
+        self._server = server
         self._read_scope = trio.CancelScope()
 
     def stop(self) -> None:
-        """Stop reading; running requests get the grace period, then are cancelled (shutdown)."""
+        """Stop reading and end listen streams; running requests get the grace period, then
+        are cancelled (shutdown)."""
         self.stopping = True
+        self._server.close_listeners()
         self._read_scope.cancel(reason="shutdown")
 
 
@@ -57,8 +60,8 @@ async def serve_stream(
     """
     outbox = Outbox(outbound_buffer)
     async with trio.open_nursery() as nursery:
-        async with open_session(Connection(server), outbox) as session:
-            connection = StreamConnection(session)
+        async with open_session(Connection(server, outbox), outbox) as session:
+            connection = StreamConnection(session, server)
             nursery.start_soon(_write_loop, outbox, send_stream, session)
             task_status.started(connection)
             try:

@@ -92,8 +92,9 @@ def require_client_capability(
 
 
 def complete_result(result: dict[str, Any], server_info: dict[str, Any]) -> dict[str, Any]:
-    """Mark ``result`` as a final 2026-07-28 result (in place): ``resultType`` and server info."""
-    result["resultType"] = RESULT_COMPLETE
+    """Shape a 2026-07-28 result (in place): ``resultType`` (``complete`` unless already set)
+    and the server info."""
+    result.setdefault("resultType", RESULT_COMPLETE)
     meta = result.get("_meta")
     if meta is None:
         result["_meta"] = {META_SERVER_INFO: server_info}

@@ -89,6 +89,23 @@ class RemoteProtocolError(ProtocolError):
         self.request_id = request_id
 
 
+class RequestFailed(ProtocolError):
+    """The peer answered one of our requests with a JSON-RPC error (``code``, ``message``,
+    ``data`` are the error's)."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        code = error.get("code")
+        message = error.get("message")
+        super().__init__(
+            message if isinstance(message, str) else "",
+            code=code if type(code) is int else INTERNAL_ERROR,
+            data=error.get("data"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.message} (code {self.code})"
+
+
 class LocalProtocolError(ProtocolError):
     """Our side tried to do something the protocol forbids (for example, to report progress
     that does not increase). It signals a bug in the calling code, not in the peer."""

@@ -114,6 +114,7 @@ class MCPApp:
         requests ``grace`` seconds, then cancel them (reason: shutdown). Every response that
         started ends properly."""
         self._closing = True
+        self.server.close_listeners()
         runtimes = [*self._per_request_runtimes, *self.sessions.runtimes()]
         self.sessions.end_standalone_streams()
         with trio.move_on_after(grace):
@@ -140,6 +141,7 @@ class MCPApp:
             self._adopt_host(nursery)
             await send({"type": "lifespan.startup.complete"})
             await receive()  # lifespan.shutdown
+            self.server.close_listeners()
             self.sessions.close_all(CancelReason.SHUTDOWN)
         await send({"type": "lifespan.shutdown.complete"})
 

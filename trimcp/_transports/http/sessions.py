@@ -122,6 +122,7 @@ class HTTPSession:
     async def run(self, outbound_buffer: int, task_status: trio.TaskStatus[None]) -> CancelReason | str:
         """Own the runtime session until closed or idle for ``idle_timeout``; return why it ended."""
         outbox = Outbox(outbound_buffer)
+        self.connection.outbox = outbox
         self.standalone = self.streams[0] = SSEStream(self.serial, 0, outbox, self.store)
         try:
             async with open_session(self.connection, outbox) as runtime, trio.open_nursery() as helpers:

@@ -1,0 +1,205 @@
+"""Asking the client: elicitation, sampling and roots, for both eras.
+
+In the handshake era a question is a request pushed to the client on the asking request's own
+stream. In 2026-07-28 it is a multi-round-trip exchange: the handler stops with
+:class:`InputRequired`, the client answers in a retry, and the handler runs again from the
+start, this time finding its answers (see ``docs/asking.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+import attrs
+
+from ..protocol.errors import MISSING_CLIENT_CAPABILITY, RemoteProtocolError
+from .content import Message
+from .jsonschema import Validator
+from .typeschema import Converter, SchemaBuilder
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class ElicitResult(Generic[T]):
+    """The user's answer: ``accept`` (with ``content``), ``decline`` or ``cancel``."""
+
+    action: Literal["accept", "decline", "cancel"]
+    content: T | None = None
+
+
+@attrs.frozen
+class SampleResult:
+    """What the client's model answered (``raw`` is the whole ``CreateMessageResult``)."""
+
+    role: str
+    content: Any
+    model: str | None
+    stop_reason: str | None
+    raw: dict[str, Any]
+
+    @property
+    def text(self) -> str | None:
+        """The answer's text, when it is a single text block."""
+        content = self.content
+        if type(content) is dict and content.get("type") == "text":
+            return content.get("text")
+        return None
+
+
+@attrs.frozen
+class Root:
+    """A root the client exposes (a directory, a repository…)."""
+
+    uri: str
+    name: str | None = None
+
+
+class MissingClientCapability(RemoteProtocolError):
+    """The client did not declare the capability this question needs (-32021)."""
+
+    def __init__(self, capability: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            f"This needs the client capability {capability!r}, which the client did not declare",
+            code=MISSING_CLIENT_CAPABILITY,
+            data={"requiredCapabilities": {capability: detail or {}}},
+        )
+        self.capability = capability
+
+
+class ClientAnswerError(Exception):
+    """The client's answer does not have the shape the question asked for."""
+
+
+class InputRequired(BaseException):  # noqa: N818 - a control-flow signal, like trio.Cancelled
+    """Raised inside a 2026-07-28 handler that asked something not answered yet; the runtime
+    turns it into an ``input_required`` result. A ``BaseException`` so that handlers'
+    ``except Exception`` blocks let it through (their ``finally`` blocks run)."""
+
+    def __init__(self, key: str, request: dict[str, Any]) -> None:
+        super().__init__(key)
+        self.key = key
+        self.request = request
+
+
+# -- questions ------------------------------------------------------------------------------------
+
+
+class ElicitationForm:
+    """The requested schema of a form elicitation, its validator and its converter."""
+
+    def __init__(self, shape: type | dict[str, Any]) -> None:
+        if isinstance(shape, dict):
+            self.schema = shape
+            self._convert: Converter | None = None
+        else:
+            builder = SchemaBuilder()
+            schema = builder.schema(shape)
+            if schema.get("type") != "object" or builder.defs:
+                raise TypeError(f"an elicitation form needs a flat record type, not {shape!r}")
+            for name, prop in schema.get("properties", {}).items():
+                if prop.get("type") not in ("string", "integer", "number", "boolean", "array"):
+                    raise TypeError(f"elicitation field {name!r} must be a string, number, boolean or enum list")
+            self.schema = schema
+            self._convert = builder.converter(shape)
+        self._validator = Validator(self.schema)
+
+    def read(self, result: Any) -> ElicitResult[Any]:
+        """Check the client's ``ElicitResult`` and convert accepted content."""
+        if type(result) is not dict or result.get("action") not in ("accept", "decline", "cancel"):
+            raise ClientAnswerError(f"the client's elicitation result is malformed: {result!r}")
+        if result["action"] != "accept":
+            return ElicitResult(result["action"])
+        content = result.get("content") or {}
+        problem = self._validator.first_error(content)
+        if problem is not None:
+            raise ClientAnswerError(f"the client's answer does not fit the form: {problem}")
+        return ElicitResult("accept", self._convert(content) if self._convert else content)
+
+
+_FORMS: dict[Any, ElicitationForm] = {}
+
+
+def elicitation_form(shape: type | dict[str, Any]) -> ElicitationForm:
+    """The (cached, for types) form for ``shape``."""
+    if isinstance(shape, dict):
+        return ElicitationForm(shape)
+    form = _FORMS.get(shape)
+    if form is None:
+        form = _FORMS[shape] = ElicitationForm(shape)
+    return form
+
+
+def sampling_params(
+    messages: str | list[Any],
+    *,
+    max_tokens: int,
+    system_prompt: str | None = None,
+    temperature: float | None = None,
+    stop_sequences: list[str] | None = None,
+    model_preferences: dict[str, Any] | None = None,
+    include_context: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``sampling/createMessage`` params; a string is one user message."""
+    items = [Message(messages)] if isinstance(messages, str) else messages
+    params: dict[str, Any] = {
+        "messages": [m.to_dict(None) if isinstance(m, Message) else m for m in items],
+        "maxTokens": max_tokens,
+    }
+    for key, value in (
+        ("systemPrompt", system_prompt),
+        ("temperature", temperature),
+        ("stopSequences", stop_sequences),
+        ("modelPreferences", model_preferences),
+        ("includeContext", include_context),
+        ("metadata", metadata),
+    ):
+        if value is not None:
+            params[key] = value
+    return params
+
+
+def read_sample(result: Any) -> SampleResult:
+    if type(result) is not dict or "content" not in result:
+        raise ClientAnswerError(f"the client's sampling result is malformed: {result!r}")
+    return SampleResult(
+        role=result.get("role", "assistant"),
+        content=result["content"],
+        model=result.get("model"),
+        stop_reason=result.get("stopReason"),
+        raw=result,
+    )
+
+
+def read_roots(result: Any) -> list[Root]:
+    roots = result.get("roots") if type(result) is dict else None
+    if type(roots) is not list or not all(type(r) is dict and type(r.get("uri")) is str for r in roots):
+        raise ClientAnswerError(f"the client's roots result is malformed: {result!r}")
+    return [Root(r["uri"], r.get("name")) for r in roots]
+
+
+
+class Rounds:
+    """The answers a 2026-07-28 handler run can use, keyed by the order it asks in."""
+
+    def __init__(self, answers: dict[str, Any] | None = None) -> None:
+        self.answers: dict[str, Any] = answers or {}
+        self._asked = 0
+
+    def next_key(self, method: str) -> str:
+        """The key of the next question: its kind and its position (``elicitation-1``…)."""
+        self._asked += 1
+        return f"{method.split('/', 1)[0]}-{self._asked}"
+
+
+def find_input_required(error: BaseException) -> InputRequired | None:
+    """The :class:`InputRequired` inside ``error`` (which a nursery may have grouped)."""
+    if isinstance(error, InputRequired):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = find_input_required(inner)
+            if found is not None:
+                return found
+    return None

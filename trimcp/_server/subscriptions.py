@@ -1,0 +1,111 @@
+"""Who hears about changes: handshake-era sessions (list changes on their session stream,
+resource updates for the URIs they subscribed to) and 2026-07-28 ``subscriptions/listen``
+streams (only the notification types they asked for, each tagged with its subscription id).
+
+Notifications are queued without waiting: a client whose buffer is full misses them (they
+say "look again", so the next one it gets carries the news), and a slow client never holds up
+the server.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+
+from .._runtime import Outbox, RequestHandle
+from ..protocol import jsonrpc
+from ..protocol.constants import META_SUBSCRIPTION_ID
+
+if TYPE_CHECKING:
+    from .server import Server
+
+_LIST_FLAGS = {"tools": "toolsListChanged", "prompts": "promptsListChanged", "resources": "resourcesListChanged"}
+
+
+class SessionOutlet(Protocol):
+    """A handshake-era connection: where its session-level messages go, what it subscribed to."""
+
+    outbox: Outbox | None
+    subscriptions: set[str]
+
+
+class Listener:
+    """One ``subscriptions/listen`` stream and the notification types it was granted."""
+
+    def __init__(self, handle: RequestHandle, granted: dict[str, Any]) -> None:
+        self.handle = handle
+        self.granted = granted
+        self._closed = trio.Event()
+
+    def _meta(self) -> dict[str, Any]:
+        return {META_SUBSCRIPTION_ID: self.handle.id}
+
+    def list_changed(self, kind: str) -> None:
+        if self.granted.get(_LIST_FLAGS[kind]):
+            self.handle.notify_nowait(f"notifications/{kind}/list_changed", {"_meta": self._meta()})
+
+    def resource_updated(self, uri: str) -> None:
+        if uri in self.granted.get("resourceSubscriptions", ()):
+            self.handle.notify_nowait("notifications/resources/updated", {"uri": uri, "_meta": self._meta()})
+
+    def close(self) -> None:
+        self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+
+def grant(server: Server, requested: dict[str, Any]) -> dict[str, Any]:
+    """The subset of a listen filter this server honours: list changes for kinds it offers,
+    and resource updates when it has resources."""
+    offered = {
+        "toolsListChanged": bool(server.tools),
+        "promptsListChanged": bool(server.prompts),
+        "resourcesListChanged": bool(server.resources or server.resource_templates),
+    }
+    granted: dict[str, Any] = {flag: True for flag, ok in offered.items() if ok and requested.get(flag) is True}
+    uris = requested.get("resourceSubscriptions")
+    if offered["resourcesListChanged"] and type(uris) is list and uris:
+        granted["resourceSubscriptions"] = [uri for uri in uris if type(uri) is str]
+    return granted
+
+
+class Subscribers:
+    def __init__(self) -> None:
+        self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._listeners: set[Listener] = set()
+
+    def add_session(self, outlet: SessionOutlet) -> None:
+        self._sessions.add(outlet)
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.add(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    def list_changed(self, kind: str) -> None:
+        data = jsonrpc.notification_bytes(f"notifications/{kind}/list_changed")
+        for outlet in list(self._sessions):
+            if outlet.outbox is not None:
+                outlet.outbox.send_nowait(data)
+        for listener in list(self._listeners):
+            listener.list_changed(kind)
+
+    def resource_updated(self, uri: str) -> None:
+        data = jsonrpc.notification_bytes("notifications/resources/updated", {"uri": uri})
+        for outlet in list(self._sessions):
+            if outlet.outbox is not None and uri in outlet.subscriptions:
+                outlet.outbox.send_nowait(data)
+        for listener in list(self._listeners):
+            listener.resource_updated(uri)
+
+    def close_listeners(self) -> None:
+        for listener in list(self._listeners):
+            listener.close()
+
+    @property
+    def listeners(self) -> int:
+        return len(self._listeners)
