@@ -25,6 +25,12 @@ _EXPORTS = {
     "Message": "._server.content",
     "ProtocolError": ".protocol",
     "RemoteProtocolError": ".protocol",
+    "RequestFailed": ".protocol",
+    "ElicitResult": "._server.asking",
+    "MissingClientCapability": "._server.asking",
+    "ClientAnswerError": "._server.asking",
+    "Root": "._server.asking",
+    "SampleResult": "._server.asking",
     "ResourceContents": "._server.content",
     "ResourceLink": "._server.content",
     "ResourceNotFoundError": "._server.errors",
@@ -65,4 +71,5 @@ if TYPE_CHECKING:
     from ._server.server import Server
     from ._server.tools import ToolResult
     from ._transports import MCPApp, SecurityPolicy, asgi_app, serve_http, serve_stdio, serve_stream
-    from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError
+    from ._server.asking import ClientAnswerError, ElicitResult, MissingClientCapability, Root, SampleResult
+    from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed

@@ -14,6 +14,7 @@ assert on ``client.session.statistics()``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,20 +29,16 @@ from ._server.server import Server
 from ._transports.streams import StreamConnection, serve_stream
 from .protocol import jsonrpc
 from .protocol.constants import META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_PROTOCOL_VERSION
+from .protocol.errors import METHOD_NOT_FOUND, RequestFailed
 from .protocol.framing import LineBuffer
 from .protocol.versions import LATEST_HANDSHAKE_VERSION, Era, era_of
 
 ProgressCallback = Callable[[float, "float | None", "str | None"], Awaitable[None]]
 
 
-class RequestFailed(Exception):
-    """The server answered a request with a JSON-RPC error."""
-
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(f"{error.get('message')} (code {error.get('code')})")
-        self.code: int = error.get("code", 0)
-        self.message: str = error.get("message", "")
-        self.data: Any = error.get("data")
+#: Answers a question the server asks (``elicitation/create``, ``sampling/createMessage``,
+#: ``roots/list``): its params in, its result out.
+Answerer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class TestClient:
@@ -59,8 +56,17 @@ class TestClient:
         client_info: dict[str, Any],
         log_level: str | None,
         timeout: float,
+        answers: dict[str, Answerer],
+        nursery: trio.Nursery,
     ) -> None:
         self.stream = stream
+        self.answers = answers
+        #: Every request the server sent (questions, in the handshake era), in order.
+        self.asked: list[dict[str, Any]] = []
+        #: Every ``input_required`` result received (2026-07-28 questions), in order.
+        self.input_required: list[dict[str, Any]] = []
+        self._nursery = nursery
+        self._answering: dict[Any, trio.CancelScope] = {}
         self.session: Session = connection.session
         self.protocol_version = protocol_version
         self.era = era_of(protocol_version) or Era.HANDSHAKE
@@ -122,11 +128,40 @@ class TestClient:
         return params
 
     async def request(
-        self, method: str, params: dict[str, Any] | None = None, *, on_progress: ProgressCallback | None = None
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+        follow_input: bool = True,
     ) -> dict[str, Any]:
         """Send a request and wait for its result. Raises :class:`RequestFailed` for an error
         response and ``trio.TooSlowError`` after ``timeout`` seconds. Cancelling the caller
-        sends ``notifications/cancelled`` for the request."""
+        sends ``notifications/cancelled`` for the request.
+
+        An ``input_required`` result (2026-07-28) is answered with :attr:`answers` and the
+        request retried, until a final result arrives (unless ``follow_input`` is false).
+        """
+        for _ in range(100):
+            result = await self._request_once(method, params, on_progress)
+            if not follow_input or result.get("resultType") != "input_required":
+                return result
+            self.input_required.append(result)
+            responses = {}
+            for key, question in (result.get("inputRequests") or {}).items():
+                responses[key] = await self._answer(question["method"], question.get("params") or {})
+            params = {**(params or {}), "inputResponses": responses, "requestState": result.get("requestState")}
+        raise AssertionError(f"{method} kept asking for input")
+
+    async def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        answerer = self.answers.get(method)
+        if answerer is None:
+            raise RequestFailed({"code": METHOD_NOT_FOUND, "message": f"this test client cannot answer {method}"})
+        return await answerer(params)
+
+    async def _request_once(
+        self, method: str, params: dict[str, Any] | None, on_progress: ProgressCallback | None
+    ) -> dict[str, Any]:
         self._next_id += 1
         request_id = self._next_id
         params = self._envelope(params)
@@ -229,9 +264,15 @@ class TestClient:
             self.closed.set()
 
     async def _dispatch(self, message: Any) -> None:
+        if type(message) is dict and "method" in message and "id" in message:
+            self.asked.append(message)
+            self._nursery.start_soon(self._answer_request, message)
+            return
         if type(message) is dict and "method" in message and "id" not in message:
             self.notifications.append(message)
             params = message.get("params") or {}
+            if message["method"] == "notifications/cancelled" and params.get("requestId") in self._answering:
+                self._answering[params["requestId"]].cancel()
             if message["method"] == "notifications/progress":
                 callback = self._progress.get(params.get("progressToken"))
                 if callback is not None:
@@ -245,6 +286,23 @@ class TestClient:
         self._stray_send.send_nowait(message)
 
 
+    async def _answer_request(self, message: dict[str, Any]) -> None:
+        with trio.CancelScope() as scope:
+            self._answering[message["id"]] = scope
+            try:
+                result = await self._answer(message["method"], message.get("params") or {})
+            except RequestFailed as exc:
+                reply = jsonrpc.error_bytes(message["id"], exc.to_error_object())
+            else:
+                reply = jsonrpc.response_bytes(message["id"], result)
+            finally:
+                del self._answering[message["id"]]
+        if scope.cancelled_caught:
+            return  # the server withdrew the question: no answer
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.send_raw(reply + b"\n")
+
+
 @asynccontextmanager
 async def open_test_client(
     server: Server,
@@ -255,13 +313,16 @@ async def open_test_client(
     client_info: dict[str, Any] | None = None,
     log_level: str | None = None,
     timeout: float = 10.0,
+    answers: dict[str, Answerer] | None = None,
     **serve_options: Any,
 ) -> AsyncIterator[TestClient]:
     """Serve ``server`` in-process and yield a connected :class:`TestClient`.
 
     A handshake-era ``protocol_version`` (the default, 2025-11-25) runs ``initialize`` first
     unless ``initialize=False``; ``"2026-07-28"`` stamps the per-request envelope (with
-    ``log_level``, if given) on every request instead. ``serve_options`` go to
+    ``log_level``, if given) on every request instead. ``answers`` answer the server's
+    questions, whichever era asks them (declare the matching ``client_capabilities``).
+    ``serve_options`` go to
     :func:`trimcp.serve_stream`. On exit the client closes its side and waits for the server
     to finish.
     """
@@ -281,6 +342,8 @@ async def open_test_client(
                 client_info=client_info or {"name": "trimcp-testing", "version": "0"},
                 log_level=log_level,
                 timeout=timeout,
+                answers=answers or {},
+                nursery=nursery,
             )
             nursery.start_soon(client._read_loop)
             if initialize and client.era is Era.HANDSHAKE:
@@ -293,3 +356,4 @@ async def open_test_client(
                     await client.closed.wait()
                 if scope.cancelled_caught:
                     nursery.cancel_scope.cancel(reason="the server did not finish in time")
+                nursery.cancel_scope.cancel(reason="the session is over")  # questions left unanswered

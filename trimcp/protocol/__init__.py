@@ -17,6 +17,7 @@ from .errors import (
     LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
+    RequestFailed,
 )
 from .jsonrpc import Batch, ErrorResponse, Message, Notification, Request, RequestId, Response
 from .sse import ServerSentEvent, SSEDecoder, encode_comment, encode_event
@@ -53,6 +54,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "Request",
+    "RequestFailed",
     "RequestId",
     "Response",
     "SSEDecoder",
