@@ -66,9 +66,37 @@ async def sleep(ctx: Context, seconds: float = 30.0) -> str:
         log.info("sleep(%g) finished; cancel reason: %s", seconds, ctx.cancel_reason)
 
 
+@dataclass
+class Reservation:
+    guests: int
+    time: Literal["lunch", "dinner"]
+
+
+@server.tool
+async def book_table(ctx: Context, restaurant: str = "Chez trimcp") -> str:
+    """Book a table, asking the user for the details."""
+    answer = await ctx.elicit(f"Booking at {restaurant}: how many guests, and when?", Reservation)
+    if answer.action != "accept" or answer.content is None:
+        return f"No booking ({answer.action})."
+    return f"Booked {restaurant} for {answer.content.guests} at {answer.content.time}."
+
+
+@server.tool
+async def haiku(ctx: Context, topic: str) -> str:
+    """Ask the client's model for a haiku."""
+    result = await ctx.sample(f"Write a haiku about {topic}.", max_tokens=60)
+    return result.text or "(no text)"
+
+
+@server.tool
+async def show_roots(ctx: Context) -> list[str]:
+    """List the client's roots."""
+    return [root.uri for root in await ctx.list_roots()]
+
+
 @server.resource("demo://readme", mime_type="text/markdown", title="About this server")
 def readme() -> str:
-    return "# trimcp demo\n\nTools: add, divide, count_slowly, sleep.\n"
+    return "# trimcp demo\n\nTools: add, divide, count_slowly, sleep, book_table, haiku, show_roots.\n"
 
 
 @server.resource("demo://greeting/{name}", mime_type="text/plain", title="A greeting")

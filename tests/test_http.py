@@ -3,6 +3,7 @@ requests, sessions, cancellation by disconnect, DELETE and expiry, and the offic
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -504,3 +505,92 @@ async def http_initialize_at(http: RawHTTP, path: str) -> str:
     )
     assert reply.status == 200
     return reply.headers["mcp-session-id"]
+
+
+# -- questions and notifications over HTTP ----------------------------------------------------------
+
+
+def asking_http_server() -> trimcp.Server:
+    server = probe_server(Probe())
+
+    @server.tool
+    async def confirm(ctx: Context) -> str:
+        answer = await ctx.elicit("Sure?", {"type": "object", "properties": {"yes": {"type": "boolean"}}})
+        return answer.action
+
+    @server.resource("test://watched")
+    def watched() -> str:
+        return "v1"
+
+    return server
+
+
+async def test_a_question_travels_on_the_posts_stream_and_the_answer_is_posted_back() -> None:
+    app = trimcp.asgi_app(asking_http_server())
+    async with running_server(app) as http:
+        reply = await http.post(
+            {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+             "params": {"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}},
+                        "clientInfo": {"name": "x", "version": "1"}}}
+        )
+        session_id = reply.headers["mcp-session-id"]
+        headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=call(1, "confirm")) as stream:
+            _, question_event = await stream.events(2)
+            question = json.loads(question_event.data)
+            assert question["method"] == "elicitation/create" and question["params"]["message"] == "Sure?"
+            answer = {"jsonrpc": "2.0", "id": question["id"], "result": {"action": "decline"}}
+            assert (await http.post(answer, {"mcp-session-id": session_id})).status == 202
+            messages = await stream.messages()
+        assert messages[-1]["result"]["content"][0]["text"] == "decline"
+
+
+async def test_missing_client_capability_is_400_in_2026() -> None:
+    app = trimcp.asgi_app(asking_http_server())
+    async with running_server(app) as http:
+        reply = await http.post(modern_call(1, "confirm"), modern_headers("tools/call", "confirm"))
+        assert reply.status == 400
+        assert reply.json()["error"] == {
+            "code": -32021,
+            "message": "This needs the client capability 'elicitation', which the client did not declare",
+            "data": {"requiredCapabilities": {"elicitation": {"form": {}}}},
+        }
+
+
+async def test_list_changes_reach_the_get_stream() -> None:
+    server = asking_http_server()
+    app = trimcp.asgi_app(server)
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        subscribe = {"jsonrpc": "2.0", "id": 5, "method": "resources/subscribe", "params": {"uri": "test://watched"}}
+        assert (await http.post(subscribe, {"mcp-session-id": session_id})).status == 200
+        async with http.open("GET", headers={"mcp-session-id": session_id, "accept": "text/event-stream"}) as stream:
+            await stream.events(1)  # priming
+            server.notify_tools_changed()
+            await server.notify_resource_updated("test://watched")
+            await server.notify_resource_updated("test://other")
+            events = await stream.events(2)
+        assert [json.loads(e.data)["method"] for e in events] == [
+            "notifications/tools/list_changed",
+            "notifications/resources/updated",
+        ]
+
+
+async def test_listen_over_http_ends_gracefully_at_shutdown() -> None:
+    server = asking_http_server()
+    app = trimcp.asgi_app(server)
+    async with running_server(app) as http:
+        body = {"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+                "params": {"_meta": envelope(), "notifications": {"toolsListChanged": True}}}
+        headers = {**modern_headers("subscriptions/listen"), "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=body) as stream:
+            (acknowledged,) = await stream.events(1)
+            assert json.loads(acknowledged.data)["method"] == "notifications/subscriptions/acknowledged"
+            server.notify_tools_changed()
+            (changed,) = await stream.events(1)
+            assert json.loads(changed.data)["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
+            with trio.fail_after(5):
+                await app.shutdown(grace=1)
+                messages = await stream.messages()
+        assert messages[-1]["id"] == "listen-1"
+        assert messages[-1]["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1"

@@ -167,6 +167,25 @@ def _invalid(reason: str, request_id: RequestId | None) -> RemoteProtocolError:
     return RemoteProtocolError(f"Invalid Request: {reason}", code=INVALID_REQUEST, request_id=request_id)
 
 
+_RESPONSE_PREFIX = '{"jsonrpc":"2.0","id":'
+_id_decoder = json.JSONDecoder()
+
+
+def is_response_bytes(data: bytes) -> bool:
+    """Whether encoded output (as this module writes it) is a response or a batch of them,
+    rather than a notification or a request."""
+    if data[:1] == b"[":
+        return True
+    head = data[:512].decode("utf-8", "replace")
+    if not head.startswith(_RESPONSE_PREFIX):
+        return False
+    try:
+        _, end = _id_decoder.raw_decode(head, len(_RESPONSE_PREFIX))
+    except ValueError:
+        return False
+    return head.startswith((',"result":', ',"error":'), end)
+
+
 def response_bytes(request_id: RequestId, result: Any) -> bytes:
     """Serialise a success response without building an intermediate dict."""
     return b'{"jsonrpc":"2.0","id":' + dumps(request_id) + b',"result":' + dumps(result) + b"}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 import trio
@@ -284,9 +285,17 @@ class MCPApp:
             session.end_exchange()
 
     async def _answer_stream(
-        self, session: HTTPSession, stream: SSEStream, receive: Receive, send: Send, replayed: list[bytes] = ()  # type: ignore[assignment]
+        self,
+        session: HTTPSession,
+        stream: SSEStream,
+        receive: Receive,
+        send: Send,
+        replayed: list[bytes] = (),  # type: ignore[assignment]
+        *,
+        json_status: Callable[[bytes], int] | None = None,
     ) -> None:
-        """Attach a response to a session's stream until the stream ends or the client leaves."""
+        """Attach a response to a session's stream until the stream ends or the client leaves
+        (with ``json_status``, a response that is ready first goes out as JSON)."""
         first = b"".join(replayed)
         if not replayed and stream.store is not None and at_least(session.protocol_version, "2025-11-25"):
             first = stream.priming_event(self.retry_ms)
@@ -299,6 +308,7 @@ class MCPApp:
             keepalive_interval=self.keepalive_interval,
             encode=stream.encode,
             first=first,
+            json_status=json_status,
         )
         if completed:
             stream.finished = True
@@ -365,6 +375,7 @@ class MCPApp:
                         outbox,
                         on_disconnect=lambda: _abandon(runtime, outbox),
                         keepalive_interval=self.keepalive_interval,
+                        json_status=_error_status,
                     )
             except trio.Cancelled:
                 runtime.close(CancelReason.SHUTDOWN)  # the server cancelled this connection's task

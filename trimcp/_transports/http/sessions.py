@@ -88,6 +88,9 @@ class HTTPSession:
         for replay (``resume_window`` seconds at most, for a POST's stream); without an event
         store, cancel them."""
         stream.attached = False
+        if self.closing or self.ended.is_set():
+            stream.outbox.abort()  # the session is over: nothing to resume
+            return
         if self.store is None and stream is not self.standalone:
             self.runtime.cancel_requests_on(stream.outbox, CancelReason.CLIENT_DISCONNECTED)
             stream.outbox.abort()

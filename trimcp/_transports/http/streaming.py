@@ -1,4 +1,5 @@
-"""Writing an outbox to an HTTP response as Server-Sent Events, watching for the client leaving."""
+"""Answering a POST (or GET) from an outbox: JSON when the answer is ready at once, else
+Server-Sent Events; watching for the client leaving all along."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from ..._runtime import Outbox
+from ...protocol.jsonrpc import is_response_bytes
 from ...protocol.sse import encode_comment, encode_event
-from .asgi import Receive, Send, send_chunk, start_sse, wait_for_disconnect
+from .asgi import Receive, Send, send_chunk, send_json, start_sse, wait_for_disconnect
 
 _KEEPALIVE = encode_comment("keep-alive")
 
@@ -27,18 +29,27 @@ async def stream_sse(
     encode: Callable[[list[bytes]], Awaitable[bytes]] | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
     first: bytes = b"",
+    json_status: Callable[[bytes], int] | None = None,
+    json_window: float = 0.25,
 ) -> bool:
-    """Send an SSE response carrying every message queued on ``outbox`` until it is closed and
-    drained; a comment goes out after ``keepalive_interval`` seconds of silence. ``encode``
-    turns a batch into SSE bytes (plain ``message`` events by default); ``first`` is written
-    with the headers (a priming event, replayed events).
+    """Send every message queued on ``outbox`` until it is closed and drained.
+
+    With ``json_status``, the response waits up to ``json_window`` seconds for the first
+    message: when that is already the final response, it goes out alone as
+    ``application/json`` with the status ``json_status(body)`` gives (so an error raised early
+    gets its HTTP status). Otherwise an SSE response starts, with ``first`` (a priming event, replayed events) and then each batch as
+    ``encode`` renders it (plain ``message`` events by default); a comment goes out after
+    every ``keepalive_interval`` of silence.
 
     When the client disconnects, ``on_disconnect`` is called at once and nothing more is
     written. Returns whether the response ran to its end.
     """
-    await start_sse(send, headers)
-    if first:
-        await send_chunk(send, first)
+    encode = encode or _plain
+    started = json_status is None
+    if started:
+        await start_sse(send, headers)
+        if first:
+            await send_chunk(send, first)
     completed = False
     async with trio.open_nursery() as nursery:
 
@@ -49,15 +60,27 @@ async def stream_sse(
 
         nursery.start_soon(watch)
         while True:
-            with trio.move_on_after(keepalive_interval):
+            batch: list[bytes] | None = None
+            with trio.move_on_after(keepalive_interval if started else json_window) as quiet:
                 batch = await outbox.next_batch()
-                if batch is None:
+            if not started:
+                if batch is not None and len(batch) == 1 and is_response_bytes(batch[0]) and json_status:
+                    await send_json(send, json_status(batch[0]), batch[0])
                     completed = True
                     break
-                await send_chunk(send, await (encode or _plain)(batch))
+                await start_sse(send, headers)
+                started = True
+                if first:
+                    await send_chunk(send, first)
+                if quiet.cancelled_caught:
+                    continue
+            if quiet.cancelled_caught:
+                await send_chunk(send, _KEEPALIVE)
                 continue
-            await send_chunk(send, _KEEPALIVE)
+            if batch is None:
+                await send_chunk(send, b"", more=False)
+                completed = True
+                break
+            await send_chunk(send, await encode(batch))
         nursery.cancel_scope.cancel(reason="response complete")
-    if completed:
-        await send_chunk(send, b"", more=False)
     return completed
