@@ -14,7 +14,7 @@ import h11
 import trio
 
 import trimcp
-from trimcp.protocol.sse import SSEDecoder, ServerSentEvent
+from trimcp.protocol.sse import ServerSentEvent, SSEDecoder
 
 JSON_AND_SSE = "application/json, text/event-stream"
 

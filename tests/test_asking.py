@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import pytest
 import trio
+import trio.testing
 
 import trimcp
 from trimcp import CancelReason, Context, ToolError
@@ -350,3 +351,47 @@ async def test_listen_streams_in_2026() -> None:
         assert result["resultType"] == "complete"
         assert result["_meta"]["io.modelcontextprotocol/subscriptionId"] == listen_id
         assert_valid("2026-07-28", "SubscriptionsListenResult", result)
+
+
+async def test_listen_ends_gracefully_when_a_stdio_server_stops() -> None:
+    server = asking_server()
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    listen = (
+        b'{"jsonrpc":"2.0","id":"l","method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},'
+        b'"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}\n'
+    )
+    received = b""
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            connection = await nursery.start(
+                lambda task_status: trimcp.serve_stream(
+                    server, server_stream.receive_stream, server_stream.send_stream, task_status=task_status
+                )
+            )
+            await client_stream.send_all(listen)
+            while b"acknowledged" not in received:
+                received += await client_stream.receive_some()
+            connection.stop()
+            while chunk := await client_stream.receive_some():
+                received += chunk
+    last = received.splitlines()[-1]
+    assert last.startswith(b'{"jsonrpc":"2.0","id":"l","result":{"_meta":{"io.modelcontextprotocol/subscriptionId":"l"')
+
+
+async def test_completion_receives_the_other_arguments() -> None:
+    server = trimcp.Server("completion")
+
+    @server.prompt
+    def trip(country: str, city: str) -> str:
+        return f"{city}, {country}"
+
+    @server.completion(prompt="trip", argument="city")
+    def cities(value: str, arguments: dict[str, str]) -> trimcp.Completion:
+        known = {"fr": ["Paris", "Lyon"], "de": ["Berlin"]}[arguments.get("country", "fr")]
+        matches = [c for c in known if c.lower().startswith(value.lower())]
+        return trimcp.Completion(matches, total=len(matches), has_more=False)
+
+    async with open_test_client(server) as client:
+        ref = {"type": "ref/prompt", "name": "trip"}
+        assert await client.complete(ref, "city", "", {"country": "de"}) == {"values": ["Berlin"], "total": 1, "hasMore": False}
+        assert (await client.complete(ref, "city", "l", {"country": "fr"}))["values"] == ["Lyon"]

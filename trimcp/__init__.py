@@ -63,13 +63,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from ._runtime import CancelReason
+    from ._server.asking import ClientAnswerError, ElicitResult, MissingClientCapability, Root, SampleResult
     from ._server.completions import Completion
-    from ._server.content import Audio, EmbeddedResource, Image, ResourceContents, ResourceLink
+    from ._server.content import Audio, EmbeddedResource, Image, Message, ResourceContents, ResourceLink
     from ._server.context import Context
     from ._server.errors import ResourceNotFoundError, ToolError
-    from ._server.content import Message
     from ._server.server import Server
     from ._server.tools import ToolResult
     from ._transports import MCPApp, SecurityPolicy, asgi_app, serve_http, serve_stdio, serve_stream
-    from ._server.asking import ClientAnswerError, ElicitResult, MissingClientCapability, Root, SampleResult
     from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed

@@ -23,9 +23,9 @@ from ..protocol.errors import (
 from ..protocol.handshake import HandshakeSession
 from ..protocol.jsonrpc import Notification, Request, RequestId
 from ..protocol.versions import SUPPORTED_VERSIONS, Era, allows_batches
+from .asking import Rounds, find_input_required
 from .completions import choices_from_schema, completion_result
 from .content import ResourceContents
-from .asking import Rounds, find_input_required
 from .context import Context
 from .errors import ResourceNotFoundError
 from .pagination import page

@@ -17,8 +17,8 @@ from .context import Context
 from .errors import ResourceNotFoundError
 from .prompts import Prompt
 from .request_state import StateSealer
-from .subscriptions import Subscribers
 from .resources import Resource, ResourceTemplate
+from .subscriptions import Subscribers
 from .tools import Tool, is_advised_tool_name
 
 F = TypeVar("F", bound=Callable[..., Any])
