@@ -123,3 +123,24 @@ async def test_tls_through_the_cli(tmp_path: Path) -> None:
         with trio.fail_after(10):
             assert await process.wait() == 0
         nursery.cancel_scope.cancel()
+
+
+async def test_trimcp_serve_sse_alone_and_beside_streamable_http(tmp_path: Path) -> None:
+    from mcp import Client
+    from mcp.client.sse import sse_client
+
+    for extra in (["--transport", "sse"], ["--transport", "streamable-http", "--legacy-sse"]):
+        port = free_port()
+        log = tmp_path / f"server-{extra[1]}.log"
+        command = [sys.executable, "-m", "trimcp", "serve", "examples/demo.py:server", "--port", str(port), *extra]
+        async with trio.open_nursery() as nursery:
+            process = await start(command, nursery, port, log)
+            with trio.fail_after(30):
+                async with Client(sse_client(f"http://127.0.0.1:{port}/sse"), mode="legacy", cache=None) as client:
+                    assert (await client.call_tool("add", {"a": 1, "b": 1})).structured_content == {"result": 2}
+            streamable = await RawHTTP("127.0.0.1", port).post({"jsonrpc": "2.0", "id": 1, "method": "ping"})
+            assert streamable.status == (404 if extra[1] == "sse" else 400)  # /mcp exists only beside
+            process.send_signal(signal.SIGTERM)
+            with trio.fail_after(10):
+                assert await process.wait() == 0
+            nursery.cancel_scope.cancel()

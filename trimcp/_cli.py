@@ -61,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve a trimcp.Server")
     serve.add_argument("target", help="module:attribute (or path/to/file.py:attribute) of the Server")
     serve.add_argument(
-        "--transport", choices=["stdio", "streamable-http"], default="stdio", help="how clients connect (default: stdio)"
-    )
+        "--transport", choices=["stdio", "streamable-http", "sse"], default="stdio",
+        help="how clients connect (default: stdio); sse is the deprecated HTTP+SSE transport of 2024-11-05",
+    )  # fmt: skip
     serve.add_argument("--log-level", default="INFO", help="log level for the server's own log on stderr")
     serve.add_argument(
         "--graceful-timeout", "--grace", type=float, default=None,
@@ -71,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     http = serve.add_argument_group("streamable-http")
     http.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     http.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
-    http.add_argument("--path", default="/mcp", help="the MCP endpoint's path (default: /mcp)")
+    http.add_argument("--path", default="/mcp", help="the Streamable HTTP endpoint's path (default: /mcp)")
+    http.add_argument("--legacy-sse", action="store_true",
+                      help="with streamable-http: also serve the HTTP+SSE transport (at --sse-path and --messages-path)")
+    http.add_argument("--sse-path", default="/sse", help="the HTTP+SSE transport's stream path (default: /sse)")
+    http.add_argument("--messages-path", default="/messages", help="its message path (default: /messages)")
     http.add_argument("--allow-host", action="append", dest="allowed_hosts", metavar="HOST",
                       help="accept this Host (repeatable; default: loopback names when bound to loopback)")
     http.add_argument("--allow-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
@@ -96,9 +101,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         grace = 1.0 if args.graceful_timeout is None else args.graceful_timeout
         trio.run(lambda: serve_stdio(server, grace=grace))
         return
+    legacy = args.transport == "sse" or args.legacy_sse
     app = asgi_app(
         server,
-        path=args.path,
+        path=None if args.transport == "sse" else args.path,
+        sse_path=args.sse_path if legacy else None,
+        messages_path=args.messages_path,
         allowed_hosts=args.allowed_hosts,
         allowed_origins=args.allowed_origins,
         cors_origins=args.cors_origins,

@@ -49,6 +49,7 @@ from .asgi import (
     send_response,
 )
 from .events import EventId, EventStore, MemoryEventStore, SSEStream
+from .legacy_sse import LegacySSE
 from .security import SecurityPolicy
 from .sessions import HTTPSession, SessionManager
 from .streaming import stream_sse
@@ -62,6 +63,10 @@ class MCPApp:
     """An ASGI application serving one :class:`~trimcp.Server` at ``path`` (relative to where it
     is mounted). Build it with :func:`trimcp.asgi_app`.
 
+    With ``sse_path`` (``"/sse"``), the deprecated HTTP+SSE transport of 2024-11-05 is served
+    beside it (``GET sse_path`` opens a session, ``POST messages_path?sessionId=…`` talks to
+    it); with ``path=None``, only that.
+
     Handshake-era SSE streams are resumable by default: their events carry ids and are kept in
     a bounded in-memory ``event_store``; a client that loses a POST's stream has
     ``resume_window`` seconds to resume it with ``GET`` and ``Last-Event-ID`` before its
@@ -73,7 +78,9 @@ class MCPApp:
         self,
         server: Server,
         *,
-        path: str = "/mcp",
+        path: str | None = "/mcp",
+        sse_path: str | None = None,
+        messages_path: str = "/messages",
         security: SecurityPolicy | None = None,
         max_body_size: int = 4 * 1024 * 1024,
         max_sessions: int = 10_000,
@@ -87,7 +94,9 @@ class MCPApp:
     ) -> None:
         self.server = server
         self.security = security or SecurityPolicy()
-        self.path = path.rstrip("/") or "/"
+        self.path = _normalize(path)
+        self.sse_path = _normalize(sse_path)
+        self.messages_path = _normalize(messages_path) if sse_path is not None else None
         self.max_body_size = max_body_size
         self.keepalive_interval = keepalive_interval
         self.outbound_buffer = outbound_buffer
@@ -101,6 +110,9 @@ class MCPApp:
             outbound_buffer=outbound_buffer,
             store=store,  # type: ignore[arg-type]
             resume_window=resume_window,
+        )
+        self.legacy = LegacySSE(
+            server, messages_path=messages_path, outbound_buffer=outbound_buffer, keepalive_interval=keepalive_interval
         )
         self._stateless = Connection(server)
         self._stateless.era = Era.PER_REQUEST
@@ -116,12 +128,13 @@ class MCPApp:
         started ends properly."""
         self._closing = True
         self.server.close_listeners()
-        runtimes = [*self._per_request_runtimes, *self.sessions.runtimes()]
+        runtimes = [*self._per_request_runtimes, *self.sessions.runtimes(), *self.legacy.runtimes()]
         self.sessions.end_standalone_streams()
         with trio.move_on_after(grace):
             for runtime in runtimes:
                 await runtime.wait_idle()
         self.sessions.close_all(CancelReason.SHUTDOWN)
+        self.legacy.close_all(CancelReason.SHUTDOWN)
         for runtime in list(self._per_request_runtimes):
             runtime.close(CancelReason.SHUTDOWN)
 
@@ -144,6 +157,7 @@ class MCPApp:
             await receive()  # lifespan.shutdown
             self.server.close_listeners()
             self.sessions.close_all(CancelReason.SHUTDOWN)
+            self.legacy.close_all(CancelReason.SHUTDOWN)
         await send({"type": "lifespan.shutdown.complete"})
 
     def _adopt_host(self, nursery: trio.Nursery) -> None:
@@ -193,7 +207,8 @@ class MCPApp:
         if not self.security.origin_allowed(headers, bound_to):
             await send_jsonrpc_error(send, 403, INVALID_REQUEST, "Forbidden: Origin not allowed")
             return
-        if self._local_path(scope) != self.path:
+        local_path = self._local_path(scope)
+        if local_path not in (self.path, self.sse_path, self.messages_path):
             await send_response(send, 404, b"Not Found", [(b"content-type", b"text/plain")])
             return
         method = scope["method"]
@@ -208,7 +223,9 @@ class MCPApp:
             return
         if cors:
             send = _with_headers(send, cors)
-        if method == "POST":
+        if local_path != self.path:
+            await self._legacy(local_path, method, scope, headers, receive, send)
+        elif method == "POST":
             await self._post(headers, receive, send)
         elif method == "GET":
             await self._get(headers, receive, send)
@@ -216,6 +233,21 @@ class MCPApp:
             await self._delete(headers, send)
         else:
             await send_response(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
+
+    async def _legacy(self, local_path: str, method: str, scope: Scope, headers: Headers, receive: Receive, send: Send) -> None:
+        if local_path == self.sse_path:
+            if method != "GET":  # a 2026-07-28 client probing here must get no modern error, and fall back
+                await send_response(send, 405, b"", [(b"allow", b"GET")])
+            elif self._at_capacity():
+                await send_jsonrpc_error(
+                    send, 503, INVALID_REQUEST, "Service Unavailable: too many sessions", headers=[(b"retry-after", b"5")]
+                )
+            else:
+                await self.legacy.open_stream(scope, receive, send)
+        elif method != "POST":
+            await send_response(send, 405, b"", [(b"allow", b"POST")])
+        else:
+            await self.legacy.post_message(scope, headers, receive, send, self.max_body_size)
 
     # -- POST -----------------------------------------------------------------------------------------
 
@@ -314,8 +346,12 @@ class MCPApp:
             stream.finished = True
             stream.attached = False
 
+    def _at_capacity(self) -> bool:
+        """Whether the session cap (shared by both HTTP transports) is reached."""
+        return self.sessions.live_sessions + len(self.legacy.sessions) >= self.sessions.max_sessions
+
     async def _initialize(self, request: Request, send: Send) -> None:
-        if self.sessions.full:
+        if self._at_capacity():
             await send_jsonrpc_error(
                 send,
                 503,
@@ -447,6 +483,10 @@ class MCPApp:
         if session is not None:
             self.sessions.delete(session)
             await send_response(send, 200)
+
+
+def _normalize(path: str | None) -> str | None:
+    return None if path is None else path.rstrip("/") or "/"
 
 
 def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:

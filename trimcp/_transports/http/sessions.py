@@ -177,8 +177,8 @@ class SessionManager:
         self._deleted = 0
 
     @property
-    def full(self) -> bool:
-        return len(self._sessions) >= self.max_sessions
+    def live_sessions(self) -> int:
+        return len(self._sessions)
 
     def get(self, session_id: str) -> HTTPSession | None:
         session = self._sessions.get(session_id)

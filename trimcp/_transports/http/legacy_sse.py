@@ -1,0 +1,111 @@
+"""The deprecated HTTP+SSE transport of 2024-11-05: ``GET /sse`` opens a session whose
+messages all travel on that one stream; the client POSTs to ``/messages?sessionId=…``.
+
+A legacy session lives exactly as long as its SSE stream: the stream's ASGI task owns the
+session's nursery, so closing the stream ends the session and cancels its requests.
+"""
+
+from __future__ import annotations
+
+import secrets
+import urllib.parse
+
+from ..._runtime import CancelReason, Outbox, Session, open_session
+from ..._server.connection import Connection
+from ..._server.server import Server
+from ...protocol import jsonrpc
+from ...protocol.errors import INVALID_REQUEST, RemoteProtocolError
+from ...protocol.sse import encode_event
+from .asgi import (
+    BodyTooLarge,
+    ClientDisconnected,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    is_json_content_type,
+    read_body,
+    send_jsonrpc_error,
+    send_response,
+)
+from .streaming import stream_sse
+
+
+class LegacySession:
+    def __init__(self, session_id: str, runtime: Session) -> None:
+        self.id = session_id
+        self.runtime = runtime
+
+
+class LegacySSE:
+    """The two endpoints of the old transport, for one server."""
+
+    def __init__(self, server: Server, *, messages_path: str, outbound_buffer: int, keepalive_interval: float) -> None:
+        self.server = server
+        self.messages_path = messages_path
+        self.outbound_buffer = outbound_buffer
+        self.keepalive_interval = keepalive_interval
+        self.sessions: dict[str, LegacySession] = {}
+        self._closing_reason: CancelReason | None = None
+
+    async def open_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``GET /sse``: a new session, announced by an ``endpoint`` event, served on this stream
+        until the client leaves or the server shuts down."""
+        session_id = secrets.token_hex(16)
+        endpoint = f"{scope.get('root_path', '')}{self.messages_path}?sessionId={session_id}"
+        outbox = Outbox(self.outbound_buffer)
+        async with open_session(Connection(self.server, outbox), outbox) as runtime:
+            self.sessions[session_id] = LegacySession(session_id, runtime)
+            try:
+                await stream_sse(
+                    send,
+                    receive,
+                    outbox,
+                    on_disconnect=lambda: runtime.close(CancelReason.CLIENT_DISCONNECTED),
+                    keepalive_interval=self.keepalive_interval,
+                    first=encode_event(endpoint, event="endpoint"),
+                )
+            finally:
+                del self.sessions[session_id]
+                runtime.close(self._closing_reason or CancelReason.SESSION_ENDED)
+
+    async def post_message(self, scope: Scope, headers: Headers, receive: Receive, send: Send, max_body: int) -> None:
+        """``POST /messages?sessionId=…``: hand the message to its session; 202, the answer
+        goes out on the session's stream."""
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        ids = query.get("sessionId") or query.get("session_id")
+        if not ids or len(ids) != 1 or not ids[0].isalnum():
+            await send_jsonrpc_error(send, 400, INVALID_REQUEST, "Bad Request: a sessionId query parameter is required")
+            return
+        session = self.sessions.get(ids[0])
+        if session is None:
+            await send_jsonrpc_error(send, 404, INVALID_REQUEST, "Not Found: no such session (its stream has closed)")
+            return
+        if not is_json_content_type(headers.get("content-type")):
+            await send_jsonrpc_error(send, 415, INVALID_REQUEST, "Unsupported Media Type: use application/json")
+            return
+        try:
+            body = await read_body(receive, max_body, headers.get("content-length"))
+        except BodyTooLarge:
+            await send_jsonrpc_error(send, 413, INVALID_REQUEST, f"Payload Too Large: the body limit is {max_body} bytes")
+            return
+        except ClientDisconnected:
+            return
+        try:
+            message = jsonrpc.parse(body)
+        except RemoteProtocolError as exc:
+            await send_jsonrpc_error(send, 400, exc.code, exc.message, request_id=exc.request_id)
+            return
+        await send_response(send, 202, b"Accepted", [(b"content-type", b"text/plain")])
+        await session.runtime.receive(message)
+
+    def close_all(self, reason: CancelReason) -> None:
+        """End every legacy session (their streams end once their requests are cancelled)."""
+        self._closing_reason = reason
+        for session in list(self.sessions.values()):
+            session.runtime.close(reason)
+            session.runtime.outbox.close()
+
+    def runtimes(self) -> list[Session]:
+        return [session.runtime for session in self.sessions.values()]
+
