@@ -29,21 +29,18 @@ from ...protocol.errors import (
     PARSE_ERROR,
     UNSUPPORTED_PROTOCOL_VERSION,
     ProtocolError,
-    RemoteProtocolError,
 )
 from ...protocol.http_headers import check_request_headers
 from ...protocol.jsonrpc import Batch, Notification, Request
 from ...protocol.versions import HANDSHAKE_VERSIONS, PER_REQUEST_VERSIONS, Era, at_least
 from .asgi import (
-    BodyTooLarge,
-    ClientDisconnected,
+    ANSWERED,
     Headers,
     Receive,
     Scope,
     Send,
     accepts,
-    is_json_content_type,
-    read_body,
+    read_message,
     send_json,
     send_jsonrpc_error,
     send_response,
@@ -257,21 +254,8 @@ class MCPApp:
                 send, 406, INVALID_REQUEST, "Not Acceptable: Accept must list application/json and text/event-stream"
             )
             return
-        if not is_json_content_type(headers.get("content-type")):
-            await send_jsonrpc_error(send, 415, INVALID_REQUEST, "Unsupported Media Type: use application/json")
-            return
-        try:
-            body = await read_body(receive, self.max_body_size, headers.get("content-length"))
-        except BodyTooLarge:
-            message = f"Payload Too Large: the body limit is {self.max_body_size} bytes"
-            await send_jsonrpc_error(send, 413, INVALID_REQUEST, message)
-            return
-        except ClientDisconnected:
-            return
-        try:
-            message = jsonrpc.parse(body)
-        except RemoteProtocolError as exc:
-            await send_jsonrpc_error(send, 400, exc.code, exc.message, request_id=exc.request_id)
+        message = await read_message(headers, receive, send, self.max_body_size)
+        if message is ANSWERED:
             return
         if self._is_per_request(message, headers):
             await self._post_per_request(message, headers, receive, send)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from ...protocol import errors as jsonrpc_errors
 from ...protocol import jsonrpc
 
 Scope = dict[str, Any]
@@ -131,3 +132,28 @@ def accepts(header: str | None, *media_types: str) -> bool:
 def is_json_content_type(header: str | None) -> bool:
     return header is not None and header.split(";", 1)[0].strip().lower() == "application/json"
 
+
+
+#: What :func:`read_message` returns when it already answered the request with an error.
+ANSWERED = object()
+
+
+async def read_message(headers: Headers, receive: Receive, send: Send, limit: int) -> Any:
+    """Read a JSON-RPC body: the parsed message or batch, or :data:`ANSWERED` after sending the
+    error (415 wrong content type, 413 too large, 400 not JSON-RPC; nothing if the client left)."""
+    if not is_json_content_type(headers.get("content-type")):
+        await send_jsonrpc_error(send, 415, jsonrpc_errors.INVALID_REQUEST, "Unsupported Media Type: use application/json")
+        return ANSWERED
+    try:
+        body = await read_body(receive, limit, headers.get("content-length"))
+    except BodyTooLarge:
+        message = f"Payload Too Large: the body limit is {limit} bytes"
+        await send_jsonrpc_error(send, 413, jsonrpc_errors.INVALID_REQUEST, message)
+        return ANSWERED
+    except ClientDisconnected:
+        return ANSWERED
+    try:
+        return jsonrpc.parse(body)
+    except jsonrpc_errors.RemoteProtocolError as exc:
+        await send_jsonrpc_error(send, 400, exc.code, exc.message, request_id=exc.request_id)
+        return ANSWERED

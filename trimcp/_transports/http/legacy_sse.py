@@ -13,18 +13,15 @@ import urllib.parse
 from ..._runtime import CancelReason, Outbox, Session, open_session
 from ..._server.connection import Connection
 from ..._server.server import Server
-from ...protocol import jsonrpc
-from ...protocol.errors import INVALID_REQUEST, RemoteProtocolError
+from ...protocol.errors import INVALID_REQUEST
 from ...protocol.sse import encode_event
 from .asgi import (
-    BodyTooLarge,
-    ClientDisconnected,
+    ANSWERED,
     Headers,
     Receive,
     Scope,
     Send,
-    is_json_content_type,
-    read_body,
+    read_message,
     send_jsonrpc_error,
     send_response,
 )
@@ -81,20 +78,8 @@ class LegacySSE:
         if session is None:
             await send_jsonrpc_error(send, 404, INVALID_REQUEST, "Not Found: no such session (its stream has closed)")
             return
-        if not is_json_content_type(headers.get("content-type")):
-            await send_jsonrpc_error(send, 415, INVALID_REQUEST, "Unsupported Media Type: use application/json")
-            return
-        try:
-            body = await read_body(receive, max_body, headers.get("content-length"))
-        except BodyTooLarge:
-            await send_jsonrpc_error(send, 413, INVALID_REQUEST, f"Payload Too Large: the body limit is {max_body} bytes")
-            return
-        except ClientDisconnected:
-            return
-        try:
-            message = jsonrpc.parse(body)
-        except RemoteProtocolError as exc:
-            await send_jsonrpc_error(send, 400, exc.code, exc.message, request_id=exc.request_id)
+        message = await read_message(headers, receive, send, max_body)
+        if message is ANSWERED:
             return
         await send_response(send, 202, b"Accepted", [(b"content-type", b"text/plain")])
         await session.runtime.receive(message)
