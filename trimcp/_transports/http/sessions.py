@@ -42,6 +42,7 @@ class HTTPSession:
         idle_timeout: float,
         store: EventStore | None,
         resume_window: float,
+        outbound_buffer: int,
     ) -> None:
         self.id = session_id
         self.serial = serial
@@ -49,10 +50,12 @@ class HTTPSession:
         self.idle_timeout = idle_timeout
         self.store = store
         self.resume_window = resume_window
+        #: Set by :meth:`run` before the session is published.
         self.runtime: Session
         #: The standalone (GET) stream, number 0: server-initiated messages go here.
-        self.standalone: SSEStream
-        self.streams: dict[int, SSEStream] = {}
+        connection.outbox = Outbox(outbound_buffer)
+        self.standalone = SSEStream(serial, 0, connection.outbox, store)
+        self.streams: dict[int, SSEStream] = {0: self.standalone}
         self._stream_numbers = itertools.count(1)
         self._helpers: trio.Nursery
         self._exchanges = 0
@@ -122,11 +125,9 @@ class HTTPSession:
     def _idle_deadline(self) -> float:
         return math.inf if self._exchanges else self._last_seen + self.idle_timeout
 
-    async def run(self, outbound_buffer: int, task_status: trio.TaskStatus[None]) -> CancelReason | str:
+    async def run(self, task_status: trio.TaskStatus[None]) -> CancelReason | str:
         """Own the runtime session until closed or idle for ``idle_timeout``; return why it ended."""
-        outbox = Outbox(outbound_buffer)
-        self.connection.outbox = outbox
-        self.standalone = self.streams[0] = SSEStream(self.serial, 0, outbox, self.store)
+        outbox = self.standalone.outbox
         try:
             async with open_session(self.connection, outbox) as runtime, trio.open_nursery() as helpers:
                 self.runtime = runtime
@@ -188,33 +189,38 @@ class SessionManager:
         """Start a session for ``connection`` (whose ``initialize`` succeeded) in ``nursery``."""
         session_id = secrets.token_urlsafe(24)
         session = HTTPSession(
-            session_id, next(self._serials), connection, self.idle_timeout, self.store, self.resume_window
+            session_id,
+            next(self._serials),
+            connection,
+            self.idle_timeout,
+            self.store,
+            self.resume_window,
+            self.outbound_buffer,
         )
+        await nursery.start(self._run, session)
         self._sessions[session_id] = session
         self._created += 1
-        await nursery.start(self._run, session)
         return session
 
     async def _run(self, session: HTTPSession, task_status: trio.TaskStatus[None]) -> None:
         try:
-            reason = await session.run(self.outbound_buffer, task_status)
+            reason = await session.run(task_status)
             if reason is CancelReason.SESSION_EXPIRED:
                 self._expired += 1
         finally:
-            del self._sessions[session.id]
+            self._sessions.pop(session.id, None)
 
     def delete(self, session: HTTPSession) -> None:
         self._deleted += 1
         session.close(CancelReason.SESSION_ENDED)
 
     def runtimes(self) -> list[Session]:
-        return [s.runtime for s in self._sessions.values() if hasattr(s, "runtime")]
+        return [session.runtime for session in self._sessions.values()]
 
     def end_standalone_streams(self) -> None:
         """Close every session's GET stream (its response ends cleanly)."""
         for session in self._sessions.values():
-            if hasattr(session, "standalone"):
-                session.standalone.outbox.close()
+            session.standalone.outbox.close()
 
     def close_all(self, reason: CancelReason | str) -> None:
         for session in list(self._sessions.values()):
