@@ -128,3 +128,29 @@ async def test_the_endpoint_is_relative_to_the_mount() -> None:
         reply = await http.request("POST", endpoint, {"content-type": "application/json"}, {"jsonrpc": "2.0", "method": "x"})
         assert reply.status == 202
         await context.__aexit__(None, None, None)
+
+
+async def test_mcp_inspector_cli_over_sse(tmp_path: Any) -> None:
+    """The MCP Inspector's CLI (node 22) lists and calls tools through the HTTP+SSE transport."""
+    import json
+
+    from .node_peers import node_environment, package_bin
+
+    inspector = package_bin("@modelcontextprotocol/inspector", "clients/launcher/build/index.js")
+    app = trimcp.asgi_app(load_example("demo").server, path=None, sse_path="/sse")
+    async with running_server(app) as http:
+        url = f"http://{http.host}:{http.port}/sse"
+
+        async def run(*arguments: str) -> Any:
+            result = await trio.run_process(
+                [*inspector, "--cli", url, "--transport", "sse", *arguments],
+                capture_stdout=True, capture_stderr=True, env=node_environment(), check=False,
+            )
+            assert result.returncode == 0, result.stderr.decode()
+            return json.loads(result.stdout)
+
+        with trio.fail_after(120):
+            listed = await run("--method", "tools/list")
+            assert "add" in {tool["name"] for tool in listed["tools"]}
+            called = await run("--method", "tools/call", "--tool-name", "add", "--tool-arg", "a=2", "--tool-arg", "b=5")
+            assert called["structuredContent"] == {"result": 7}
