@@ -41,7 +41,7 @@ def asking_server(probe: Probe | None = None, **options: Any) -> trimcp.Server:
     @server.tool
     async def book(ctx: Context) -> str:
         probe.runs += 1
-        answer = await ctx.elicit("How many, and when?", Booking)
+        answer = await ctx.elicit("How many, and when?", Booking, key="booking")
         if answer.action != "accept":
             return f"no booking ({answer.action})"
         assert isinstance(answer.content, Booking)
@@ -119,8 +119,9 @@ async def test_elicitation_in_both_eras(version: str) -> None:
             assert len(client.input_required) == 1 and client.asked == []
             assert probe.runs == 2  # asked, stopped, ran again with the answer
             first = client.input_required[0]
-            assert list(first["inputRequests"]) == ["elicitation-1"]
-            assert first["inputRequests"]["elicitation-1"]["params"]["mode"] == "form"
+            (key,) = first["inputRequests"]
+            assert key == "booking"  # named by the tool
+            assert first["inputRequests"][key]["params"]["mode"] == "form"
             assert_valid("2026-07-28", "InputRequiredResult", first)
         else:
             assert [m["method"] for m in client.asked] == ["elicitation/create"]
@@ -144,8 +145,8 @@ async def test_form_then_sampling_then_roots(version: str) -> None:
         result = await client.call_tool("plan", {"topic": "picnic"})
         assert result["content"][0]["text"] == "a plan in ['file:///work']"
         if version == "2026-07-28":
-            keys = [list(r["inputRequests"]) for r in client.input_required]
-            assert keys == [["elicitation-1"], ["sampling-2"], ["roots-3"]]
+            kinds = [[key.split("-")[0] for key in r["inputRequests"]] for r in client.input_required]
+            assert kinds == [["elicitation"], ["sampling"], ["roots"]]
         else:
             assert [m["method"] for m in client.asked] == ["elicitation/create", "sampling/createMessage", "roots/list"]
             for request in client.asked:
@@ -230,9 +231,12 @@ async def first_round(client: Any, name: str = "book", arguments: dict | None = 
     return result
 
 
-def retry(name: str, state: str, key: str = "elicitation-1", arguments: dict | None = None) -> dict[str, Any]:
+BOOKING_KEY = "booking"
+
+
+def retry(name: str, state: str, key: str | None = None, arguments: dict | None = None) -> dict[str, Any]:
     answer = {"action": "accept", "content": {"party": 2, "when": "lunch"}}
-    return {"name": name, "arguments": arguments or {}, "requestState": state, "inputResponses": {key: answer}}
+    return {"name": name, "arguments": arguments or {}, "requestState": state, "inputResponses": {key or BOOKING_KEY: answer}}
 
 
 async def test_request_state_round_trip_and_tampering() -> None:
@@ -256,8 +260,14 @@ async def test_request_state_round_trip_and_tampering() -> None:
         with pytest.raises(RequestFailed) as info:
             await client.request("tools/call", retry("plan", other, arguments={"topic": "y"}), follow_input=False)
         assert "another request" in info.value.message  # same tool, other arguments
+        # answers without a state are first-round answers: used when they answer what is asked
+        answers = {"booking": {"action": "accept", "content": {"party": 3, "when": "dinner"}}, "unasked": {}}
+        unsealed = await client.request("tools/call", {"name": "book", "inputResponses": answers}, follow_input=False)
+        assert unsealed["content"][0]["text"] == "table for 3 at dinner"
+        again = await client.request("tools/call", {"name": "book", "inputResponses": {"other": {}}}, follow_input=False)
+        assert again["resultType"] == "input_required"  # nothing it asked was answered: it asks again
         with pytest.raises(RequestFailed) as info:
-            await client.request("tools/call", {"name": "book", "inputResponses": {}}, follow_input=False)
+            await client.request("tools/call", {"name": "book", "inputResponses": [1]}, follow_input=False)
         assert info.value.code == -32602
 
 
@@ -395,3 +405,50 @@ async def test_completion_receives_the_other_arguments() -> None:
         ref = {"type": "ref/prompt", "name": "trip"}
         assert await client.complete(ref, "city", "", {"country": "de"}) == {"values": ["Berlin"], "total": 1, "hasMore": False}
         assert (await client.complete(ref, "city", "l", {"country": "fr"}))["values"] == ["Lyon"]
+
+
+def gathering_server() -> trimcp.Server:
+    server = trimcp.Server("gathering")
+
+    @server.tool
+    async def survey(ctx: Context) -> str:
+        name, poem, places = await ctx.gather(
+            ctx.elicit("Name?", {"type": "object", "properties": {"name": {"type": "string"}}}, key="user_name"),
+            ctx.sample("A poem", max_tokens=50, system_prompt="be brief"),
+            ctx.list_roots(),
+        )
+        return f"{name.content['name']} / {poem.text} / {len(places)} root(s)"
+
+    @server.tool
+    def announce() -> str:  # a sync tool, in a worker thread
+        server.notify_tools_changed()
+        return "announced"
+
+    return server
+
+
+@pytest.mark.parametrize("version", ["2025-11-25", "2026-07-28"])
+async def test_several_questions_at_once(version: str) -> None:
+    async def named(params: dict[str, Any]) -> dict[str, Any]:
+        return {"action": "accept", "content": {"name": "Ada"}}
+
+    async def poem(params: dict[str, Any]) -> dict[str, Any]:
+        return {"role": "assistant", "content": {"type": "text", "text": "a poem"}, "model": "m"}
+
+    answers = {"elicitation/create": named, "sampling/createMessage": poem, "roots/list": roots}
+    async with open_test_client(gathering_server(), protocol_version=version, client_capabilities=CAPABLE, answers=answers) as client:
+        result = await client.call_tool("survey")
+        assert result["content"][0]["text"] == "Ada / a poem / 1 root(s)"
+        if version == "2026-07-28":
+            (round_,) = client.input_required  # all three in one round
+            assert "user_name" in round_["inputRequests"] and len(round_["inputRequests"]) == 3
+            assert_valid("2026-07-28", "InputRequiredResult", round_)
+        else:
+            assert sorted(m["method"] for m in client.asked) == ["elicitation/create", "roots/list", "sampling/createMessage"]
+
+
+async def test_a_sync_tool_can_announce_changes() -> None:
+    async with open_test_client(gathering_server()) as client:
+        assert (await client.call_tool("announce"))["content"][0]["text"] == "announced"
+        await client.request("ping")
+        assert [n["method"] for n in client.notifications] == ["notifications/tools/list_changed"]

@@ -8,6 +8,8 @@ start, this time finding its answers (see ``docs/asking.md``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Generic, Literal, TypeVar
 
 import attrs
@@ -71,15 +73,15 @@ class ClientAnswerError(Exception):
     """The client's answer does not have the shape the question asked for."""
 
 
-class InputRequired(BaseException):  # noqa: N818 - a control-flow signal, like trio.Cancelled
+class InputRequired(BaseException):
     """Raised inside a 2026-07-28 handler that asked something not answered yet; the runtime
-    turns it into an ``input_required`` result. A ``BaseException`` so that handlers'
-    ``except Exception`` blocks let it through (their ``finally`` blocks run)."""
+    turns it into an ``input_required`` result carrying ``requests`` (key → question). A
+    ``BaseException`` so that handlers' ``except Exception`` blocks let it through (their
+    ``finally`` blocks run)."""
 
-    def __init__(self, key: str, request: dict[str, Any]) -> None:
-        super().__init__(key)
-        self.key = key
-        self.request = request
+    def __init__(self, requests: dict[str, dict[str, Any]]) -> None:
+        super().__init__(", ".join(requests))
+        self.requests = requests
 
 
 # -- questions ------------------------------------------------------------------------------------
@@ -181,25 +183,31 @@ def read_roots(result: Any) -> list[Root]:
 
 
 class Rounds:
-    """The answers a 2026-07-28 handler run can use, keyed by the order it asks in."""
+    """The answers a 2026-07-28 handler run can use, by question key."""
 
     def __init__(self, answers: dict[str, Any] | None = None) -> None:
         self.answers: dict[str, Any] = answers or {}
-        self._asked = 0
+        self._seen: dict[str, int] = {}
 
-    def next_key(self, method: str) -> str:
-        """The key of the next question: its kind and its position (``elicitation-1``…)."""
-        self._asked += 1
-        return f"{method.split('/', 1)[0]}-{self._asked}"
+    def key_for(self, method: str, params: dict[str, Any]) -> str:
+        """A key derived from the question itself (``elicitation-3f2a…``), so it is the same in
+        every round whatever order concurrent questions run in; asking the very same question
+        again in one run gets ``-2``, ``-3``…"""
+        digest = hashlib.sha256(json.dumps([method, params], sort_keys=True, default=str).encode()).hexdigest()[:12]
+        key = f"{method.split('/', 1)[0]}-{digest}"
+        count = self._seen[key] = self._seen.get(key, 0) + 1
+        return key if count == 1 else f"{key}-{count}"
 
 
-def find_input_required(error: BaseException) -> InputRequired | None:
-    """The :class:`InputRequired` inside ``error`` (which a nursery may have grouped)."""
+def collect_input_required(error: BaseException) -> InputRequired | None:
+    """Every question inside ``error`` (a nursery may have grouped several), as one."""
     if isinstance(error, InputRequired):
         return error
     if isinstance(error, BaseExceptionGroup):
+        requests: dict[str, dict[str, Any]] = {}
         for inner in error.exceptions:
-            found = find_input_required(inner)
+            found = collect_input_required(inner)
             if found is not None:
-                return found
+                requests.update(found.requests)
+        return InputRequired(requests) if requests else None
     return None

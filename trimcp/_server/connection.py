@@ -23,7 +23,7 @@ from ..protocol.errors import (
 from ..protocol.handshake import HandshakeSession
 from ..protocol.jsonrpc import Notification, Request, RequestId
 from ..protocol.versions import SUPPORTED_VERSIONS, Era, allows_batches
-from .asking import Rounds, find_input_required
+from .asking import Rounds, collect_input_required
 from .completions import choices_from_schema, completion_result
 from .content import ResourceContents
 from .context import Context
@@ -209,9 +209,11 @@ class Connection:
         params = _params(request)
         token, responses = params.get("requestState"), params.get("inputResponses")
         if token is None:
-            if responses is not None:
-                raise _invalid("inputResponses without the requestState they answer", request.id)
-            return Rounds(), binding
+            # Answers with no state to go with them can only be first-round answers: nothing
+            # earlier needs protecting, and the handler takes only the keys it asks for.
+            if responses is not None and type(responses) is not dict:
+                raise _invalid('"inputResponses" must be an object', request.id)
+            return Rounds(dict(responses or {})), binding
         state = self.server.state_sealer.open(token, binding, request.id)
         answers = dict(state.answers)
         if type(responses) is dict:
@@ -225,13 +227,13 @@ class Connection:
             try:
                 return await run(Context(handle, self, envelope, rounds))
             except BaseException as error:
-                ask = find_input_required(error)
+                ask = collect_input_required(error)
                 if ask is None or binding is None:
                     raise
-            pending = RoundState(rounds.answers, (ask.key,))
+            pending = RoundState(rounds.answers, tuple(ask.requests))
             return {
                 "resultType": "input_required",
-                "inputRequests": {ask.key: ask.request},
+                "inputRequests": ask.requests,
                 "requestState": self.server.state_sealer.seal(binding, pending),
             }
 

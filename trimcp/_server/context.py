@@ -3,8 +3,9 @@ client about its own request (progress, logs) and to reach the rest of the serve
 
 from __future__ import annotations
 
+import hashlib
 import math
-import uuid
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -136,13 +137,14 @@ class Context:
 
     # -- asking the client ------------------------------------------------------------------------
 
-    async def elicit(self, message: str, schema: type[T] | dict[str, Any]) -> ElicitResult[T]:
+    async def elicit(self, message: str, schema: type[T] | dict[str, Any], *, key: str | None = None) -> ElicitResult[T]:
         """Ask the user to fill in a form: ``schema`` is a flat record type (dataclass,
         TypedDict, attrs) or a restricted JSON Schema. Returns the action and, when accepted,
         the validated content (converted to the type).
 
         Raises :class:`MissingClientCapability` (-32021) when the client cannot elicit, and
-        :class:`ClientAnswerError` when its answer does not fit the form.
+        :class:`ClientAnswerError` when its answer does not fit the form. ``key`` names the
+        question in a 2026-07-28 ``input_required`` result (derived from the question by default).
         """
         capability = self.client_capabilities.get("elicitation")
         if type(capability) is not dict or (capability and "form" not in capability):
@@ -151,44 +153,68 @@ class Context:
         params: dict[str, Any] = {"message": message, "requestedSchema": form.schema}
         if at_least(self.protocol_version, "2025-11-25"):
             params = {"mode": "form", **params}
-        return form.read(await self._ask("elicitation/create", params))
+        return form.read(await self._ask("elicitation/create", params, key))
 
-    async def elicit_url(self, message: str, url: str, *, elicitation_id: str | None = None) -> ElicitResult[None]:
+    async def elicit_url(
+        self, message: str, url: str, *, elicitation_id: str | None = None, key: str | None = None
+    ) -> ElicitResult[None]:
         """Send the user to ``url`` (out-of-band input: a login, a payment…); returns the
         action. Needs a client that declared URL elicitation (2025-11-25 and later)."""
         capability = self.client_capabilities.get("elicitation")
         if type(capability) is not dict or "url" not in capability:
             raise MissingClientCapability("elicitation", {"url": {}})
-        params = {"mode": "url", "message": message, "url": url, "elicitationId": elicitation_id or uuid.uuid4().hex}
-        answer = await self._ask("elicitation/create", params)
+        params = {"mode": "url", "message": message, "url": url, "elicitationId": elicitation_id or _digest(message, url)}
+        answer = await self._ask("elicitation/create", params, key)
         if type(answer) is not dict or answer.get("action") not in ("accept", "decline", "cancel"):
             raise ClientAnswerError(f"the client's elicitation result is malformed: {answer!r}")
         return ElicitResult(answer["action"])
 
-    async def sample(self, messages: str | list[Any], *, max_tokens: int, **options: Any) -> SampleResult:
+    async def sample(
+        self, messages: str | list[Any], *, max_tokens: int, key: str | None = None, **options: Any
+    ) -> SampleResult:
         """Ask the client's model: ``messages`` is a string (one user message) or a list of
         :class:`~trimcp.Message` or message dicts; ``options`` are ``system_prompt``,
         ``temperature``, ``stop_sequences``, ``model_preferences``, ``include_context``,
         ``metadata``. Raises :class:`MissingClientCapability` without ``sampling``."""
         if "sampling" not in self.client_capabilities:
             raise MissingClientCapability("sampling")
-        return read_sample(await self._ask("sampling/createMessage", sampling_params(messages, max_tokens=max_tokens, **options)))
+        params = sampling_params(messages, max_tokens=max_tokens, **options)
+        return read_sample(await self._ask("sampling/createMessage", params, key))
 
-    async def list_roots(self) -> list[Root]:
+    async def list_roots(self, *, key: str | None = None) -> list[Root]:
         """The client's roots. Raises :class:`MissingClientCapability` without ``roots``."""
         if "roots" not in self.client_capabilities:
             raise MissingClientCapability("roots")
-        return read_roots(await self._ask("roots/list", {}))
+        return read_roots(await self._ask("roots/list", {}, key))
 
-    async def _ask(self, method: str, params: dict[str, Any]) -> Any:
+    async def gather(self, *questions: Awaitable[Any]) -> list[Any]:
+        """Ask several questions at once (``await ctx.gather(ctx.elicit(...), ctx.sample(...))``)
+        and return their answers in order. In 2026-07-28 they go out in one ``input_required``
+        round; in the handshake era they are pushed concurrently."""
+        answers: list[Any] = [None] * len(questions)
+
+        async def ask(index: int, question: Awaitable[Any]) -> None:
+            answers[index] = await question
+
+        async with trio.open_nursery() as nursery:
+            for index, question in enumerate(questions):
+                nursery.start_soon(ask, index, question)
+        return answers
+
+    async def _ask(self, method: str, params: dict[str, Any], key: str | None) -> Any:
         if self._envelope is None:
             return await self._handle.ask(method, params)
-        key = self._rounds.next_key(method)
+        key = key or self._rounds.key_for(method, params)
         if key in self._rounds.answers:
             return self._rounds.answers[key]
-        raise InputRequired(key, {"method": method, "params": params})
+        raise InputRequired({key: {"method": method, "params": params}})
 
     async def read_resource(self, uri: str) -> list[ResourceContents]:
         """Read one of this server's resources (static or templated) in-process.
         Raises :class:`~trimcp.ResourceNotFoundError` for an unknown URI."""
         return await self._connection.server.read_resource(uri, self)
+
+
+def _digest(*parts: str) -> str:
+    """A stable id for a question (so a 2026-07-28 question is the same in every round)."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]

@@ -10,6 +10,7 @@ the server.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -72,6 +73,20 @@ def grant(server: Server, requested: dict[str, Any]) -> dict[str, Any]:
     return granted
 
 
+def _in_trio_thread(call: Callable[..., None], *args: Any) -> None:
+    """Run ``call`` in the Trio thread: directly there, through ``trio.from_thread`` from a
+    worker thread running a sync tool, not at all when no Trio run is going (nobody listens)."""
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        try:
+            trio.from_thread.run_sync(call, *args)
+        except RuntimeError:
+            return  # not in a Trio run nor one of its threads: no connection can be listening
+        return
+    call(*args)
+
+
 class Subscribers:
     def __init__(self) -> None:
         self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -87,6 +102,12 @@ class Subscribers:
         self._listeners.discard(listener)
 
     def list_changed(self, kind: str) -> None:
+        _in_trio_thread(self._list_changed, kind)
+
+    def resource_updated(self, uri: str) -> None:
+        _in_trio_thread(self._resource_updated, uri)
+
+    def _list_changed(self, kind: str) -> None:
         data = jsonrpc.notification_bytes(f"notifications/{kind}/list_changed")
         for outlet in list(self._sessions):
             if outlet.outbox is not None:
@@ -94,7 +115,7 @@ class Subscribers:
         for listener in list(self._listeners):
             listener.list_changed(kind)
 
-    def resource_updated(self, uri: str) -> None:
+    def _resource_updated(self, uri: str) -> None:
         data = jsonrpc.notification_bytes("notifications/resources/updated", {"uri": uri})
         for outlet in list(self._sessions):
             if outlet.outbox is not None and uri in outlet.subscriptions:

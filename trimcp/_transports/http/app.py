@@ -372,9 +372,9 @@ class MCPApp:
         if type(message) is not Request:
             await send_response(send, 202)  # cancellation is closing the response stream
             return
-        try:
-            read_envelope(message.params, message.id)
+        try:  # headers first: a header that disagrees with the body is -32020 before anything else
             check_request_headers(headers.as_mapping(), message, tool_input_schema=self._tool_schema(message))
+            read_envelope(message.params, message.id)
         except ProtocolError as exc:
             await send_jsonrpc_error(
                 send, exc.http_status, exc.code, exc.message, request_id=message.id, data=exc.data
