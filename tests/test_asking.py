@@ -452,3 +452,10 @@ async def test_a_sync_tool_can_announce_changes() -> None:
         assert (await client.call_tool("announce"))["content"][0]["text"] == "announced"
         await client.request("ping")
         assert [n["method"] for n in client.notifications] == ["notifications/tools/list_changed"]
+
+
+async def test_an_unusable_answer_is_asked_again_in_2026() -> None:
+    async with open_test_client(asking_server(), protocol_version="2026-07-28", client_capabilities=CAPABLE) as client:
+        for garbage in (12345, {"action": "accept", "content": {"party": "many", "when": "dinner"}}):
+            again = await client.request("tools/call", {"name": "book", "inputResponses": {"booking": garbage}}, follow_input=False)
+            assert again["resultType"] == "input_required" and list(again["inputRequests"]) == ["booking"]

@@ -174,6 +174,13 @@ def read_sample(result: Any) -> SampleResult:
     )
 
 
+def read_action(result: Any) -> ElicitResult[None]:
+    """The action of a URL elicitation's answer."""
+    if type(result) is not dict or result.get("action") not in ("accept", "decline", "cancel"):
+        raise ClientAnswerError(f"the client's elicitation result is malformed: {result!r}")
+    return ElicitResult(result["action"])
+
+
 def read_roots(result: Any) -> list[Root]:
     roots = result.get("roots") if type(result) is dict else None
     if type(roots) is not list or not all(type(r) is dict and type(r.get("uri")) is str for r in roots):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -25,6 +25,7 @@ from .asking import (
     Rounds,
     SampleResult,
     elicitation_form,
+    read_action,
     read_roots,
     read_sample,
     sampling_params,
@@ -153,7 +154,7 @@ class Context:
         params: dict[str, Any] = {"message": message, "requestedSchema": form.schema}
         if at_least(self.protocol_version, "2025-11-25"):
             params = {"mode": "form", **params}
-        return form.read(await self._ask("elicitation/create", params, key))
+        return await self._ask("elicitation/create", params, key, form.read)
 
     async def elicit_url(
         self, message: str, url: str, *, elicitation_id: str | None = None, key: str | None = None
@@ -164,10 +165,7 @@ class Context:
         if type(capability) is not dict or "url" not in capability:
             raise MissingClientCapability("elicitation", {"url": {}})
         params = {"mode": "url", "message": message, "url": url, "elicitationId": elicitation_id or _digest(message, url)}
-        answer = await self._ask("elicitation/create", params, key)
-        if type(answer) is not dict or answer.get("action") not in ("accept", "decline", "cancel"):
-            raise ClientAnswerError(f"the client's elicitation result is malformed: {answer!r}")
-        return ElicitResult(answer["action"])
+        return await self._ask("elicitation/create", params, key, read_action)
 
     async def sample(
         self, messages: str | list[Any], *, max_tokens: int, key: str | None = None, **options: Any
@@ -179,13 +177,13 @@ class Context:
         if "sampling" not in self.client_capabilities:
             raise MissingClientCapability("sampling")
         params = sampling_params(messages, max_tokens=max_tokens, **options)
-        return read_sample(await self._ask("sampling/createMessage", params, key))
+        return await self._ask("sampling/createMessage", params, key, read_sample)
 
     async def list_roots(self, *, key: str | None = None) -> list[Root]:
         """The client's roots. Raises :class:`MissingClientCapability` without ``roots``."""
         if "roots" not in self.client_capabilities:
             raise MissingClientCapability("roots")
-        return read_roots(await self._ask("roots/list", {}, key))
+        return await self._ask("roots/list", {}, key, read_roots)
 
     async def gather(self, *questions: Awaitable[Any]) -> list[Any]:
         """Ask several questions at once (``await ctx.gather(ctx.elicit(...), ctx.sample(...))``)
@@ -201,12 +199,17 @@ class Context:
                 nursery.start_soon(ask, index, question)
         return answers
 
-    async def _ask(self, method: str, params: dict[str, Any], key: str | None) -> Any:
+    async def _ask(self, method: str, params: dict[str, Any], key: str | None, read: Callable[[Any], T]) -> T:
+        """Ask and ``read`` the answer. In 2026-07-28 an answer that ``read`` cannot use is as
+        good as none: the question is asked again."""
         if self._envelope is None:
-            return await self._handle.ask(method, params)
+            return read(await self._handle.ask(method, params))
         key = key or self._rounds.key_for(method, params)
         if key in self._rounds.answers:
-            return self._rounds.answers[key]
+            try:
+                return read(self._rounds.answers[key])
+            except ClientAnswerError:
+                pass
         raise InputRequired({key: {"method": method, "params": params}})
 
     async def read_resource(self, uri: str) -> list[ResourceContents]:
