@@ -267,8 +267,6 @@ def test_initialize_records_client_declarations():
     session.initialize(init_params(), 1)
     assert session.client_capabilities == {"roots": {}}
     assert session.client_info == {"name": "c", "version": "1"}
-    assert session.client_supports("roots")
-    assert not session.client_supports("sampling")
 
 
 def test_initialize_capabilities_default_to_empty():

@@ -114,10 +114,6 @@ class Session:
         for request_id in list(self._requests):
             self.cancel_request(request_id, reason)
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def statistics(self) -> SessionStatistics:
         return SessionStatistics(
             live_requests=len(self._requests),

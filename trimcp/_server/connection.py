@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._runtime import Outbox, RequestHandle, Routed
-from ..protocol.constants import LOG_LEVEL_RANK, META_SUBSCRIPTION_ID
+from ..protocol.constants import LOG_LEVEL_RANK, META_SUBSCRIPTION_ID, RESULT_INPUT_REQUIRED
 from ..protocol.envelope import Envelope, complete_result, has_envelope, read_envelope
 from ..protocol.errors import (
     INVALID_PARAMS,
@@ -232,7 +232,7 @@ class Connection:
                     raise
             pending = RoundState(rounds.answers, tuple(ask.requests))
             return {
-                "resultType": "input_required",
+                "resultType": RESULT_INPUT_REQUIRED,
                 "inputRequests": ask.requests,
                 "requestState": self.server.state_sealer.seal(binding, pending),
             }

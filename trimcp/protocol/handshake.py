@@ -73,10 +73,6 @@ class HandshakeSession:
                 request_id=request_id,
             )
 
-    def client_supports(self, capability: str) -> bool:
-        """Whether the client declared ``capability`` (e.g. ``"sampling"``, ``"roots"``)."""
-        return capability in self.client_capabilities
-
 
 def _invalid(reason: str, request_id: RequestId) -> RemoteProtocolError:
     return RemoteProtocolError(f"Invalid params: {reason}", code=INVALID_PARAMS, request_id=request_id)
