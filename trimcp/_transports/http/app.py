@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import trio
 
-from ..._runtime import CancelReason, Outbox, open_session
+from ..._runtime import CancelReason, Outbox, Session, open_session
 from ..._server.connection import Connection
 from ..._server.server import Server
 from ...protocol import jsonrpc
@@ -116,7 +116,7 @@ class MCPApp:
         self._host: trio.Nursery | None = None
         self._host_token: object = None
         self._host_ready: trio.Event | None = None
-        self._per_request_runtimes: set[Any] = set()
+        self._per_request_runtimes: set[Session] = set()
         self._closing = False
 
     async def shutdown(self, grace: float) -> None:
