@@ -1,0 +1,154 @@
+"""Benchmark tools/call over Streamable HTTP: trimcp beside the official ``mcp`` SDK and the raw
+HTTP floor, in one run, each figure also as a ratio.
+
+    python benchmarks/run.py [--duration 5] [--concurrency 1 16 64]
+
+The server runs pinned to CPU 0 (``taskset``), wrk to CPU 1, with every answer checked by
+``call.lua``. Needs wrk (Debian's ``wrk``; installed with apt-get when missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+#: (label, server, era): era "handshake" opens a session first; "2026-07-28" sends envelopes.
+CASES = [
+    ("official SDK, SSE", "mcp-sdk", "handshake"),
+    ("official SDK, JSON", "mcp-sdk-json", "handshake"),
+    ("trimcp, handshake era, SSE", "trimcp", "handshake"),
+    ("trimcp, handshake era, JSON", "trimcp-json", "handshake"),
+    ("trimcp, 2026-07-28", "trimcp", "2026-07-28"),
+    ("raw ASGI app, hypercorn trio (floor)", "raw-hypercorn-trio", "raw"),
+]
+
+
+def ensure_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, timeout=600)
+        wrk = shutil.which("wrk")
+    assert wrk is not None, "wrk is needed (Debian package wrk)"
+    return wrk
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(server: str, port: int) -> subprocess.Popen:
+    command = ["taskset", "-c", "0", sys.executable, str(HERE / "servers.py"), server, str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{server} did not start")
+
+
+def post(url: str, body: dict, headers: dict[str, str]) -> tuple[dict[str, str], bytes]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", "accept": "application/json, text/event-stream", **headers},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return {k.lower(): v for k, v in response.headers.items()}, response.read()
+
+
+def open_session(url: str) -> str:
+    params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}
+    headers, _ = post(url, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}, {})
+    session = headers["mcp-session-id"]
+    post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"},
+         {"mcp-session-id": session, "mcp-protocol-version": "2025-11-25"})
+    return session
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(wrk: str, url: str, concurrency: int, duration: int, env: dict[str, str]) -> dict[str, float]:
+    command = ["taskset", "-c", "1", wrk, "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency",
+               "-s", str(HERE / "call.lua"), url]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, timeout=duration + 60)
+    line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT")), None)
+    if line is None:
+        raise SystemExit(f"wrk gave no result:\n{done.stdout}\n{done.stderr}")
+    requests, failures, p50, p99, micros = (float(x) for x in line.split()[1:])
+    return {"calls": requests / (micros / 1e6), "failures": failures, "p50": p50 / 1000, "p99": p99 / 1000, "requests": requests}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    for label, server, era in CASES:
+        port = free_port()
+        process = start(server, port)
+        try:
+            url = f"http://127.0.0.1:{port}/mcp"
+            env = {}
+            if era == "handshake":
+                env["MCP_SESSION"] = open_session(url)
+            elif era == "2026-07-28":
+                env["MCP_ERA"] = era
+            load(wrk, url, 16, 1, env)  # warm up
+            for concurrency in args.concurrency:
+                before = cpu_seconds(process.pid)
+                figures = load(wrk, url, concurrency, args.duration, env)
+                figures["cpu_ms"] = (cpu_seconds(process.pid) - before) * 1000 / max(figures["requests"], 1)
+                results[(label, concurrency)] = figures
+                print(f"{label:<40} c={concurrency:<3} {figures['calls']:8.0f} calls/s  p50 {figures['p50']:6.2f} ms"
+                      f"  p99 {figures['p99']:6.2f} ms  cpu {figures['cpu_ms']:.2f} ms/call  failures {figures['failures']:.0f}",
+                      flush=True)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    print()
+    print(report(results, args.concurrency))
+
+
+def report(results: dict[tuple[str, int], dict[str, float]], concurrencies: list[int]) -> str:
+    """A markdown table; ratios against the official SDK (same answer type) and the raw floor."""
+    lines = ["| server | concurrency | calls/s | p50 ms | p99 ms | server CPU ms/call | × official SDK (SSE) | × SDK (JSON) | × raw floor |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for label, _, _ in CASES:
+        for concurrency in concurrencies:
+            figures = results[(label, concurrency)]
+            sse = results[("official SDK, SSE", concurrency)]["calls"]
+            json_ = results[("official SDK, JSON", concurrency)]["calls"]
+            floor = results[("raw ASGI app, hypercorn trio (floor)", concurrency)]["calls"]
+            lines.append(
+                f"| {label} | {concurrency} | {figures['calls']:.0f} | {figures['p50']:.2f} | {figures['p99']:.2f} "
+                f"| {figures['cpu_ms']:.2f} | {figures['calls'] / sse:.2f} | {figures['calls'] / json_:.2f} | {figures['calls'] / floor:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
