@@ -32,7 +32,7 @@ def trimcp_server() -> Any:
 
 async def raw_app(scope: dict, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while (message := await receive())["type"] != "lifespan.shutdown":
+        while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
@@ -69,7 +69,7 @@ def serve(name: str, port: int) -> None:
     if name == "raw-hypercorn-trio":
         app: Any = raw_app
     else:
-        app = trimcp.asgi_app(trimcp_server(), json_response=name.endswith("json"))
+        app = trimcp.asgi_app(trimcp_server(), json_response=name.endswith("json"), max_sessions=100_000)
     trio.run(lambda: trimcp.serve_http(app, host="127.0.0.1", port=port))
 
 
