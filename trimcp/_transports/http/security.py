@@ -9,6 +9,7 @@ address, only loopback hosts and origins are allowed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -44,6 +45,7 @@ def _matches(value: str, allowed: Sequence[str]) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=64)
 def is_loopback(host: str | None) -> bool:
     if host is None:
         return False

@@ -62,6 +62,8 @@ class HTTPSession:
         self._last_seen = trio.current_time()
         self._changed = trio.Event()
         self._close_reason: CancelReason | str | None = None
+        #: The idle timer sleeps without a deadline while an exchange outlived the timeout.
+        self._timer_parked = False
         self.ended = trio.Event()
 
     def begin_exchange(self) -> None:
@@ -71,7 +73,8 @@ class HTTPSession:
     def end_exchange(self) -> None:
         self._exchanges -= 1
         self._last_seen = trio.current_time()
-        self._wake()
+        if not self._exchanges and self._timer_parked:
+            self._wake()
 
     @property
     def protocol_version(self) -> str | None:
@@ -81,9 +84,10 @@ class HTTPSession:
         """Number a new SSE stream (a POST's answer) and remember it for resumption."""
         stream = SSEStream(self.serial, next(self._stream_numbers), outbox, self.store)
         self.streams[stream.number] = stream
-        finished = [number for number, s in self.streams.items() if s.finished]
-        for number in finished[: max(0, len(finished) - _MAX_FINISHED_STREAMS)]:
-            del self.streams[number]
+        if len(self.streams) > 2 * _MAX_FINISHED_STREAMS:  # amortised: a scan every so often
+            finished = [number for number, s in self.streams.items() if s.finished]
+            for number in finished[: max(0, len(finished) - _MAX_FINISHED_STREAMS)]:
+                del self.streams[number]
         return stream
 
     def detach(self, stream: SSEStream) -> None:
@@ -122,8 +126,8 @@ class HTTPSession:
         self._changed.set()
         self._changed = trio.Event()
 
-    def _idle_deadline(self) -> float:
-        return math.inf if self._exchanges else self._last_seen + self.idle_timeout
+    def _idle(self) -> bool:
+        return not self._exchanges and trio.current_time() >= self._last_seen + self.idle_timeout
 
     async def run(self, task_status: trio.TaskStatus[None]) -> CancelReason | str:
         """Own the runtime session until closed or idle for ``idle_timeout``; return why it ended."""
@@ -134,11 +138,17 @@ class HTTPSession:
                 self._helpers = helpers
                 self.detach(self.standalone)  # recorded until a GET attaches
                 task_status.started()
+                # Activity only pushes the deadline later, so it wakes nothing: the timer looks
+                # again when the deadline it slept towards has passed. An exchange still open
+                # then (a long tool, a GET stream) parks it until the last exchange ends.
                 while self._close_reason is None:
                     changed = self._changed
-                    with trio.move_on_at(self._idle_deadline()):
+                    deadline = self._last_seen + self.idle_timeout
+                    self._timer_parked = bool(self._exchanges) and trio.current_time() >= deadline
+                    with trio.move_on_at(math.inf if self._timer_parked else deadline):
                         await changed.wait()
-                    if self._close_reason is None and trio.current_time() >= self._idle_deadline():
+                    self._timer_parked = False
+                    if self._close_reason is None and self._idle():
                         self._close_reason = CancelReason.SESSION_EXPIRED
                 runtime.close(self._close_reason)
                 for stream in self.streams.values():
