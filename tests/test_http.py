@@ -594,3 +594,30 @@ async def test_listen_over_http_ends_gracefully_at_shutdown() -> None:
                 messages = await stream.messages()
         assert messages[-1]["id"] == "listen-1"
         assert messages[-1]["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1"
+
+
+@pytest.mark.parametrize("era", ["handshake", "2026-07-28"])
+async def test_json_responses_still_notice_the_client_leaving(era: str) -> None:
+    probe = Probe()
+    app = trimcp.asgi_app(probe_server(probe), json_response=True)
+    async with running_server(app) as http:
+        if era == "handshake":
+            headers, body = {"mcp-session-id": await http.initialize()}, call(1, "sleep")
+        else:
+            headers, body = modern_headers("tools/call", "sleep"), modern_call(1, "sleep")
+        headers = {**headers, "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with trio.open_nursery() as nursery:
+
+            async def post_and_leave() -> None:
+                with trio.move_on_after(30):
+                    await http.request("POST", headers=headers, body=body)
+
+            nursery.start_soon(post_and_leave)
+            with trio.fail_after(5):
+                await probe.started.wait()
+            left_at = trio.current_time()
+            nursery.cancel_scope.cancel()  # closes the connection before any answer
+        with trio.fail_after(5):
+            await probe.finished.wait()
+        assert probe.reason is CancelReason.CLIENT_DISCONNECTED
+        assert probe.finally_at is not None and probe.finally_at - left_at < 0.1

@@ -8,6 +8,7 @@ app's host nursery.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -49,7 +50,7 @@ from .events import EventId, EventStore, MemoryEventStore, SSEStream
 from .legacy_sse import LegacySSE
 from .security import SecurityPolicy
 from .sessions import HTTPSession, SessionManager
-from .streaming import stream_sse
+from .streaming import answer_json, stream_sse
 
 logger = logging.getLogger("trimcp.http")
 
@@ -294,9 +295,12 @@ class MCPApp:
             await session.runtime.receive(message, outbox)
             outbox.seal()
             if outbox.closed or self.json_response:
-                await self._answer_json(outbox, send, status_from_error=False)
+                # a JSON answer cannot be resumed: the client leaving cancels its requests
+                abandon = functools.partial(_abandon, session.runtime, outbox)
+                await answer_json(send, receive, outbox, on_disconnect=abandon, json_status=_always_ok)
             else:
-                await self._answer_stream(session, session.open_stream(outbox), receive, send)
+                stream = session.open_stream(outbox)
+                await self._answer_stream(session, stream, receive, send, json_status=_always_ok)
         finally:
             session.end_exchange()
 
@@ -387,7 +391,8 @@ class MCPApp:
                 await runtime.receive(message, outbox)
                 outbox.seal()
                 if outbox.closed or self.json_response:
-                    await self._answer_json(outbox, send, status_from_error=True)
+                    abandon = functools.partial(_abandon, runtime, outbox)
+                    await answer_json(send, receive, outbox, on_disconnect=abandon, json_status=_error_status)
                 else:
                     await stream_sse(
                         send,
@@ -409,13 +414,6 @@ class MCPApp:
         tool = self.server.tools.get(request.params.get("name"))  # type: ignore[arg-type]
         return tool.input_schema if tool is not None else None
 
-    async def _answer_json(self, outbox: Outbox, send: Send, *, status_from_error: bool) -> None:
-        """Answer a POST with its last message (the response) as JSON, once it is ready."""
-        messages: list[bytes] = []
-        while (batch := await outbox.next_batch()) is not None:
-            messages.extend(batch)
-        body = messages[-1] if messages else b""
-        await send_json(send, _error_status(body) if status_from_error else 200, body)
 
     # -- GET and DELETE -------------------------------------------------------------------------------
 
@@ -467,6 +465,10 @@ class MCPApp:
         if session is not None:
             self.sessions.delete(session)
             await send_response(send, 200)
+
+
+def _always_ok(body: bytes) -> int:
+    return 200  # handshake-era errors travel in 200 responses, like results
 
 
 def _normalize(path: str | None) -> str | None:

@@ -3,7 +3,8 @@ Server-Sent Events; watching for the client leaving all along."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import trio
 
@@ -17,6 +18,42 @@ _KEEPALIVE = encode_comment("keep-alive")
 
 async def _plain(batch: list[bytes]) -> bytes:
     return b"".join(encode_event(data, event="message") for data in batch)
+
+
+@asynccontextmanager
+async def watching_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> AsyncIterator[trio.CancelScope]:
+    """Run the block while watching ``receive``: when the client leaves, ``on_disconnect`` is
+    called at once and the block is cancelled (the yielded scope's ``cancelled_caught`` says so)."""
+    async with trio.open_nursery() as nursery:
+
+        async def watch() -> None:
+            await wait_for_disconnect(receive)
+            on_disconnect()
+            nursery.cancel_scope.cancel(reason="client disconnected")
+
+        nursery.start_soon(watch)
+        yield nursery.cancel_scope
+        nursery.cancel_scope.cancel(reason="response complete")
+
+
+async def answer_json(
+    send: Send, receive: Receive, outbox: Outbox, *, on_disconnect: Callable[[], None], json_status: Callable[[bytes], int]
+) -> None:
+    """Answer with the last message queued on ``outbox`` (the response) as JSON once the outbox
+    closes; other messages are not delivered. A client that leaves meanwhile is noticed."""
+    if outbox.closed:
+        await _send_last(send, outbox, json_status)
+        return
+    async with watching_disconnect(receive, on_disconnect):
+        await _send_last(send, outbox, json_status)
+
+
+async def _send_last(send: Send, outbox: Outbox, json_status: Callable[[bytes], int]) -> None:
+    messages: list[bytes] = []
+    while (batch := await outbox.next_batch()) is not None:
+        messages.extend(batch)
+    body = messages[-1] if messages else b""
+    await send_json(send, json_status(body), body)
 
 
 async def stream_sse(
@@ -51,14 +88,7 @@ async def stream_sse(
         if first:
             await send_chunk(send, first)
     completed = False
-    async with trio.open_nursery() as nursery:
-
-        async def watch() -> None:
-            await wait_for_disconnect(receive)
-            on_disconnect()
-            nursery.cancel_scope.cancel(reason="client disconnected")
-
-        nursery.start_soon(watch)
+    async with watching_disconnect(receive, on_disconnect):
         while True:
             batch: list[bytes] | None = None
             with trio.move_on_after(keepalive_interval if started else json_window) as quiet:
@@ -82,5 +112,4 @@ async def stream_sse(
                 completed = True
                 break
             await send_chunk(send, await encode(batch))
-        nursery.cancel_scope.cancel(reason="response complete")
     return completed
