@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import trio
 
@@ -36,22 +37,45 @@ async def watching_disconnect(receive: Receive, on_disconnect: Callable[[], None
         nursery.cancel_scope.cancel(reason="response complete")
 
 
+#: How long an answer may take before a task is started to watch for the client leaving: most
+#: answers are ready sooner and spare that task. A client leaving meanwhile is noticed then.
+QUICK_ANSWER = 0.002
+_WAITING = object()
+
+
+async def _next_within(outbox: Outbox, seconds: float) -> Any:
+    """The next batch (``None`` once the outbox is closed), or ``_WAITING`` after ``seconds``."""
+    with trio.move_on_after(seconds):
+        return await outbox.next_batch()
+    return _WAITING
+
+
+def _is_final(batch: Any) -> bool:
+    return type(batch) is list and len(batch) == 1 and is_response_bytes(batch[0])
+
+
 async def answer_json(
     send: Send, receive: Receive, outbox: Outbox, *, on_disconnect: Callable[[], None], json_status: Callable[[bytes], int]
 ) -> None:
     """Answer with the last message queued on ``outbox`` (the response) as JSON once the outbox
     closes; other messages are not delivered. A client that leaves meanwhile is noticed."""
-    if outbox.closed:
-        await _send_last(send, outbox, json_status)
-        return
-    async with watching_disconnect(receive, on_disconnect):
-        await _send_last(send, outbox, json_status)
-
-
-async def _send_last(send: Send, outbox: Outbox, json_status: Callable[[bytes], int]) -> None:
     messages: list[bytes] = []
-    while (batch := await outbox.next_batch()) is not None:
+    batch = await _next_within(outbox, QUICK_ANSWER)
+    if batch is not None and batch is not _WAITING:
         messages.extend(batch)
+    if not _is_final(batch) and batch is not None:  # still running: watch while it does
+        left = False
+
+        def leave() -> None:
+            nonlocal left
+            left = True
+            on_disconnect()
+
+        async with watching_disconnect(receive, leave):
+            while (batch := await outbox.next_batch()) is not None:
+                messages.extend(batch)
+        if left:
+            return
     body = messages[-1] if messages else b""
     await send_json(send, json_status(body), body)
 
@@ -83,18 +107,25 @@ async def stream_sse(
     """
     encode = encode or _plain
     started = json_status is None
+    pending: Any = _WAITING
     if started:
         await start_sse(send, headers)
         if first:
             await send_chunk(send, first)
+    else:
+        pending = await _next_within(outbox, QUICK_ANSWER)
+        if _is_final(pending):
+            await send_json(send, json_status(pending[0]), pending[0])  # type: ignore[misc]
+            return True
     completed = False
     async with watching_disconnect(receive, on_disconnect):
         while True:
-            batch: list[bytes] | None = None
-            with trio.move_on_after(keepalive_interval if started else json_window) as quiet:
-                batch = await outbox.next_batch()
+            batch = pending
+            pending = _WAITING
+            if batch is _WAITING:
+                batch = await _next_within(outbox, keepalive_interval if started else json_window)
             if not started:
-                if batch is not None and len(batch) == 1 and is_response_bytes(batch[0]) and json_status:
+                if _is_final(batch) and json_status:
                     await send_json(send, json_status(batch[0]), batch[0])
                     completed = True
                     break
@@ -102,9 +133,9 @@ async def stream_sse(
                 started = True
                 if first:
                     await send_chunk(send, first)
-                if quiet.cancelled_caught:
+                if batch is _WAITING:
                     continue
-            if quiet.cancelled_caught:
+            if batch is _WAITING:
                 await send_chunk(send, _KEEPALIVE)
                 continue
             if batch is None:
