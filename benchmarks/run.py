@@ -25,8 +25,8 @@ HERE = Path(__file__).resolve().parent
 CASES = [
     ("official SDK, SSE", "mcp-sdk", "handshake"),
     ("official SDK, JSON", "mcp-sdk-json", "handshake"),
-    ("trimcp, handshake era, SSE", "trimcp", "handshake"),
-    ("trimcp, handshake era, JSON", "trimcp-json", "handshake"),
+    ("trimcp, handshake era (default)", "trimcp", "handshake"),
+    ("trimcp, handshake era, json_response", "trimcp-json", "handshake"),
     ("trimcp, 2026-07-28", "trimcp", "2026-07-28"),
     ("raw ASGI app, hypercorn trio (floor)", "raw-hypercorn-trio", "raw"),
 ]

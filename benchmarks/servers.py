@@ -2,7 +2,8 @@
 
 ``python benchmarks/servers.py NAME PORT`` serves one on 127.0.0.1 (run.py pins it to a core):
 
-- ``trimcp``: trimcp under hypercorn's trio worker (SSE answers for tool calls, the default)
+- ``trimcp``: trimcp under hypercorn's trio worker (the default: JSON when the answer is ready
+  within a moment, SSE otherwise)
 - ``trimcp-json``: the same with ``json_response=True``
 - ``mcp-sdk``: the official ``mcp`` SDK's ``MCPServer`` under uvicorn (SSE, its default)
 - ``mcp-sdk-json``: the same with ``json_response=True``
