@@ -1,12 +1,18 @@
--- wrk script: POST tools/call add(1, 2) and check that every answer carries the result.
--- Environment: MCP_SESSION (handshake era) or MCP_ERA=2026-07-28 (per-request envelope).
+-- wrk script: POST tools/call add(1, 2) (or initialize) and check that every answer is right.
+-- Environment: MCP_SESSION (handshake era) or MCP_ERA=2026-07-28 (per-request envelope);
+-- MCP_BENCH=initialize posts handshakes instead (each a new session).
 local session = os.getenv("MCP_SESSION")
 local modern = os.getenv("MCP_ERA") == "2026-07-28"
+local handshakes = os.getenv("MCP_BENCH") == "initialize"
+local expected = handshakes and '"protocolVersion"' or '"result":3'
 local threads = {}
 
 -- every request gets its own id: ids in flight at once must differ within a session
 local template
-if modern then
+if handshakes then
+  template = '{"jsonrpc":"2.0","id":%d,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+    .. '"capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}'
+elseif modern then
   template = '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2},'
     .. '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
 else
@@ -39,7 +45,7 @@ function request()
 end
 
 function response(status, headers, answer)
-  if status ~= 200 or not string.find(answer, '"result":3', 1, true) then
+  if status ~= 200 or not string.find(answer, expected, 1, true) then
     failures = failures + 1
   end
 end

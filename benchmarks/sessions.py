@@ -10,6 +10,7 @@ divided by the number of sessions.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,8 +100,9 @@ def handshakes(server: str) -> float:
     try:
         wrk = ensure_wrk()
         url = f"http://127.0.0.1:{port}/mcp"
-        command = ["taskset", "-c", "1", wrk, "-t1", "-c16", "-d5s", "-s", str(HERE / "initialize.lua"), url]
-        output = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+        command = ["taskset", "-c", "1", wrk, "-t1", "-c16", "-d5s", "-s", str(HERE / "call.lua"), url]
+        env = {**os.environ, "MCP_BENCH": "initialize"}
+        output = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env).stdout
         line = next(line for line in output.splitlines() if line.startswith("RESULT"))
         requests, failures, _, _, micros = (float(x) for x in line.split()[1:])
         assert failures == 0, f"{failures:.0f} handshakes failed"
