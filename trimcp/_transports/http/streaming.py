@@ -22,9 +22,9 @@ async def _plain(batch: list[bytes]) -> bytes:
 
 
 @asynccontextmanager
-async def watching_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> AsyncIterator[trio.CancelScope]:
+async def watching_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> AsyncIterator[None]:
     """Run the block while watching ``receive``: when the client leaves, ``on_disconnect`` is
-    called at once and the block is cancelled (the yielded scope's ``cancelled_caught`` says so)."""
+    called at once and the block is cancelled."""
     async with trio.open_nursery() as nursery:
 
         async def watch() -> None:
@@ -33,7 +33,7 @@ async def watching_disconnect(receive: Receive, on_disconnect: Callable[[], None
             nursery.cancel_scope.cancel(reason="client disconnected")
 
         nursery.start_soon(watch)
-        yield nursery.cancel_scope
+        yield
         nursery.cancel_scope.cancel(reason="response complete")
 
 
