@@ -621,3 +621,14 @@ async def test_json_responses_still_notice_the_client_leaving(era: str) -> None:
             await probe.finished.wait()
         assert probe.reason is CancelReason.CLIENT_DISCONNECTED
         assert probe.finally_at is not None and probe.finally_at - left_at < 0.1
+
+
+async def test_notifications_wait_for_the_next_get_stream() -> None:
+    server = asking_http_server()
+    app = trimcp.asgi_app(server)
+    async with running_server(app) as http:
+        session_id = await http.initialize()
+        server.notify_tools_changed()  # no GET stream yet: it waits
+        async with http.open("GET", headers={"mcp-session-id": session_id, "accept": "text/event-stream"}) as stream:
+            _, changed = await stream.events(2)
+        assert json.loads(changed.data)["method"] == "notifications/tools/list_changed"

@@ -91,19 +91,21 @@ class HTTPSession:
         return stream
 
     def detach(self, stream: SSEStream) -> None:
-        """A stream's response went away: keep its requests running and record their events
-        for replay (``resume_window`` seconds at most, for a POST's stream); without an event
-        store, cancel them."""
+        """A stream's response went away. The GET stream's messages wait in its outbox for the
+        next GET (what does not fit is dropped: they are notifications). A POST's stream keeps
+        its requests running and records their events for replay for ``resume_window``
+        seconds; without an event store, its requests are cancelled."""
         stream.attached = False
         if self.closing or self.ended.is_set():
             stream.outbox.abort()  # the session is over: nothing to resume
             return
-        if self.store is None and stream is not self.standalone:
+        if stream is self.standalone:
+            return
+        if self.store is None:
             self.runtime.cancel_requests_on(stream.outbox, CancelReason.CLIENT_DISCONNECTED)
             stream.outbox.abort()
             return
-        window = math.inf if stream is self.standalone else self.resume_window
-        self._helpers.start_soon(stream.drain, window, self._expiry_of(stream))
+        self._helpers.start_soon(stream.drain, self.resume_window, self._expiry_of(stream))
 
     def _expiry_of(self, stream: SSEStream) -> Callable[[], None]:
         def expire() -> None:
@@ -136,7 +138,6 @@ class HTTPSession:
             async with open_session(self.connection, outbox) as runtime, trio.open_nursery() as helpers:
                 self.runtime = runtime
                 self._helpers = helpers
-                self.detach(self.standalone)  # recorded until a GET attaches
                 task_status.started()
                 # Activity only pushes the deadline later, so it wakes nothing: the timer looks
                 # again when the deadline it slept towards has passed. An exchange still open
