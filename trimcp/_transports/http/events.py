@@ -86,6 +86,11 @@ class MemoryEventStore:
         return sum(len(events) for events in self._streams.values())
 
 
+def encode_messages(batch: list[bytes]) -> bytes:
+    """Encoded JSON-RPC messages as plain SSE ``message`` events (no ids)."""
+    return b"".join(encode_event(data, event="message") for data in batch)
+
+
 class SSEStream:
     """One SSE stream of a session (a POST's answer, or the GET stream): numbers its events,
     keeps them in the store, and survives its HTTP response when resumability is on.
@@ -114,7 +119,7 @@ class SSEStream:
     async def encode(self, batch: list[bytes]) -> bytes:
         """Number the messages, keep them for replay, and return them as SSE bytes."""
         if self.store is None:
-            return b"".join(encode_event(data, event="message") for data in batch)
+            return encode_messages(batch)
         parts = []
         for data in batch:
             self.seq += 1

@@ -11,14 +11,15 @@ import trio
 
 from ..._runtime import Outbox
 from ...protocol.jsonrpc import is_response_bytes
-from ...protocol.sse import encode_comment, encode_event
+from ...protocol.sse import encode_comment
 from .asgi import Receive, Send, send_chunk, send_json, start_sse, wait_for_disconnect
+from .events import encode_messages
 
 _KEEPALIVE = encode_comment("keep-alive")
 
 
 async def _plain(batch: list[bytes]) -> bytes:
-    return b"".join(encode_event(data, event="message") for data in batch)
+    return encode_messages(batch)
 
 
 @asynccontextmanager
