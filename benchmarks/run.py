@@ -28,8 +28,11 @@ CASES = [
     ("trimcp, handshake era (default)", "trimcp", "handshake"),
     ("trimcp, handshake era, json_response", "trimcp-json", "handshake"),
     ("trimcp, 2026-07-28", "trimcp", "2026-07-28"),
-    ("raw ASGI app, hypercorn trio (floor)", "raw-hypercorn-trio", "raw"),
+    ("trimcp, handshake era, hypercorn's trio worker", "trimcp-stock-hypercorn", "handshake"),
+    ("raw ASGI app, lean worker (floor)", "raw-lean", "raw"),
+    ("raw ASGI app, hypercorn's trio worker", "raw-hypercorn-trio", "raw"),
 ]
+FLOOR = "raw ASGI app, lean worker (floor)"
 
 
 def ensure_wrk() -> str:
@@ -142,7 +145,7 @@ def report(results: dict[tuple[str, int], dict[str, float]], concurrencies: list
             figures = results[(label, concurrency)]
             sse = results[("official SDK, SSE", concurrency)]["calls"]
             json_ = results[("official SDK, JSON", concurrency)]["calls"]
-            floor = results[("raw ASGI app, hypercorn trio (floor)", concurrency)]["calls"]
+            floor = results[(FLOOR, concurrency)]["calls"]
             lines.append(
                 f"| {label} | {concurrency} | {figures['calls']:.0f} | {figures['p50']:.2f} | {figures['p99']:.2f} "
                 f"| {figures['cpu_ms']:.2f} | {figures['calls'] / sse:.2f} | {figures['calls'] / json_:.2f} | {figures['calls'] / floor:.2f} |"

@@ -2,12 +2,16 @@
 
 ``python benchmarks/servers.py NAME PORT`` serves one on 127.0.0.1 (run.py pins it to a core):
 
-- ``trimcp``: trimcp under hypercorn's trio worker (the default: JSON when the answer is ready
-  within a moment, SSE otherwise)
+- ``trimcp``: trimcp as ``trimcp serve`` runs it (hypercorn's protocol layer on trimcp's lean
+  trio worker; the default answers: JSON when ready within a moment, SSE otherwise)
 - ``trimcp-json``: the same with ``json_response=True``
+- ``trimcp-stock-hypercorn``: trimcp under hypercorn's own trio worker
+  (``hypercorn --worker-class trio``)
 - ``mcp-sdk``: the official ``mcp`` SDK's ``MCPServer`` under uvicorn (SSE, its default)
 - ``mcp-sdk-json``: the same with ``json_response=True``
-- ``raw-hypercorn-trio``: a raw ASGI app returning a fixed JSON-RPC result (the HTTP floor)
+- ``raw-lean``: a raw ASGI app returning a fixed JSON-RPC result on the lean worker (trimcp's
+  HTTP floor)
+- ``raw-hypercorn-trio``: the same raw app under hypercorn's own trio worker
 """
 
 from __future__ import annotations
@@ -63,15 +67,21 @@ def serve(name: str, port: int) -> None:
 
         uvicorn.run(mcp_sdk_app(name.endswith("json")), host="127.0.0.1", port=port, log_level="warning")
         return
+    import hypercorn.trio
     import trio
 
     import trimcp
+    from trimcp._transports.http.serve import hypercorn_config
 
-    if name == "raw-hypercorn-trio":
+    if name.startswith("raw"):
         app: Any = raw_app
     else:
         app = trimcp.asgi_app(trimcp_server(), json_response=name.endswith("json"), max_sessions=100_000)
-    trio.run(lambda: trimcp.serve_http(app, host="127.0.0.1", port=port))
+    if name in ("raw-hypercorn-trio", "trimcp-stock-hypercorn"):
+        config = hypercorn_config(host="127.0.0.1", port=port)
+        trio.run(hypercorn.trio.serve, app, config)
+    else:
+        trio.run(lambda: trimcp.serve_http(app, host="127.0.0.1", port=port))
 
 
 if __name__ == "__main__":

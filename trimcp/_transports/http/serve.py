@@ -1,4 +1,5 @@
-"""Serving the HTTP app with hypercorn's trio worker, with trimcp's graceful shutdown."""
+"""Serving the HTTP app on hypercorn (its protocol layer and configuration, driven by trimcp's
+lean trio worker), with trimcp's graceful shutdown."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import hypercorn.config
-import hypercorn.trio
 import trio
+from hypercorn.utils import wrap_app
 
 from ..._server.server import Server
 from .app import MCPApp
+from .lean_worker import serve_lean
 from .security import SecurityPolicy
 
 
@@ -42,6 +44,7 @@ async def serve_http(
     keyfile: str | None = None,
     graceful_timeout: float = 5.0,
     handle_signals: bool = True,
+    config: hypercorn.config.Config | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
     **app_options: Any,
 ) -> None:
@@ -49,22 +52,28 @@ async def serve_http(
     Streamable HTTP until cancelled or, with ``handle_signals``, until SIGINT/SIGTERM.
 
     A signal starts a graceful shutdown: new work is refused, idle GET streams end, running
-    requests get ``graceful_timeout`` seconds, then are cancelled (reason: shutdown) and
-    hypercorn stops. A second signal stops at once. ``task_status.started()`` receives the
+    requests get ``graceful_timeout`` seconds, then are cancelled (reason: shutdown) and the
+    server stops. A second signal stops at once. ``task_status.started()`` receives the
     bound addresses (useful with ``port=0``).
+
+    ``config``, a ``hypercorn.config.Config``, replaces the address, TLS and grace options
+    (for hypercorn's other settings: timeouts, limits, binds, ALPN, access log).
     """
     app = MCPApp(target, **app_options) if isinstance(target, Server) else target
-    config = hypercorn_config(
-        host=host, port=port, certfile=certfile, keyfile=keyfile, graceful_timeout=graceful_timeout
-    )
+    if config is None:
+        config = hypercorn_config(
+            host=host, port=port, certfile=certfile, keyfile=keyfile, graceful_timeout=graceful_timeout
+        )
+    graceful_timeout = config.graceful_timeout
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
 
-        async def run_hypercorn(task_status: trio.TaskStatus[list[str]]) -> None:
-            await hypercorn.trio.serve(app, config, shutdown_trigger=stop.wait, task_status=task_status)
+        async def run_server(task_status: trio.TaskStatus[list[str]]) -> None:
+            wrapped = wrap_app(app, config.wsgi_max_body_size, "asgi")
+            await serve_lean(wrapped, config, shutdown_trigger=stop.wait, task_status=task_status)
             nursery.cancel_scope.cancel(reason="server stopped")
 
-        binds: list[str] = await nursery.start(run_hypercorn)
+        binds: list[str] = await nursery.start(run_server)
         task_status.started(binds)
         if handle_signals:
             nursery.start_soon(_shutdown_on_signals, app, graceful_timeout, stop, nursery.cancel_scope)

@@ -1,0 +1,380 @@
+"""A lean trio worker for hypercorn: hypercorn's protocol layer (h11/h2 handling, ASGI scope and
+response checks, limits), configuration, lifespan, TLS and graceful shutdown, driven by a
+connection loop of our own.
+
+hypercorn's trio worker spends most of its ~1 ms per request in per-connection glue rather than
+in h11 or trio: an idle-timeout task restarted with ``nursery.start`` after every response, a
+lock taken with a scheduler round-trip around every write, a ``fail_after`` around every read, a
+memory channel per request and two writes per response. Here the idle and read timeouts are the
+deadline of the one cancel scope the connection already reads in, writes take the lock only when
+another task holds it, an HTTP/1 response's head goes out with its first body chunk (ASGI lets a
+server hold it until then), and an app receives from a small queue that hands it every body
+chunk already read in one message.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import trio
+from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData, Updated
+from hypercorn.protocol import ProtocolWrapper
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.statsd import StatsdLogger
+from hypercorn.trio.udp_server import UDPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import AppWrapper, ConnectionState
+from hypercorn.utils import ShutdownError, parse_socket_addr, raise_shutdown, repr_socket_addr
+
+MAX_RECV = 2**16
+HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
+
+
+class AppInbox:
+    """What one ASGI app receives, in order, bounded like hypercorn's channel: ``put`` waits
+    while ``size`` messages are unread. Consecutive body chunks reach the app as one message.
+    Once the app has finished, messages are dropped instead of waiting for a reader."""
+
+    __slots__ = ("_messages", "_size", "_readable", "_writable", "closed")
+
+    def __init__(self, size: int) -> None:
+        self._messages: deque[dict[str, Any]] = deque()
+        self._size = max(size, 1)
+        self._readable = trio.lowlevel.ParkingLot()
+        self._writable = trio.lowlevel.ParkingLot()
+        self.closed = False
+
+    async def put(self, message: dict[str, Any]) -> None:
+        while len(self._messages) >= self._size and not self.closed:
+            await self._writable.park()
+        if self.closed:
+            return
+        self._messages.append(message)
+        self._readable.unpark()
+
+    async def get(self) -> dict[str, Any]:
+        messages = self._messages
+        while not messages:
+            await self._readable.park()
+        message = messages.popleft()
+        if message["type"] == "http.request" and message["more_body"] and messages:
+            message = _join_body(message, messages)
+        self._writable.unpark_all()
+        return message
+
+    def close(self) -> None:
+        self.closed = True
+        self._messages.clear()
+        self._writable.unpark_all()
+
+
+def _join_body(first: dict[str, Any], messages: deque[dict[str, Any]]) -> dict[str, Any]:
+    chunks = [first["body"]]
+    more_body = True
+    while more_body and messages and messages[0]["type"] == "http.request":
+        following = messages.popleft()
+        chunks.append(following["body"])
+        more_body = following["more_body"]
+    return {"type": "http.request", "body": b"".join(chunks), "more_body": more_body}
+
+
+class ConnectionTasks:
+    """hypercorn's task-group interface for one connection: each app runs as a task of the
+    connection's nursery, receiving from an :class:`AppInbox`."""
+
+    def __init__(self, connection: LeanConnection, nursery: trio.Nursery) -> None:
+        self._connection = connection
+        self._nursery = nursery
+
+    async def spawn_app(
+        self,
+        app: AppWrapper,
+        config: Config,
+        scope: dict[str, Any],
+        send: Callable[[dict[str, Any] | None], Awaitable[None]],
+    ) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        inbox = AppInbox(config.max_app_queue_size)
+        if scope.get("type") == "http" and scope.get("http_version") in HTTP1_VERSIONS:
+            send = self._connection.holding_response_head(send)
+        self._nursery.start_soon(_run_app, app, config, scope, inbox, send)
+        return inbox.put
+
+    def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        self._nursery.start_soon(func, *args)
+
+
+async def _run_app(
+    app: AppWrapper,
+    config: Config,
+    scope: dict[str, Any],
+    inbox: AppInbox,
+    send: Callable[[dict[str, Any] | None], Awaitable[None]],
+) -> None:
+    try:
+        await app(scope, inbox.get, send, trio.to_thread.run_sync, trio.from_thread.run)
+    except trio.Cancelled:
+        raise
+    except BaseExceptionGroup as group:
+        _, others = group.split(trio.Cancelled)
+        if others is None:
+            raise
+        await config.log.exception("Error in ASGI Framework")
+    except Exception:
+        await config.log.exception("Error in ASGI Framework")
+    finally:
+        inbox.close()
+        await send(None)
+
+
+class LeanConnection:
+    """One TCP (or TLS) connection: reads into hypercorn's protocol, writes what it produces."""
+
+    def __init__(
+        self,
+        app: AppWrapper,
+        config: Config,
+        context: WorkerContext,
+        state: ConnectionState,
+        live: set[LeanConnection],
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.context = context
+        self.state = state
+        self.stream = stream
+        self._live = live
+        self._write_lock = trio.Lock()
+        self._held_head: bytearray | None = None
+        self._idle = True
+        self._deadline = math.inf
+        self._read_scope: trio.CancelScope | None = None
+        self.protocol: ProtocolWrapper
+
+    async def run(self) -> None:
+        alpn_protocol, socket, ssl = "http/1.1", getattr(self.stream, "socket", None), False
+        if isinstance(self.stream, trio.SSLStream):
+            try:
+                with trio.fail_after(self.config.ssl_handshake_timeout):
+                    await self.stream.do_handshake()
+            except (trio.BrokenResourceError, trio.TooSlowError):
+                return
+            alpn_protocol = self.stream.selected_alpn_protocol() or "http/1.1"
+            socket, ssl = self.stream.transport_stream.socket, True
+        self._live.add(self)
+        try:
+            client = parse_socket_addr(socket.family, socket.getpeername())
+            server = parse_socket_addr(socket.family, socket.getsockname())
+            async with trio.open_nursery() as nursery:
+                self.protocol = ProtocolWrapper(
+                    self.app,
+                    self.config,
+                    self.context,
+                    ConnectionTasks(self, nursery),
+                    self.state,
+                    ssl,
+                    client,
+                    server,
+                    self._protocol_send,
+                    alpn_protocol,
+                )
+                await self.protocol.initiate()
+                self._set_idle(True)
+                await self._read()
+        except OSError:
+            pass
+        finally:
+            self._live.discard(self)
+            await self._close()
+
+    def holding_response_head(
+        self, send: Callable[[dict[str, Any] | None], Awaitable[None]]
+    ) -> Callable[[dict[str, Any] | None], Awaitable[None]]:
+        """Wrap an HTTP/1 app's ``send`` so the response head is written with the first body."""
+
+        async def send_holding_head(message: dict[str, Any] | None) -> None:
+            if message is not None and message["type"] == "http.response.start":
+                self._held_head = bytearray()
+                try:
+                    await send(message)
+                except BaseException:
+                    await self._release_head()
+                    raise
+                return
+            try:
+                await send(message)
+            finally:
+                await self._release_head()
+
+        return send_holding_head
+
+    async def _release_head(self) -> None:
+        head, self._held_head = self._held_head, None
+        if head:
+            await self._write(bytes(head))
+
+    async def _read(self) -> None:
+        while True:
+            data = None
+            with trio.CancelScope(deadline=self._deadline) as self._read_scope:
+                try:
+                    data = await self.stream.receive_some(MAX_RECV)
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    break
+            self._read_scope = None
+            if data is None:  # the deadline passed: idle or read timeout
+                break
+            await self.protocol.handle(RawData(bytes(data)))
+            if not data:
+                break
+        await self.protocol.handle(Closed())
+
+    async def _protocol_send(self, event: Event) -> None:
+        if type(event) is RawData:
+            if self._held_head is not None:
+                self._held_head += event.data
+            elif event.data:
+                await self._write(event.data)
+        elif isinstance(event, Closed):
+            await self._release_head()
+            await self._close()
+            await self.protocol.handle(Closed())
+        elif isinstance(event, Updated):
+            self._set_idle(event.idle)
+
+    async def _write(self, data: bytes) -> None:
+        lock = self._write_lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()
+        try:
+            with trio.CancelScope(shield=True):
+                await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.protocol.handle(Closed())
+        finally:
+            lock.release()
+
+    def _set_idle(self, idle: bool) -> None:
+        """Idle connections are closed after ``keep_alive_timeout`` (at once when shutting
+        down); every read waits at most ``read_timeout``."""
+        self._idle = idle
+        read_timeout = self.config.read_timeout or math.inf
+        if idle and self.context.terminated.is_set():
+            timeout = -math.inf
+        elif idle:
+            timeout = min(self.config.keep_alive_timeout, read_timeout)
+        else:
+            timeout = read_timeout
+        self._deadline = trio.current_time() + timeout
+        if self._read_scope is not None:
+            self._read_scope.deadline = self._deadline
+
+    def shutting_down(self) -> None:
+        """The worker stopped accepting: an idle connection closes now, a busy one after its
+        response (hypercorn's protocol checks ``context.terminated`` then)."""
+        if self._idle:
+            self._set_idle(True)
+
+    async def _close(self) -> None:
+        try:
+            await self.stream.send_eof()
+        except (trio.BrokenResourceError, AttributeError, trio.BusyResourceError, trio.ClosedResourceError):
+            pass
+        await self.stream.aclose()
+
+
+async def serve_lean(
+    app: AppWrapper,
+    config: Config,
+    *,
+    shutdown_trigger: Callable[..., Awaitable[Any]] | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """hypercorn's ``worker_serve`` (lifespan, binds, TLS, QUIC, ``max_requests``, graceful
+    shutdown) with :class:`LeanConnection` serving each TCP connection. ``app`` is wrapped
+    already (``hypercorn.utils.wrap_app``)."""
+    config.set_statsd_logger_class(StatsdLogger)
+    lifespan_state: dict[str, Any] = {}
+    lifespan = Lifespan(app, config, lifespan_state)
+    max_requests = None
+    if config.max_requests is not None:
+        max_requests = config.max_requests + random.randint(0, config.max_requests_jitter)
+    context = WorkerContext(max_requests)
+    live: set[LeanConnection] = set()
+
+    async with trio.open_nursery() as lifespan_nursery:
+        await lifespan_nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+        async with trio.open_nursery() as server_nursery:
+            listeners, binds = await _listen(app, config, context, lifespan_state, server_nursery)
+            task_status.started(binds)
+            try:
+                async with trio.open_nursery(strict_exception_groups=True) as nursery:
+                    if shutdown_trigger is not None:
+                        nursery.start_soon(raise_shutdown, shutdown_trigger)
+                    nursery.start_soon(raise_shutdown, context.terminate.wait)
+                    state = ConnectionState(lifespan_state.copy())
+                    handler = partial(_serve_connection, app, config, context, state, live)
+                    nursery.start_soon(
+                        partial(trio.serve_listeners, handler, listeners, handler_nursery=server_nursery)
+                    )
+                    await trio.sleep_forever()
+            except BaseExceptionGroup as group:
+                _, others = group.split((ShutdownError, KeyboardInterrupt))
+                if others is not None:
+                    raise others
+            finally:
+                await context.terminated.set()
+                for connection in list(live):
+                    connection.shutting_down()
+                server_nursery.cancel_scope.deadline = trio.current_time() + config.graceful_timeout
+        await lifespan.wait_for_shutdown()
+        lifespan_nursery.cancel_scope.cancel()
+
+
+async def _serve_connection(
+    app: AppWrapper,
+    config: Config,
+    context: WorkerContext,
+    state: ConnectionState,
+    live: set[LeanConnection],
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+) -> None:
+    await LeanConnection(app, config, context, state, live, stream).run()
+
+
+async def _listen(
+    app: AppWrapper,
+    config: Config,
+    context: WorkerContext,
+    lifespan_state: dict[str, Any],
+    nursery: trio.Nursery,
+) -> tuple[list[trio.abc.Listener[Any]], list[str]]:
+    sockets = config.create_sockets()
+    ssl_context = config.create_ssl_context()
+    listeners: list[trio.abc.Listener[Any]] = []
+    binds: list[str] = []
+    for sock in sockets.secure_sockets:
+        sock.listen(config.backlog)
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+        listeners.append(trio.SSLListener(listener, ssl_context, https_compatible=True))
+        binds.append(f"https://{repr_socket_addr(sock.family, sock.getsockname())}")
+    for sock in sockets.insecure_sockets:
+        sock.listen(config.backlog)
+        listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+        binds.append(f"http://{repr_socket_addr(sock.family, sock.getsockname())}")
+    for sock in sockets.quic_sockets:
+        await nursery.start(UDPServer(app, config, context, ConnectionState(lifespan_state.copy()), sock).run)
+        binds.append(f"https://{repr_socket_addr(sock.family, sock.getsockname())} (QUIC)")
+    for bind in binds:
+        await config.log.info(f"Running on {bind} (CTRL + C to quit)")
+    return listeners, binds
+
