@@ -113,6 +113,24 @@ async def test_response_head_goes_out_with_the_first_body() -> None:
         await stream.aclose()
 
 
+async def test_a_streamed_response_head_goes_out_at_once() -> None:
+    release = trio.Event()
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await release.wait()
+        await send({"type": "http.response.body", "body": b"data: 1\n\n"})
+
+    async with serving(app) as (port, _):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(REQUEST)
+        head = await read_until(stream, b"\r\n\r\n", timeout=2)
+        assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head.lower()
+        release.set()
+        assert b"data: 1" in await read_until(stream, b"data: 1")
+        await stream.aclose()
+
+
 async def test_streamed_response_and_connection_close() -> None:
     async def app(scope: dict, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 202, "headers": []})
@@ -252,6 +270,9 @@ async def test_graceful_shutdown_closes_idle_connections_and_finishes_busy_ones(
         assert trio.current_time() - started < 0.2, "an idle keep-alive connection closes at once"
         answer = await read_to_close(busy, timeout=3)
         assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"done")
+        with trio.fail_after(1):  # the app returns just after its last bytes went out
+            while len(finished) < 2:
+                await trio.sleep(0.01)
         assert finished == ["/first", "/busy"]
         with pytest.raises(OSError):
             await trio.open_tcp_stream("127.0.0.1", port)

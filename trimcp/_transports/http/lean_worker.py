@@ -7,9 +7,9 @@ in h11 or trio: an idle-timeout task restarted with ``nursery.start`` after ever
 lock taken with a scheduler round-trip around every write, a ``fail_after`` around every read, a
 memory channel per request and two writes per response. Here the idle and read timeouts are the
 deadline of the one cancel scope the connection already reads in, writes take the lock only when
-another task holds it, an HTTP/1 response's head goes out with its first body chunk (ASGI lets a
-server hold it until then), and an app receives from a small queue that hands it every body
-chunk already read in one message.
+another task holds it, an HTTP/1 response of known length has its head written with its first
+body chunk (ASGI lets a server hold it until then), and an app receives from a small queue that
+hands it every body chunk already read in one message.
 """
 
 from __future__ import annotations
@@ -132,6 +132,10 @@ async def _run_app(
         await send(None)
 
 
+def _announces_length(start: dict[str, Any]) -> bool:
+    return any(name.lower() == b"content-length" for name, _ in start.get("headers", ()))
+
+
 class LeanConnection:
     """One TCP (or TLS) connection: reads into hypercorn's protocol, writes what it produces."""
 
@@ -196,10 +200,12 @@ class LeanConnection:
     def holding_response_head(
         self, send: Callable[[dict[str, Any] | None], Awaitable[None]]
     ) -> Callable[[dict[str, Any] | None], Awaitable[None]]:
-        """Wrap an HTTP/1 app's ``send`` so the response head is written with the first body."""
+        """Wrap an HTTP/1 app's ``send`` so a response head announcing its length is written with
+        the first body. A streamed response's head (no ``content-length``: SSE, chunked) goes
+        out at once, as clients wait for it before reading events."""
 
         async def send_holding_head(message: dict[str, Any] | None) -> None:
-            if message is not None and message["type"] == "http.response.start":
+            if message is not None and message["type"] == "http.response.start" and _announces_length(message):
                 self._held_head = bytearray()
                 try:
                     await send(message)
