@@ -316,9 +316,11 @@ class MCPApp:
     ) -> None:
         """Attach a response to a session's stream until the stream ends or the client leaves
         (with ``json_status``, a response that is ready first goes out as JSON)."""
-        first = b"".join(replayed)
-        if not replayed and stream.store is not None and at_least(session.protocol_version, "2025-11-25"):
-            first = stream.priming_event(self.retry_ms)
+        def opening() -> bytes:
+            if not replayed and stream.store is not None and at_least(session.protocol_version, "2025-11-25"):
+                return stream.priming_event(self.retry_ms)
+            return b"".join(replayed)
+
         stream.take_over()
         completed = await stream_sse(
             send,
@@ -327,7 +329,7 @@ class MCPApp:
             on_disconnect=lambda: session.detach(stream),
             keepalive_interval=self.keepalive_interval,
             encode=stream.encode,
-            first=first,
+            opening=opening,
             json_status=json_status,
         )
         if completed:

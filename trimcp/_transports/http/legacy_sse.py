@@ -60,7 +60,7 @@ class LegacySSE:
                     outbox,
                     on_disconnect=lambda: runtime.close(CancelReason.CLIENT_DISCONNECTED),
                     keepalive_interval=self.keepalive_interval,
-                    first=encode_event(endpoint, event="endpoint"),
+                    opening=lambda: encode_event(endpoint, event="endpoint"),
                 )
             finally:
                 del self.sessions[session_id]

@@ -90,7 +90,7 @@ async def stream_sse(
     keepalive_interval: float,
     encode: Callable[[list[bytes]], Awaitable[bytes]] | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
-    first: bytes = b"",
+    opening: Callable[[], bytes] | None = None,
     json_status: Callable[[bytes], int] | None = None,
     json_window: float = 0.25,
 ) -> bool:
@@ -99,27 +99,31 @@ async def stream_sse(
     With ``json_status``, the response waits up to ``json_window`` seconds for the first
     message: when that is already the final response, it goes out alone as
     ``application/json`` with the status ``json_status(body)`` gives (so an error raised early
-    gets its HTTP status). Otherwise an SSE response starts, with ``first`` (a priming event, replayed events) and then each batch as
-    ``encode`` renders it (plain ``message`` events by default); a comment goes out after
-    every ``keepalive_interval`` of silence.
+    gets its HTTP status). Otherwise an SSE response starts, with what ``opening()`` returns (a
+    priming event, replayed events) and then each batch as ``encode`` renders it (plain
+    ``message`` events by default); a comment goes out after every ``keepalive_interval`` of
+    silence.
 
-    When the client disconnects, ``on_disconnect`` is called at once and nothing more is
-    written. Returns whether the response ran to its end.
+    When the client disconnects before the end, ``on_disconnect`` is called at once and nothing
+    more is written. Returns whether the response ran to its end.
     """
     encode = encode or _plain
     started = json_status is None
     pending: Any = _WAITING
     if started:
-        await start_sse(send, headers)
-        if first:
-            await send_chunk(send, first)
+        await _start_sse(send, headers, opening)
     else:
         pending = await _next_within(outbox, QUICK_ANSWER)
         if _is_final(pending):
             await send_json(send, json_status(pending[0]), pending[0])  # type: ignore[misc]
             return True
     completed = False
-    async with watching_disconnect(receive, on_disconnect):
+
+    def left() -> None:
+        if not completed:  # the server ends the exchange once the last bytes are sent
+            on_disconnect()
+
+    async with watching_disconnect(receive, left):
         while True:
             batch = pending
             pending = _WAITING
@@ -127,21 +131,26 @@ async def stream_sse(
                 batch = await _next_within(outbox, keepalive_interval if started else json_window)
             if not started:
                 if _is_final(batch) and json_status:
-                    await send_json(send, json_status(batch[0]), batch[0])
                     completed = True
+                    await send_json(send, json_status(batch[0]), batch[0])
                     break
-                await start_sse(send, headers)
+                await _start_sse(send, headers, opening)
                 started = True
-                if first:
-                    await send_chunk(send, first)
                 if batch is _WAITING:
                     continue
             if batch is _WAITING:
                 await send_chunk(send, _KEEPALIVE)
                 continue
             if batch is None:
-                await send_chunk(send, b"", more=False)
                 completed = True
+                await send_chunk(send, b"", more=False)
                 break
             await send_chunk(send, await encode(batch))
     return completed
+
+
+async def _start_sse(send: Send, headers: list[tuple[bytes, bytes]] | None, opening: Callable[[], bytes] | None) -> None:
+    await start_sse(send, headers)
+    first = opening() if opening is not None else b""
+    if first:
+        await send_chunk(send, first)
