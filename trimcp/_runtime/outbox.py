@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator
 
 import attrs
@@ -33,7 +34,9 @@ class Outbox:
 
     def __init__(self, max_buffer: int = 256) -> None:
         self.max_buffer = max_buffer
-        self._send, self._receive = trio.open_memory_channel[bytes](max_buffer)
+        self._queue: deque[bytes] = deque()
+        self._readable = trio.lowlevel.ParkingLot()
+        self._writable = trio.lowlevel.ParkingLot()
         self._peak = 0
         self._sent = 0
         self._closed = False
@@ -41,23 +44,19 @@ class Outbox:
         self._sealed = False
 
     async def send(self, data: bytes) -> bool:
-        """Queue ``data``; ``False`` when the outbox is closed (the message is dropped)."""
-        if self._closed:
-            return False
-        try:
-            await self._send.send(data)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
-        return True
+        """Queue ``data``; ``False`` when the outbox is closed (the message is dropped). Waits
+        only while the buffer is full (a cancellation point all the same)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while len(self._queue) >= self.max_buffer and not self._closed:
+            await self._writable.park()
+        return self.send_nowait(data)
 
     def send_nowait(self, data: bytes) -> bool:
         """Queue ``data`` if there is room; ``False`` (dropped) when full or closed."""
-        if self._closed:
+        if self._closed or len(self._queue) >= self.max_buffer:
             return False
-        try:
-            self._send.send_nowait(data)
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
+        self._queue.append(data)
+        self._readable.unpark()
         return True
 
     def attach(self) -> None:
@@ -79,12 +78,13 @@ class Outbox:
     def close(self) -> None:
         """Accept nothing more; the consumer still gets what is already queued."""
         self._closed = True
-        self._send.close()
+        self._readable.unpark_all()
+        self._writable.unpark_all()
 
     def abort(self) -> None:
-        """Close both ends: queued messages are dropped and waiting senders return ``False``."""
+        """Close and drop what is queued: waiting senders return ``False``."""
+        self._queue.clear()
         self.close()
-        self._receive.close()
 
     @property
     def closed(self) -> bool:
@@ -93,16 +93,15 @@ class Outbox:
     async def next_batch(self) -> list[bytes] | None:
         """Wait for messages and take everything queued (one write's worth); ``None`` once the
         outbox is closed and drained. Safe to cancel: nothing is lost."""
-        receive = self._receive
-        try:
-            batch = [await receive.receive()]
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            return None
-        while True:
-            try:
-                batch.append(receive.receive_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
+        await trio.lowlevel.checkpoint_if_cancelled()
+        queue = self._queue
+        while not queue:
+            if self._closed:
+                return None
+            await self._readable.park()
+        batch = list(queue)
+        queue.clear()
+        self._writable.unpark_all()
         if len(batch) > self._peak:
             self._peak = len(batch)
         self._sent += len(batch)
@@ -114,11 +113,10 @@ class Outbox:
             yield batch
 
     def statistics(self) -> OutboxStatistics:
-        stats = self._send.statistics()
         return OutboxStatistics(
-            buffered=stats.current_buffer_used,
+            buffered=len(self._queue),
             max_buffer=self.max_buffer,
-            peak=max(self._peak, stats.current_buffer_used),
+            peak=max(self._peak, len(self._queue)),
             sent=self._sent,
             closed=self._closed,
         )
