@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncIterator
 
 import attrs
@@ -34,7 +33,7 @@ class Outbox:
 
     def __init__(self, max_buffer: int = 256) -> None:
         self.max_buffer = max_buffer
-        self._queue: deque[bytes] = deque()
+        self._queue: list[bytes] = []
         self._readable = trio.lowlevel.ParkingLot()
         self._writable = trio.lowlevel.ParkingLot()
         self._peak = 0
@@ -94,13 +93,11 @@ class Outbox:
         """Wait for messages and take everything queued (one write's worth); ``None`` once the
         outbox is closed and drained. Safe to cancel: nothing is lost."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        queue = self._queue
-        while not queue:
+        while not self._queue:
             if self._closed:
                 return None
             await self._readable.park()
-        batch = list(queue)
-        queue.clear()
+        batch, self._queue = self._queue, []
         self._writable.unpark_all()
         if len(batch) > self._peak:
             self._peak = len(batch)

@@ -20,27 +20,31 @@ SSE_HEADERS = [
 
 
 class Headers:
-    """Request headers by lower-cased name, every value kept (repeats matter for routing
-    headers)."""
+    """Request headers by case-insensitive name, every value kept (repeats matter for routing
+    headers). Values are decoded only when asked for."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_raw",)
 
     def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
-        values: dict[str, list[str]] = {}
-        for name, value in raw:
-            values.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
-        self._values = values
+        self._raw = raw
 
     def get(self, name: str) -> str | None:
         """The first value of ``name``, or ``None``."""
-        found = self._values.get(name)
-        return found[0] if found else None
+        wanted = name.encode("latin-1")
+        for key, value in self._raw:
+            if key.lower() == wanted:
+                return value.decode("latin-1")
+        return None
 
     def get_all(self, name: str) -> list[str]:
-        return self._values.get(name, [])
+        wanted = name.encode("latin-1")
+        return [value.decode("latin-1") for key, value in self._raw if key.lower() == wanted]
 
     def as_mapping(self) -> dict[str, list[str]]:
-        return self._values
+        values: dict[str, list[str]] = {}
+        for key, value in self._raw:
+            values.setdefault(key.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        return values
 
 
 class BodyTooLarge(Exception):

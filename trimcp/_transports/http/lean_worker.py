@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -44,7 +43,7 @@ class AppInbox:
     __slots__ = ("_messages", "_size", "_readable", "_writable", "closed")
 
     def __init__(self, size: int) -> None:
-        self._messages: deque[dict[str, Any]] = deque()
+        self._messages: list[dict[str, Any]] = []  # a few at most: lighter than a deque
         self._size = max(size, 1)
         self._readable = trio.lowlevel.ParkingLot()
         self._writable = trio.lowlevel.ParkingLot()
@@ -62,7 +61,7 @@ class AppInbox:
         messages = self._messages
         while not messages:
             await self._readable.park()
-        message = messages.popleft()
+        message = messages.pop(0)
         if message["type"] == "http.request" and message["more_body"] and messages:
             message = _join_body(message, messages)
         self._writable.unpark_all()
@@ -74,11 +73,11 @@ class AppInbox:
         self._writable.unpark_all()
 
 
-def _join_body(first: dict[str, Any], messages: deque[dict[str, Any]]) -> dict[str, Any]:
+def _join_body(first: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
     chunks = [first["body"]]
     more_body = True
     while more_body and messages and messages[0]["type"] == "http.request":
-        following = messages.popleft()
+        following = messages.pop(0)
         chunks.append(following["body"])
         more_body = following["more_body"]
     return {"type": "http.request", "body": b"".join(chunks), "more_body": more_body}
