@@ -2,6 +2,7 @@
 
 Write a server with :class:`Server` and its decorators, serve it with ``trimcp serve
 module:server`` (or :func:`serve_stdio`), and test it in-process with :mod:`trimcp.testing`.
+Talk to any MCP server with :func:`open_client`.
 
 Names are loaded on first use, so ``import trimcp.protocol`` (the sans-IO core) does not pull
 in Trio.
@@ -16,6 +17,14 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Audio": "._server.content",
+    "Client": "._client",
+    "ClientError": "._client",
+    "ClientTimeout": "._client",
+    "ConnectionFailed": "._client",
+    "HTTPStatusError": "._client",
+    "NotAnMCPServer": "._client",
+    "ServerClosed": "._client",
+    "open_client": "._client",
     "CancelReason": "._runtime",
     "Completion": "._server.completions",
     "Context": "._server.context",
@@ -62,6 +71,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ._client import (
+        Client,
+        ClientError,
+        ClientTimeout,
+        ConnectionFailed,
+        HTTPStatusError,
+        NotAnMCPServer,
+        ServerClosed,
+        open_client,
+    )
     from ._runtime import CancelReason
     from ._server.asking import ClientAnswerError, ElicitResult, MissingClientCapability, Root, SampleResult
     from ._server.completions import Completion

@@ -1,0 +1,17 @@
+"""The Trio-native MCP client: :func:`open_client` for stdio, Streamable HTTP (both eras), the
+legacy HTTP+SSE transport and in-process servers."""
+
+from .api import Client
+from .errors import ClientError, ClientTimeout, ConnectionFailed, HTTPStatusError, NotAnMCPServer, ServerClosed
+from .open import open_client
+
+__all__ = [
+    "Client",
+    "ClientError",
+    "ClientTimeout",
+    "ConnectionFailed",
+    "HTTPStatusError",
+    "NotAnMCPServer",
+    "ServerClosed",
+    "open_client",
+]

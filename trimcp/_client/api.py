@@ -1,0 +1,136 @@
+"""One method per MCP request, on top of the client core."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from ..protocol.constants import LOG_LEVELS
+from ..protocol.versions import Era
+from .core import ClientCore, ProgressCallback
+
+_MAX_PAGES = 10_000
+
+
+class Client(ClientCore):
+    """A connection to one MCP server, in whichever era it speaks. Create it with
+    :func:`trimcp.open_client`.
+
+    ``era``, ``protocol_version``, ``server_info``, ``server_capabilities`` and
+    ``instructions`` describe the server as negotiated.
+    """
+
+    async def ping(self) -> None:
+        await self.request("ping")
+
+    async def list_tools(self) -> list[dict[str, Any]]:
+        """Every tool (following ``nextCursor``)."""
+        return await self._list_all("tools/list", "tools")
+
+    async def list_resources(self) -> list[dict[str, Any]]:
+        return await self._list_all("resources/list", "resources")
+
+    async def list_resource_templates(self) -> list[dict[str, Any]]:
+        return await self._list_all("resources/templates/list", "resourceTemplates")
+
+    async def list_prompts(self) -> list[dict[str, Any]]:
+        return await self._list_all("prompts/list", "prompts")
+
+    async def _list_all(self, method: str, key: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(_MAX_PAGES):
+            result = await self.request(method, {"cursor": cursor} if cursor is not None else None)
+            items.extend(result.get(key) or [])
+            cursor = result.get("nextCursor")
+            if cursor is None:
+                return items
+        raise RuntimeError(f"{method} returned more than {_MAX_PAGES} pages")
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        reset_timeout_on_progress: bool = False,
+        max_total: float | None = None,
+    ) -> dict[str, Any]:
+        """Call a tool; the ``CallToolResult`` (a tool's own failure is ``isError: true`` in it,
+        not an exception). See :meth:`request` for the timeout options."""
+        return await self.request(
+            "tools/call",
+            {"name": name, "arguments": arguments or {}},
+            timeout=timeout,
+            on_progress=on_progress,
+            reset_timeout_on_progress=reset_timeout_on_progress,
+            max_total=max_total,
+        )
+
+    async def read_resource(self, uri: str) -> dict[str, Any]:
+        return await self.request("resources/read", {"uri": uri})
+
+    async def get_prompt(self, name: str, arguments: dict[str, str] | None = None) -> dict[str, Any]:
+        return await self.request("prompts/get", {"name": name, "arguments": arguments or {}})
+
+    async def complete(
+        self, ref: dict[str, Any], argument: str, value: str, context: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """``completion/complete``; returns its ``completion`` object (``values``, ...)."""
+        params: dict[str, Any] = {"ref": ref, "argument": {"name": argument, "value": value}}
+        if context is not None:
+            params["context"] = {"arguments": context}
+        return (await self.request("completion/complete", params)).get("completion") or {}
+
+    async def set_logging_level(self, level: str) -> None:
+        """Ask for log messages from ``level`` up. On 2026-07-28 the level travels with every
+        request instead (there is no session to remember it); a handshake-era server without
+        the ``logging`` capability is not asked."""
+        if level not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {level!r}; one of {', '.join(LOG_LEVELS)}")
+        self.log_level = level
+        if self.era is Era.HANDSHAKE and "logging" in self.server_capabilities:
+            await self.request("logging/setLevel", {"level": level})
+
+    async def subscribe_resource(self, uri: str) -> None:
+        """Handshake era: ``notifications/resources/updated`` for ``uri`` reach the message
+        handler. (On 2026-07-28 use :meth:`listen`.)"""
+        await self.request("resources/subscribe", {"uri": uri})
+
+    async def unsubscribe_resource(self, uri: str) -> None:
+        await self.request("resources/unsubscribe", {"uri": uri})
+
+    @asynccontextmanager
+    async def listen(
+        self, *, tools: bool = False, resources: bool = False, prompts: bool = False, resource_uris: list[str] = ()
+    ) -> AsyncIterator[trio.MemoryReceiveChannel[dict[str, Any]]]:
+        """2026-07-28 ``subscriptions/listen``: yields a channel of the change notifications
+        asked for; leaving the block ends the subscription (closes its stream)."""
+        if self.era is not Era.PER_REQUEST:
+            raise RuntimeError("subscriptions/listen is a 2026-07-28 request; use the message handler")
+        wanted: dict[str, Any] = {}
+        if tools:
+            wanted["toolsListChanged"] = True
+        if resources:
+            wanted["resourcesListChanged"] = True
+        if prompts:
+            wanted["promptsListChanged"] = True
+        if resource_uris:
+            wanted["resourceSubscriptions"] = list(resource_uris)
+        send, receive = trio.open_memory_channel[dict[str, Any]](256)
+        self._listeners.append(send)
+        async with trio.open_nursery() as nursery:
+
+            async def subscribe() -> None:
+                await self.request("subscriptions/listen", {"notifications": wanted}, timeout=float("inf"))
+
+            nursery.start_soon(subscribe)
+            try:
+                yield receive
+            finally:
+                self._listeners.remove(send)
+                nursery.cancel_scope.cancel()

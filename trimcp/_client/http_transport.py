@@ -1,0 +1,259 @@
+"""Streamable HTTP for the client, both eras: one POST per message, JSON or SSE answers, the
+session id and version headers (handshake era) or routing headers (2026-07-28), the GET stream,
+resumption with ``Last-Event-ID``, re-initializing a session the server forgot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+
+from ..protocol import jsonrpc
+from ..protocol.errors import ProtocolError, RemoteProtocolError, RequestFailed
+from ..protocol.http_headers import request_headers
+from ..protocol.sse import SSEDecoder
+from ..protocol.versions import Era
+from .core import ClientCore
+from .errors import ClientError, ConnectionFailed, HTTPStatusError, NotAnMCPServer
+from .http import HTTPPool, Response
+
+_ACCEPT = ("accept", "application/json, text/event-stream")
+_JSON = ("content-type", "application/json")
+_MAX_RESUMES = 5
+_MAX_RETRY_DELAY = 10.0
+
+
+async def sse_messages(response: Response, decoder: SSEDecoder) -> AsyncIterator[Any]:
+    """The JSON-RPC messages of an SSE body (events without data, such as a priming event,
+    only move ``decoder.last_event_id``). Raises :class:`NotAnMCPServer` for an event that is
+    not JSON."""
+    async for chunk in response.chunks():
+        try:
+            events = decoder.feed(chunk)
+        except RemoteProtocolError as exc:
+            raise NotAnMCPServer(f"malformed SSE stream: {exc}") from None
+        for event in events:
+            if event.event != "message" or not event.data:
+                continue
+            try:
+                yield jsonrpc.loads(event.data)
+            except ProtocolError:
+                raise NotAnMCPServer(f"an SSE event that is not JSON-RPC: {event.data[:200]!r}") from None
+
+
+async def raise_for_answer(response: Response) -> None:
+    """Turn a non-MCP answer into the error that says what went wrong."""
+    body = (await response.read(1 << 20))[:300].decode("utf-8", "replace")
+    hints = {
+        404: "no MCP endpoint at this URL (or the session ended)",
+        405: "this URL does not accept that method (not a Streamable HTTP endpoint?)",
+        406: "the server refused our Accept header",
+        415: "the server refused our Content-Type",
+    }
+    detail = hints.get(response.status, body.strip() or "no details")
+    raise HTTPStatusError(response.status, detail)
+
+
+class HTTPTransport:
+    """Streamable HTTP at one URL. Each request's answer is read by a task of the transport's
+    nursery, so closing that stream (2026-07-28 cancellation) is cancelling that task."""
+
+    def __init__(self, pool: HTTPPool, nursery: trio.Nursery, client: ClientCore, headers: dict[str, str]) -> None:
+        self.pool = pool
+        self.client = client
+        self.extra_headers = list(headers.items())
+        self.session_id: str | None = None
+        self._nursery = nursery
+        self._streams: dict[Any, trio.CancelScope] = {}
+        self._reinitializing = trio.Lock()
+        self._get_scope: trio.CancelScope | None = None
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def _headers(self, message: dict[str, Any]) -> list[tuple[str, str]]:
+        headers = [_ACCEPT, _JSON, *self.extra_headers]
+        if self.client.era is Era.PER_REQUEST:
+            if "id" in message:
+                typed: jsonrpc.Request | jsonrpc.Notification = jsonrpc.Request(
+                    message["id"], message["method"], message.get("params")
+                )
+            else:
+                typed = jsonrpc.Notification(message["method"], message.get("params"))
+            headers += [(name.lower(), value) for name, value in request_headers(typed).items()]
+            return headers
+        if self.session_id is not None:
+            headers.append(("mcp-session-id", self.session_id))
+        if message.get("method") != "initialize" and self.client.protocol_version:
+            headers.append(("mcp-protocol-version", self.client.protocol_version))
+        return headers
+
+    async def send_request(self, request_id: Any, message: dict[str, Any], data: bytes) -> None:
+        await self._nursery.start(self._exchange, request_id, message, data)
+
+    async def send_message(self, message: dict[str, Any], data: bytes) -> None:
+        """A notification or an answer: the server accepts it with 202."""
+        async with self.pool.request("POST", self.pool.origin.target, self._headers(message), data) as response:
+            if response.status in (200, 202):
+                await response.read()
+                return
+            if response.status == 404 and self.session_id is not None and self.client.era is Era.HANDSHAKE:
+                await response.read()
+                return  # the session is gone; the next request re-initializes it
+            await self._raise_error(response)
+
+    def abandon(self, request_id: Any) -> bool:
+        scope = self._streams.get(request_id)
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    async def _exchange(
+        self, request_id: Any, message: dict[str, Any], data: bytes, task_status: trio.TaskStatus[None]
+    ) -> None:
+        with trio.CancelScope() as scope:
+            self._streams[request_id] = scope
+            task_status.started()
+            try:
+                for _ in range(2):  # a second time after re-initializing a session the server forgot
+                    session = self.session_id
+                    if not await self._post(request_id, message, data):
+                        return
+                    await self._reinitialize(session)
+                    data = jsonrpc.dumps(message)
+                self.client.fail(request_id, HTTPStatusError(404, "the session ended and a new one was refused"))
+            except (ClientError, RequestFailed) as exc:
+                self.client.fail(request_id, exc)
+            finally:
+                del self._streams[request_id]
+
+    async def _post(self, request_id: Any, message: dict[str, Any], data: bytes) -> bool:
+        """POST and dispatch the answer; ``True`` when the session was unknown (404)."""
+        async with self.pool.request("POST", self.pool.origin.target, self._headers(message), data) as response:
+            if response.status == 404 and self.session_id is not None and message.get("method") != "initialize":
+                await response.read()
+                return True
+            if response.status != 200:
+                await self._raise_error(response)
+                return False
+            if message.get("method") == "initialize" and response.header("mcp-session-id"):
+                self.session_id = response.header("mcp-session-id")
+            if response.content_type == "application/json":
+                await self._dispatch_json(await response.read())
+            elif response.content_type == "text/event-stream":
+                await self._read_stream(response, request_id)
+            else:
+                raise NotAnMCPServer(f"the answer is {response.content_type or 'untyped'}, not JSON or SSE")
+        return False
+
+    async def _dispatch_json(self, body: bytes) -> None:
+        try:
+            message = jsonrpc.loads(body)
+        except ProtocolError:
+            raise NotAnMCPServer(f"the answer is not JSON: {body[:200]!r}") from None
+        await self.client.dispatch(message)
+
+    async def _read_stream(self, response: Response, request_id: Any) -> None:
+        decoder = SSEDecoder()
+        try:
+            async for message in sse_messages(response, decoder):
+                await self.client.dispatch(message)
+        except ConnectionFailed:
+            if decoder.last_event_id is None or self.client.era is not Era.HANDSHAKE:
+                raise
+        if not self.client.answered(request_id) and decoder.last_event_id is not None:
+            await self._resume(request_id, decoder)
+        if not self.client.answered(request_id):
+            raise ConnectionFailed("the server's stream ended before the answer")
+
+    async def _resume(self, request_id: Any, decoder: SSEDecoder) -> None:
+        """Reconnect with ``Last-Event-ID`` (handshake era) until the answer arrives."""
+        for _ in range(_MAX_RESUMES):
+            await trio.sleep(min((decoder.retry or 0) / 1000, _MAX_RETRY_DELAY))
+            headers = [("accept", "text/event-stream"), *self._session_headers(), ("last-event-id", decoder.last_event_id or "")]
+            try:
+                async with self.pool.request("GET", self.pool.origin.target, headers) as response:
+                    if response.status != 200 or response.content_type != "text/event-stream":
+                        await raise_for_answer(response)
+                    async for message in sse_messages(response, decoder):
+                        await self.client.dispatch(message)
+            except ConnectionFailed:
+                continue
+            if self.client.answered(request_id):
+                return
+
+    def _session_headers(self) -> list[tuple[str, str]]:
+        headers = list(self.extra_headers)
+        if self.session_id is not None:
+            headers.append(("mcp-session-id", self.session_id))
+        if self.client.protocol_version:
+            headers.append(("mcp-protocol-version", self.client.protocol_version))
+        return headers
+
+    async def _raise_error(self, response: Response) -> None:
+        """An error answer: a JSON-RPC error body raises :class:`RequestFailed`; anything else
+        an :class:`HTTPStatusError`."""
+        if response.content_type == "application/json":
+            body = await response.read(1 << 20)
+            try:
+                message = jsonrpc.loads(body)
+            except ProtocolError:
+                message = None
+            if isinstance(message, dict) and isinstance(message.get("error"), dict):
+                raise RequestFailed(message["error"])
+            raise HTTPStatusError(response.status, body[:300].decode("utf-8", "replace"))
+        await raise_for_answer(response)
+
+    async def _reinitialize(self, stale_session: str | None) -> None:
+        async with self._reinitializing:
+            if self.session_id != stale_session:
+                return  # another request already did
+            self.session_id = None
+            await self.client.initialize(self.client.protocol_version)
+            self.start_get_stream()
+
+    # -- the GET stream ---------------------------------------------------------------------------
+
+    def start_get_stream(self) -> None:
+        """Handshake era: listen for the server's own messages (list changes, questions outside
+        a request), reconnecting with ``Last-Event-ID``; a server without one (405) is fine."""
+        if self._get_scope is not None:
+            self._get_scope.cancel()
+        self._get_scope = trio.CancelScope()
+        self._nursery.start_soon(self._get_stream, self._get_scope)
+
+    async def _get_stream(self, scope: trio.CancelScope) -> None:
+        decoder = SSEDecoder()
+        failures = 0
+        with scope:
+            while failures < _MAX_RESUMES:
+                headers = [("accept", "text/event-stream"), *self._session_headers()]
+                if decoder.last_event_id is not None:
+                    headers.append(("last-event-id", decoder.last_event_id))
+                try:
+                    async with self.pool.request("GET", self.pool.origin.target, headers) as response:
+                        if response.status != 200 or response.content_type != "text/event-stream":
+                            return
+                        failures = 0
+                        async for message in sse_messages(response, decoder):
+                            await self.client.dispatch(message)
+                except ClientError:
+                    failures += 1
+                await trio.sleep(min((decoder.retry or 1000) / 1000, _MAX_RETRY_DELAY))
+
+    async def aclose(self) -> None:
+        """End the session (DELETE) and close the connections."""
+        if self._get_scope is not None:
+            self._get_scope.cancel()
+        if self.session_id is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                try:
+                    async with self.pool.request("DELETE", self.pool.origin.target, self._session_headers()) as response:
+                        await response.read()
+                except ClientError:
+                    pass
+        await self.pool.aclose()
+

@@ -1,0 +1,127 @@
+"""Newline-delimited JSON-RPC over a byte stream: a stdio subprocess, or a server in-process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+import trio.testing
+
+from ..protocol import jsonrpc
+from ..protocol.errors import ProtocolError
+from ..protocol.framing import LineBuffer
+from .core import ClientCore
+from .errors import ServerClosed
+
+MAX_LINE = 64 * 1024 * 1024
+
+
+class StreamTransport:
+    """Writes each message as a line; a reader task dispatches every line that comes back."""
+
+    def __init__(self, send_stream: trio.abc.SendStream, receive_stream: trio.abc.ReceiveStream) -> None:
+        self._send_stream = send_stream
+        self._receive_stream = receive_stream
+        self._lock = trio.StrictFIFOLock()
+
+    async def send_request(self, request_id: Any, message: dict[str, Any], data: bytes) -> None:
+        await self._write(data)
+
+    async def send_message(self, message: dict[str, Any], data: bytes) -> None:
+        await self._write(data)
+
+    def abandon(self, request_id: Any) -> bool:
+        return False  # one stream for everything: cancellation is a notification
+
+    async def _write(self, data: bytes) -> None:
+        async with self._lock:
+            try:
+                await self._send_stream.send_all(data + b"\n")
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise ServerClosed("the server's input is closed") from None
+
+    async def read_into(self, client: ClientCore) -> None:
+        """Dispatch every message until the server closes its output; then the client closes."""
+        lines = LineBuffer(MAX_LINE)
+        try:
+            while True:
+                try:
+                    chunk = await self._receive_stream.receive_some(65536)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+                if not chunk:
+                    return
+                for line in lines.feed(chunk):
+                    try:
+                        message = jsonrpc.loads(line)
+                    except ProtocolError:
+                        continue  # not JSON (a server printing to stdout): skipped
+                    await client.dispatch(message)
+        finally:
+            client.close()
+
+    async def aclose(self) -> None:
+        with trio.CancelScope(shield=True):
+            await self._send_stream.aclose()
+
+
+@asynccontextmanager
+async def open_subprocess(
+    command: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None, stderr: Any = None, grace: float = 2.0
+) -> AsyncIterator[StreamTransport]:
+    """Start ``command`` with pipes for stdin/stdout; on exit close its stdin, give it ``grace``
+    seconds to end, then terminate (and kill) it. Its stderr goes to ours unless ``stderr``."""
+    process = await trio.lowlevel.open_process(
+        list(command),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr if stderr is not None else sys.stderr,
+        env={**os.environ, **env} if env else None,
+        cwd=cwd,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        yield StreamTransport(process.stdin, process.stdout)
+    finally:
+        with trio.CancelScope(shield=True):
+            await process.stdin.aclose()
+            with trio.move_on_after(grace):
+                await process.wait()
+            if process.returncode is None:
+                process.terminate()
+                with trio.move_on_after(grace):
+                    await process.wait()
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+@asynccontextmanager
+async def open_in_process(server: Any, **serve_options: Any) -> AsyncIterator[StreamTransport]:
+    """Serve ``server`` (a :class:`trimcp.Server`) in this process over a memory stream pair."""
+    from .._transports.streams import serve_stream
+
+    client_end, server_end = trio.testing.memory_stream_pair()
+    finished = trio.Event()
+
+    async def serve() -> None:
+        try:
+            await serve_stream(server, server_end.receive_stream, server_end.send_stream, **serve_options)
+        finally:
+            finished.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        try:
+            yield StreamTransport(client_end.send_stream, client_end.receive_stream)
+        finally:
+            with trio.CancelScope(shield=True):
+                await client_end.send_stream.aclose()  # end of input: the server finishes
+                with trio.move_on_after(5):
+                    await finished.wait()
+            nursery.cancel_scope.cancel()
