@@ -39,3 +39,69 @@ def test_bad_targets_exit_with_a_message(target: str, message: str) -> None:
     assert result.returncode != 0
     assert message in result.stderr
     assert result.stdout == ""
+
+
+# -- the client commands ---------------------------------------------------------------------------
+
+
+def run_trimcp(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trimcp", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def test_call_prints_each_progress_notification_as_it_arrives() -> None:
+    import trio
+
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "trimcp", "call", "examples/demo.py:server", "count_slowly", "steps=3", "delay=0.4"],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    arrivals: list[tuple[float, str]] = []
+    buffered = b""
+    with trio.fail_after(30):
+        while chunk := await process.stderr.receive_some():
+            buffered += chunk
+            while b"\n" in buffered:
+                line, _, buffered = buffered.partition(b"\n")
+                arrivals.append((trio.current_time(), line.decode()))
+        output = b""
+        while chunk := await process.stdout.receive_some():
+            output += chunk
+        assert await process.wait() == 0
+    progress = [(at, line) for at, line in arrivals if line.startswith("progress")]
+    assert [line for _, line in progress] == [f"progress {n}/3: counted to {n}" for n in (1, 2, 3)]
+    assert progress[1][0] - progress[0][0] > 0.25, "each line is printed when its notification arrives"
+    assert "log [info]: step 1 of 3" in [line for _, line in arrivals]
+    assert output.decode().strip() == "counted to 3"
+
+
+def test_call_with_typed_arguments_and_json_output() -> None:
+    result = run_trimcp("call", "examples/demo.py:server", "divide", "dividend=7", "divisor=2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert '"structuredContent"' in result.stdout and '"quotient": 3' in result.stdout
+    failed = run_trimcp("call", "examples/demo.py:server", "divide", "dividend=1", "divisor=0")
+    assert failed.returncode == 1 and "cannot divide by zero" in failed.stdout
+
+
+def test_list_and_inspect_a_stdio_server() -> None:
+    command = f"{sys.executable} -m trimcp serve examples/demo.py:server"
+    listed = run_trimcp("list", command)
+    assert listed.returncode == 0, listed.stderr
+    assert "count_slowly: Count to `steps`, reporting progress and logging each step." in listed.stdout.splitlines()
+    resources = run_trimcp("list", command, "resources")
+    assert "readme (demo://readme): " not in resources.stdout and "demo://readme" in resources.stdout
+    inspected = run_trimcp("inspect", command, "--protocol-version", "2025-11-25")
+    assert inspected.returncode == 0, inspected.stderr
+    lines = inspected.stdout.splitlines()
+    assert "transport: stdio" in lines and "era: handshake" in lines and "protocolVersion: 2025-11-25" in lines
+    assert any(line.startswith("serverInfo: ") and "trimcp-demo" in line for line in lines)
+
+
+def test_client_errors_are_one_line_and_exit_2() -> None:
+    result = run_trimcp("list", "http://127.0.0.1:9/mcp")
+    assert result.returncode == 2
+    assert result.stderr.startswith("trimcp list: cannot connect to http://127.0.0.1:9/mcp")
+    assert "Traceback" not in result.stderr

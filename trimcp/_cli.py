@@ -1,4 +1,5 @@
-"""The ``trimcp`` command line: ``trimcp serve module:server``."""
+"""The ``trimcp`` command line: ``trimcp serve module:server``, and the client commands
+(``trimcp call``, ``trimcp list``, ``trimcp inspect``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import trio
 
+from . import _client_cli
 from ._server.server import Server
 from ._transports import asgi_app, serve_http, serve_stdio
 
@@ -86,11 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     http.add_argument("--certfile", help="TLS certificate (PEM)")
     http.add_argument("--keyfile", help="TLS private key (PEM)")
     http.add_argument("--json-response", action="store_true", help="answer requests with JSON, never SSE")
+    _client_cli.add_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command != "serve":
+        sys.exit(_client_cli.run(args))
     logging.basicConfig(
         stream=sys.stderr,
         level=args.log_level.upper(),

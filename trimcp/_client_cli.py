@@ -1,0 +1,188 @@
+"""``trimcp call``, ``trimcp list`` and ``trimcp inspect``: the client from the command line.
+
+TARGET is an ``http(s)://`` URL, ``module:server`` / ``path/to/file.py:server`` (served
+in-process) or a command line in one argument (run as a stdio subprocess).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from typing import Any
+
+import trio
+
+from ._client import ClientError, open_client
+from .protocol.errors import RequestFailed
+
+_SERVER_SPEC = re.compile(r"^[\w./\\-]+(\.py)?:[A-Za-z_]\w*$")
+LIST_KINDS = {"tools": "list_tools", "resources": "list_resources", "templates": "list_resource_templates", "prompts": "list_prompts"}
+
+
+def add_commands(commands: Any) -> None:
+    """Register the client commands on the ``trimcp`` parser's subcommands."""
+    call = commands.add_parser("call", help="call a tool of an MCP server")
+    _common(call)
+    call.add_argument("tool", help="the tool's name")
+    call.add_argument("arguments", nargs="*", metavar="key=value",
+                      help="arguments (values are JSON when they parse and the schema does not ask for a string)")
+    call.add_argument("--args", dest="json_arguments", help="all arguments as one JSON object")
+    call.add_argument("--log-level", default="info", help="show the server's log messages from this level up")
+    listing = commands.add_parser("list", help="list a server's tools, resources, templates or prompts")
+    _common(listing)
+    listing.add_argument("kind", nargs="?", choices=sorted(LIST_KINDS), default="tools")
+    inspect = commands.add_parser("inspect", help="show a server's era, protocol version, capabilities and info")
+    _common(inspect)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="URL, module:server, or a command line (quoted) for a stdio server")
+    parser.add_argument("--transport", choices=["stdio", "streamable-http", "sse", "in-process"],
+                        help="instead of guessing from TARGET")
+    parser.add_argument("--protocol-version", help="pin a protocol revision instead of negotiating")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer (default 60)")
+    parser.add_argument("--header", action="append", default=[], metavar="NAME:VALUE", help="extra HTTP header")
+    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    parser.add_argument("--json", action="store_true", help="print the raw JSON results")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one client command; the process exit status."""
+    try:
+        return trio.run(_run, args)
+    except (ClientError, RequestFailed, OSError, ValueError) as exc:
+        print(f"trimcp {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(args: argparse.Namespace) -> int:
+    headers = dict(_header(h) for h in args.header)
+    options: dict[str, Any] = {
+        "protocol_version": args.protocol_version,
+        "transport": args.transport,
+        "timeout": args.timeout,
+        "headers": headers,
+        "verify": not args.insecure,
+        "message_handler": _show_notification if args.command == "call" else None,
+        "log_level": args.log_level if args.command == "call" else None,
+    }
+    async with open_client(_target(args.target, args.transport), **options) as client:
+        if args.command == "inspect":
+            return _inspect(client, args.json)
+        if args.command == "list":
+            items = await getattr(client, LIST_KINDS[args.kind])()
+            return _list(items, args.json)
+        schema = await _input_schema(client, args.tool) if args.arguments else {}
+        arguments = json.loads(args.json_arguments) if args.json_arguments else {}
+        arguments.update(parse_arguments(args.arguments, schema))
+        result = await client.call_tool(args.tool, arguments, on_progress=_show_progress)
+        return _show_result(result, args.json)
+
+
+def _target(target: str, transport: str | None) -> Any:
+    if transport == "in-process" or (transport is None and _SERVER_SPEC.match(target)):
+        from ._cli import load_server
+
+        return load_server(target)
+    return target
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise SystemExit(f"trimcp: --header wants NAME:VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+async def _input_schema(client: Any, tool: str) -> dict[str, Any]:
+    for listed in await client.list_tools():
+        if listed.get("name") == tool:
+            return listed.get("inputSchema") or {}
+    return {}
+
+
+def parse_arguments(pairs: list[str], schema: dict[str, Any]) -> dict[str, Any]:
+    """``key=value`` pairs as tool arguments: a value is JSON when it parses as JSON, unless the
+    schema says that property is a string."""
+    properties = schema.get("properties") or {}
+    arguments: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or not key:
+            raise ValueError(f"arguments are key=value, got {pair!r}")
+        if (properties.get(key) or {}).get("type") == "string":
+            arguments[key] = text
+            continue
+        try:
+            arguments[key] = json.loads(text)
+        except ValueError:
+            arguments[key] = text
+    return arguments
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def _show_progress(progress: float, total: float | None, message: str | None) -> None:
+    fraction = f"{progress:g}/{total:g}" if total is not None else f"{progress:g}"
+    _say(f"progress {fraction}" + (f": {message}" if message else ""))
+
+
+def _show_notification(message: dict[str, Any]) -> None:
+    method = message.get("method")
+    params = message.get("params") or {}
+    if method == "notifications/progress":
+        return  # shown by the call's own progress callback
+    if method == "notifications/message":
+        logger = f" {params['logger']}" if params.get("logger") else ""
+        data = params.get("data")
+        _say(f"log [{params.get('level', '?')}]{logger}: {data if isinstance(data, str) else json.dumps(data)}")
+        return
+    _say(f"{method} {json.dumps(params)}")
+
+
+def _show_result(result: dict[str, Any], raw: bool) -> int:
+    if raw:
+        print(json.dumps(result, indent=2))
+    else:
+        for block in result.get("content") or []:
+            print(block["text"] if block.get("type") == "text" else json.dumps(block))
+        if "structuredContent" in result and not result.get("content"):
+            print(json.dumps(result["structuredContent"], indent=2))
+    return 1 if result.get("isError") else 0
+
+
+def _list(items: list[dict[str, Any]], raw: bool) -> int:
+    if raw:
+        print(json.dumps(items, indent=2))
+        return 0
+    for item in items:
+        name = item.get("name") or item.get("uri") or item.get("uriTemplate") or "?"
+        where = item.get("uriTemplate") or item.get("uri")
+        label = f"{name} ({where})" if where and where != name else name
+        description = (item.get("description") or "").strip().splitlines()
+        print(f"{label}: {description[0]}" if description else label)
+    return 0
+
+
+def _inspect(client: Any, raw: bool) -> int:
+    facts = {
+        "transport": client.transport_name,
+        "era": "2026-07-28 (per-request)" if client.era.name == "PER_REQUEST" else "handshake",
+        "protocolVersion": client.protocol_version,
+        "serverInfo": client.server_info,
+        "capabilities": client.server_capabilities,
+        "instructions": client.instructions,
+    }
+    if raw:
+        print(json.dumps(facts, indent=2))
+        return 0
+    for key, value in facts.items():
+        if value is not None:
+            print(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
+    return 0
