@@ -4,12 +4,11 @@ connection loop of our own.
 
 hypercorn's trio worker spends most of its ~1 ms per request in per-connection glue rather than
 in h11 or trio: an idle-timeout task restarted with ``nursery.start`` after every response, a
-lock taken with a scheduler round-trip around every write, a ``fail_after`` around every read, a
-memory channel per request and two writes per response. Here the idle and read timeouts are the
-deadline of the one cancel scope the connection already reads in, writes take the lock only when
-another task holds it, an HTTP/1 response of known length has its head written with its first
-body chunk (ASGI lets a server hold it until then), and an app receives from a small queue that
-hands it every body chunk already read in one message.
+``fail_after`` around every read, a memory channel per request and two writes per response.
+Here the idle and read timeouts are the deadline of the one cancel scope the connection already
+reads in, an HTTP/1 response of known length has its head written with its first body chunk
+(ASGI lets a server hold it until then), and an app receives from a small queue that hands it
+every body chunk already read in one message.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ class AppInbox:
     while ``size`` messages are unread. Consecutive body chunks reach the app as one message.
     Once the app has finished, messages are dropped instead of waiting for a reader."""
 
-    __slots__ = ("_messages", "_size", "_readable", "_writable", "closed")
+    __slots__ = ("_messages", "_readable", "_size", "_writable", "closed")
 
     def __init__(self, size: int) -> None:
         self._messages: list[dict[str, Any]] = []  # a few at most: lighter than a deque
@@ -162,16 +161,13 @@ class LeanConnection:
 
     async def run(self) -> None:
         alpn_protocol, socket, ssl = "http/1.1", getattr(self.stream, "socket", None), False
-        if isinstance(self.stream, trio.SSLStream):
-            try:
-                with trio.fail_after(self.config.ssl_handshake_timeout):
-                    await self.stream.do_handshake()
-            except (trio.BrokenResourceError, trio.TooSlowError):
-                return
-            alpn_protocol = self.stream.selected_alpn_protocol() or "http/1.1"
-            socket, ssl = self.stream.transport_stream.socket, True
         self._live.add(self)
         try:
+            if isinstance(self.stream, trio.SSLStream):
+                with trio.fail_after(self.config.ssl_handshake_timeout):
+                    await self.stream.do_handshake()
+                alpn_protocol = self.stream.selected_alpn_protocol() or "http/1.1"
+                socket, ssl = self.stream.transport_stream.socket, True
             client = parse_socket_addr(socket.family, socket.getpeername())
             server = parse_socket_addr(socket.family, socket.getsockname())
             async with trio.open_nursery() as nursery:
@@ -190,8 +186,8 @@ class LeanConnection:
                 await self.protocol.initiate()
                 self._set_idle(True)
                 await self._read()
-        except OSError:
-            pass
+        except (OSError, trio.BrokenResourceError, trio.TooSlowError):
+            pass  # the peer left, or its TLS handshake failed or took too long
         finally:
             self._live.discard(self)
             await self._close()
@@ -254,18 +250,14 @@ class LeanConnection:
             self._set_idle(event.idle)
 
     async def _write(self, data: bytes) -> None:
-        lock = self._write_lock
-        if lock.locked():
-            await lock.acquire()
-        else:
-            lock.acquire_nowait()
-        try:
-            with trio.CancelScope(shield=True):
-                await self.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            await self.protocol.handle(Closed())
-        finally:
-            lock.release()
+        # Taking the lock is a scheduling point before every write: under many connections that
+        # keeps the tail latency down (writing at once was faster per call but starved some).
+        async with self._write_lock:
+            try:
+                with trio.CancelScope(shield=True):
+                    await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.protocol.handle(Closed())
 
     def _set_idle(self, idle: bool) -> None:
         """Idle connections are closed after ``keep_alive_timeout`` (at once when shutting
@@ -327,7 +319,10 @@ async def serve_lean(
                         nursery.start_soon(raise_shutdown, shutdown_trigger)
                     nursery.start_soon(raise_shutdown, context.terminate.wait)
                     state = ConnectionState(lifespan_state.copy())
-                    handler = partial(_serve_connection, app, config, context, state, live)
+
+                    async def handler(stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> None:
+                        await LeanConnection(app, config, context, state, live, stream).run()
+
                     nursery.start_soon(
                         partial(trio.serve_listeners, handler, listeners, handler_nursery=server_nursery)
                     )
@@ -343,17 +338,6 @@ async def serve_lean(
                 server_nursery.cancel_scope.deadline = trio.current_time() + config.graceful_timeout
         await lifespan.wait_for_shutdown()
         lifespan_nursery.cancel_scope.cancel()
-
-
-async def _serve_connection(
-    app: AppWrapper,
-    config: Config,
-    context: WorkerContext,
-    state: ConnectionState,
-    live: set[LeanConnection],
-    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
-) -> None:
-    await LeanConnection(app, config, context, state, live, stream).run()
 
 
 async def _listen(
@@ -382,4 +366,3 @@ async def _listen(
     for bind in binds:
         await config.log.info(f"Running on {bind} (CTRL + C to quit)")
     return listeners, binds
-
