@@ -38,7 +38,13 @@ ROOTS = [{"uri": "file:///work/project", "name": "project"}]
 async def demo_client(transport: str, protocol_version: str | None, **options: Any) -> AsyncIterator[trimcp.Client]:
     """The demo server on ``transport``; the era negotiated unless ``protocol_version``."""
     demo = load_example("demo")
-    options = {"elicitation": elicit, "sampling": sample, "roots": ROOTS, "protocol_version": protocol_version, **options}
+    options = {
+        "elicitation": elicit,
+        "sampling": sample,
+        "roots": ROOTS,
+        "protocol_version": protocol_version,
+        **options,
+    }
     if transport == "in-process":
         async with trimcp.open_client(demo.server, **options) as client:
             yield client
@@ -193,10 +199,14 @@ async def test_progress_can_extend_the_timeout_up_to_max_total() -> None:
 
 
 @asynccontextmanager
-async def cutting_proxy(upstream_port: int, marker: bytes) -> AsyncIterator[tuple[int, Callable[[], bool]]]:
+async def cutting_proxy(
+    upstream_port: int, marker: bytes
+) -> AsyncIterator[tuple[int, Callable[[], bool], list[bytes]]]:
     """A TCP proxy on 127.0.0.1 that drops the first connection whose answer carries
-    ``marker``, right after passing that chunk on. Yields its port and whether it cut."""
+    ``marker``, right after passing that chunk on. Yields its port, whether it cut, and what
+    clients sent through it."""
     cut = False
+    sent: list[bytes] = []
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
 
     async def handle(downstream: trio.SocketStream) -> None:
@@ -208,6 +218,8 @@ async def cutting_proxy(upstream_port: int, marker: bytes) -> AsyncIterator[tupl
                 nonlocal cut
                 try:
                     while data := await source.receive_some(65536):
+                        if not watch:
+                            sent.append(data)
                         await sink.send_all(data)
                         if watch and not cut and marker in data:
                             cut = True
@@ -223,24 +235,52 @@ async def cutting_proxy(upstream_port: int, marker: bytes) -> AsyncIterator[tupl
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.serve_listeners, handle, listeners)
-        yield listeners[0].socket.getsockname()[1], lambda: cut
+        yield listeners[0].socket.getsockname()[1], lambda: cut, sent
         nursery.cancel_scope.cancel()
 
 
 async def test_a_dropped_stream_is_resumed_with_last_event_id() -> None:
     demo = load_example("demo")
-    async with running_server(trimcp.asgi_app(demo.server)) as http:
-        async with cutting_proxy(http.port, b"notifications/progress") as (port, did_cut):
-            url = f"http://127.0.0.1:{port}/mcp"
-            with trio.fail_after(15):
-                async with trimcp.open_client(url, protocol_version="2025-11-25") as client:
-                    progress: list[float] = []
-                    result = await client.call_tool(
-                        "count_slowly", {"steps": 4, "delay": 0.1}, on_progress=lambda p, t, m: progress.append(p)
-                    )
-                    assert did_cut(), "the proxy dropped the POST's stream after its first progress event"
-                    assert result["content"][0]["text"] == "counted to 4"
-                    assert progress == [1, 2, 3, 4], "each event exactly once, the missed ones replayed"
+    async with (
+        running_server(trimcp.asgi_app(demo.server)) as http,
+        cutting_proxy(http.port, b"notifications/progress") as (port, did_cut, _),
+    ):
+        url = f"http://127.0.0.1:{port}/mcp"
+        with trio.fail_after(15):
+            async with trimcp.open_client(url, protocol_version="2025-11-25") as client:
+                progress: list[float] = []
+                result = await client.call_tool(
+                    "count_slowly", {"steps": 4, "delay": 0.1}, on_progress=lambda p, t, m: progress.append(p)
+                )
+                assert did_cut(), "the proxy dropped the POST's stream after its first progress event"
+                assert result["content"][0]["text"] == "counted to 4"
+                assert progress == [1, 2, 3, 4], "each event exactly once, the missed ones replayed"
+
+
+async def test_a_dropped_get_stream_is_resumed_with_last_event_id() -> None:
+    server = trimcp.Server("changing")
+
+    @server.tool
+    def first() -> str:
+        return "1"
+
+    seen: list[dict[str, Any]] = []
+    async with (
+        running_server(trimcp.asgi_app(server)) as http,
+        cutting_proxy(http.port, b"notifications/tools/list_changed") as (port, did_cut, sent),
+    ):
+        url = f"http://127.0.0.1:{port}/mcp"
+        with trio.fail_after(15):
+            async with trimcp.open_client(url, protocol_version="2025-11-25", message_handler=seen.append):
+                await trio.sleep(0.2)  # the GET stream is open
+                server.notify_tools_changed()
+                while not did_cut():
+                    await trio.sleep(0.01)
+                server.notify_tools_changed()  # sent while the client is away: kept for its next GET
+                while len([m for m in seen if m["method"] == "notifications/tools/list_changed"]) < 2:
+                    await trio.sleep(0.01)
+        gets = [data for data in sent if data.startswith(b"GET ")]
+        assert len(gets) == 2 and b"last-event-id: " not in gets[0] and b"last-event-id: " in gets[1]
 
 
 async def test_a_session_the_server_forgot_is_initialized_again() -> None:
@@ -305,7 +345,7 @@ async def test_nothing_listening_is_a_connection_failure() -> None:
 
 
 async def test_a_stdio_command_that_is_not_an_mcp_server() -> None:
-    with trio.fail_after(15), pytest.raises(trimcp.ServerClosed):
+    with trio.fail_after(15), pytest.raises(trimcp.NotAnMCPServer, match="ended without answering"):
         async with trimcp.open_client([sys.executable, "-c", "print('hello')"], discover_timeout=1):
             pass
 

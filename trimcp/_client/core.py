@@ -48,7 +48,7 @@ class Transport(Protocol):
 
 
 class _Waiter:
-    __slots__ = ("done", "reply", "error", "on_progress", "progressed")
+    __slots__ = ("done", "error", "on_progress", "progressed", "reply")
 
     def __init__(self, on_progress: ProgressCallback | None) -> None:
         self.done = trio.Event()
@@ -126,8 +126,9 @@ class ClientCore:
     ) -> dict[str, Any]:
         """Send a request and return its result.
 
-        ``timeout`` (default: the client's; ``math.inf`` for none) bounds the wait; with ``reset_timeout_on_progress``
-        each progress notification restarts it, never beyond ``max_total`` seconds in all.
+        ``timeout`` (default: the client's; ``math.inf`` for none) bounds the wait; with
+        ``reset_timeout_on_progress`` each progress notification restarts it, never beyond
+        ``max_total`` seconds in all.
         On 2026-07-28, an ``input_required`` result is answered with the handlers and the
         request retried until it completes (``follow_input=False`` returns it instead).
         """
@@ -170,7 +171,7 @@ class ClientCore:
         if on_progress is not None or reset_on_progress:
             params = {**(params or {}), "_meta": {**((params or {}).get("_meta") or {}), "progressToken": request_id}}
             self._progress_tokens[request_id] = waiter
-        message = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             message["params"] = params
         cap = started + max_total if max_total is not None else math.inf
@@ -211,11 +212,9 @@ class ClientCore:
         stream_closed = self.transport.abandon(request_id)
         if method == "server/discover" or (stream_closed and self.era is Era.PER_REQUEST):
             return
-        with trio.CancelScope(shield=True), trio.move_on_after(5):
-            with contextlib.suppress(ClientError, RequestFailed):
-                await self.notify(
-                    "notifications/cancelled", {"requestId": request_id, "reason": "client cancelled"}, stamp=False
-                )
+        cancelled = {"requestId": request_id, "reason": "client cancelled"}
+        with trio.CancelScope(shield=True), trio.move_on_after(5), contextlib.suppress(ClientError, RequestFailed):
+            await self.notify("notifications/cancelled", cancelled, stamp=False)
 
     def stamp(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
         """Add the 2026-07-28 per-request envelope (nothing in the handshake era)."""

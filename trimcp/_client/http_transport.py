@@ -173,7 +173,11 @@ class HTTPTransport:
         """Reconnect with ``Last-Event-ID`` (handshake era) until the answer arrives."""
         for _ in range(_MAX_RESUMES):
             await trio.sleep(min((decoder.retry or 0) / 1000, _MAX_RETRY_DELAY))
-            headers = [("accept", "text/event-stream"), *self._session_headers(), ("last-event-id", decoder.last_event_id or "")]
+            headers = [
+                ("accept", "text/event-stream"),
+                *self._session_headers(),
+                ("last-event-id", decoder.last_event_id or ""),
+            ]
             try:
                 async with self.pool.request("GET", self.pool.origin.target, headers) as response:
                     if response.status != 200 or response.content_type != "text/event-stream":
@@ -251,9 +255,10 @@ class HTTPTransport:
         if self.session_id is not None:
             with trio.CancelScope(shield=True), trio.move_on_after(2):
                 try:
-                    async with self.pool.request("DELETE", self.pool.origin.target, self._session_headers()) as response:
+                    async with self.pool.request(
+                        "DELETE", self.pool.origin.target, self._session_headers()
+                    ) as response:
                         await response.read()
                 except ClientError:
                     pass
         await self.pool.aclose()
-

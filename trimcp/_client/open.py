@@ -17,7 +17,7 @@ from ..protocol.errors import HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY, UNSUPP
 from ..protocol.versions import HANDSHAKE_VERSIONS, LATEST_HANDSHAKE_VERSION, LATEST_VERSION, PER_REQUEST_VERSIONS
 from .api import Client
 from .core import Handler, MessageHandler
-from .errors import ClientTimeout, HTTPStatusError, NotAnMCPServer
+from .errors import ClientTimeout, HTTPStatusError, NotAnMCPServer, ServerClosed
 from .http import HTTPPool, Origin
 from .http_transport import HTTPTransport
 from .legacy_sse_transport import LegacySSETransport
@@ -74,8 +74,12 @@ async def open_client(
         async with trio.open_nursery() as nursery:
             async with AsyncExitStack() as stack:
                 client = Client(
-                    nursery, timeout=timeout, client_info=info, handlers=handlers,
-                    message_handler=message_handler, log_level=log_level,
+                    nursery,
+                    timeout=timeout,
+                    client_info=info,
+                    handlers=handlers,
+                    message_handler=message_handler,
+                    log_level=log_level,
                 )
                 client.transport_name = kind
                 if kind in ("stdio", "in-process"):
@@ -86,7 +90,10 @@ async def open_client(
                         stream = await stack.enter_async_context(open_in_process(target))
                     client.transport = stream
                     nursery.start_soon(stream.read_into, client)
-                    await _negotiate(client, protocol_version, discover_timeout)
+                    try:
+                        await _negotiate(client, protocol_version, discover_timeout)
+                    except ServerClosed:
+                        raise NotAnMCPServer(f"{target!r} ended without answering: not an MCP server?") from None
                 else:
                     await _open_http(
                         client, stack, nursery, target, kind, protocol_version, discover_timeout, headers or {}, verify
@@ -214,4 +221,3 @@ def _version() -> str:
         return version("trimcp")
     except PackageNotFoundError:
         return "0"
-

@@ -72,7 +72,12 @@ class StreamTransport:
 
 @asynccontextmanager
 async def open_subprocess(
-    command: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None, stderr: Any = None, grace: float = 2.0
+    command: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    stderr: Any = None,
+    grace: float = 2.0,
 ) -> AsyncIterator[StreamTransport]:
     """Start ``command`` with pipes for stdin/stdout; on exit close its stdin, give it ``grace``
     seconds to end, then terminate (and kill) it. Its stderr goes to ours unless ``stderr``."""
