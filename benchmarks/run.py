@@ -1,5 +1,5 @@
-"""Benchmark tools/call over Streamable HTTP: trimcp beside the official ``mcp`` SDK and the raw
-HTTP floor, in one run, each figure also as a ratio.
+"""Benchmark tools/call over Streamable HTTP: trimcp beside the official Python and TypeScript
+SDKs and raw HTTP floors, in one run, each figure also as a ratio.
 
     python benchmarks/run.py [--duration 5] [--concurrency 1 16 64]
 
@@ -29,8 +29,13 @@ CASES = [
     ("trimcp, handshake era, json_response", "trimcp-json", "handshake"),
     ("trimcp, 2026-07-28", "trimcp", "2026-07-28"),
     ("trimcp, handshake era, hypercorn's trio worker", "trimcp-stock-hypercorn", "handshake"),
+    ("TypeScript SDK, SSE", "ts-sdk", "handshake"),
+    ("TypeScript SDK, JSON", "ts-sdk-json", "handshake"),
     ("raw ASGI app, lean worker (floor)", "raw-lean", "raw"),
     ("raw ASGI app, hypercorn's trio worker", "raw-hypercorn-trio", "raw"),
+    ("raw ASGI app, hypercorn's asyncio worker", "raw-hypercorn-asyncio", "raw"),
+    ("raw ASGI app, uvicorn", "raw-uvicorn", "raw"),
+    ("bare trio + h11 loop, fixed bytes", "raw-trio-h11", "raw"),
 ]
 FLOOR = "raw ASGI app, lean worker (floor)"
 
@@ -42,6 +47,17 @@ def ensure_wrk() -> str:
         wrk = shutil.which("wrk")
     assert wrk is not None, "wrk is needed (Debian package wrk)"
     return wrk
+
+
+def ensure_typescript_sdk() -> None:
+    """node 22 (tests/node_peers) and the TypeScript SDK pinned in benchmarks/ts."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.node_peers import ensure_installed
+
+    ensure_installed()
+    ts = HERE / "ts"
+    if not (ts / "node_modules" / ".package-lock.json").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=ts, check=True, timeout=900)
 
 
 def free_port() -> int:
@@ -78,8 +94,11 @@ def open_session(url: str) -> str:
     params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}
     headers, _ = post(url, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}, {})
     session = headers["mcp-session-id"]
-    post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"},
-         {"mcp-session-id": session, "mcp-protocol-version": "2025-11-25"})
+    post(
+        url,
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"mcp-session-id": session, "mcp-protocol-version": "2025-11-25"},
+    )
     return session
 
 
@@ -89,14 +108,31 @@ def cpu_seconds(pid: int) -> float:
 
 
 def load(wrk: str, url: str, concurrency: int, duration: int, env: dict[str, str]) -> dict[str, float]:
-    command = ["taskset", "-c", "1", wrk, "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency",
-               "-s", str(HERE / "call.lua"), url]
+    command = [
+        "taskset",
+        "-c",
+        "1",
+        wrk,
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "-s",
+        str(HERE / "call.lua"),
+        url,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, timeout=duration + 60)
     line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT")), None)
     if line is None:
         raise SystemExit(f"wrk gave no result:\n{done.stdout}\n{done.stderr}")
     requests, failures, p50, p99, micros = (float(x) for x in line.split()[1:])
-    return {"calls": requests / (micros / 1e6), "failures": failures, "p50": p50 / 1000, "p99": p99 / 1000, "requests": requests}
+    return {
+        "calls": requests / (micros / 1e6),
+        "failures": failures,
+        "p50": p50 / 1000,
+        "p99": p99 / 1000,
+        "requests": requests,
+    }
 
 
 def main() -> None:
@@ -105,6 +141,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     args = parser.parse_args()
     wrk = ensure_wrk()
+    ensure_typescript_sdk()
     results: dict[tuple[str, int], dict[str, float]] = {}
     for label, server, era in CASES:
         port = free_port()
@@ -122,9 +159,11 @@ def main() -> None:
                 figures = load(wrk, url, concurrency, args.duration, env)
                 figures["cpu_ms"] = (cpu_seconds(process.pid) - before) * 1000 / max(figures["requests"], 1)
                 results[(label, concurrency)] = figures
-                print(f"{label:<40} c={concurrency:<3} {figures['calls']:8.0f} calls/s  p50 {figures['p50']:6.2f} ms"
-                      f"  p99 {figures['p99']:6.2f} ms  cpu {figures['cpu_ms']:.2f} ms/call  failures {figures['failures']:.0f}",
-                      flush=True)
+                print(
+                    f"{label:<40} c={concurrency:<3} {figures['calls']:8.0f} calls/s  p50 {figures['p50']:6.2f} ms"
+                    f"  p99 {figures['p99']:6.2f} ms  cpu {figures['cpu_ms']:.2f} ms/call  failures {figures['failures']:.0f}",
+                    flush=True,
+                )
         finally:
             process.terminate()
             try:
@@ -138,17 +177,22 @@ def main() -> None:
 
 def report(results: dict[tuple[str, int], dict[str, float]], concurrencies: list[int]) -> str:
     """A markdown table; ratios against the official SDK (same answer type) and the raw floor."""
-    lines = ["| server | concurrency | calls/s | p50 ms | p99 ms | server CPU ms/call | × official SDK (SSE) | × SDK (JSON) | × raw floor |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| server | concurrency | calls/s | p50 ms | p99 ms | server CPU ms/call | × official SDK (SSE) | × SDK (JSON) "
+        "| × TypeScript SDK (JSON) | × lean floor |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for label, _, _ in CASES:
         for concurrency in concurrencies:
             figures = results[(label, concurrency)]
             sse = results[("official SDK, SSE", concurrency)]["calls"]
             json_ = results[("official SDK, JSON", concurrency)]["calls"]
+            typescript = results[("TypeScript SDK, JSON", concurrency)]["calls"]
             floor = results[(FLOOR, concurrency)]["calls"]
             lines.append(
                 f"| {label} | {concurrency} | {figures['calls']:.0f} | {figures['p50']:.2f} | {figures['p99']:.2f} "
-                f"| {figures['cpu_ms']:.2f} | {figures['calls'] / sse:.2f} | {figures['calls'] / json_:.2f} | {figures['calls'] / floor:.2f} |"
+                f"| {figures['cpu_ms']:.2f} | {figures['calls'] / sse:.2f} | {figures['calls'] / json_:.2f} "
+                f"| {figures['calls'] / typescript:.2f} | {figures['calls'] / floor:.2f} |"
             )
     return "\n".join(lines)
 

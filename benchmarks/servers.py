@@ -12,12 +12,20 @@
 - ``raw-lean``: a raw ASGI app returning a fixed JSON-RPC result on the lean worker (trimcp's
   HTTP floor)
 - ``raw-hypercorn-trio``: the same raw app under hypercorn's own trio worker
+- ``raw-hypercorn-asyncio``, ``raw-uvicorn``: the same raw app on asyncio servers
+- ``raw-trio-h11``: a bare trio + h11 loop answering the same bytes (no ASGI: the trio ceiling)
+- ``ts-sdk``, ``ts-sdk-json``: the TypeScript SDK's server (``benchmarks/ts``, node 22), SSE or
+  JSON answers
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Any
+
+HERE = Path(__file__).resolve().parent
 
 FIXED = b'{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"3"}],"structuredContent":{"result":3}}}'
 
@@ -61,15 +69,74 @@ def mcp_sdk_app(json_response: bool) -> Any:
     return server.streamable_http_app(json_response=json_response, max_sessions=None)
 
 
+async def bare_trio_h11(port: int) -> None:
+    """Answer every request with FIXED on trio and h11 alone, keep-alive, nothing else."""
+    import h11
+    import trio
+
+    async def connection(stream: trio.SocketStream) -> None:
+        try:
+            await answer(stream)
+        except trio.BrokenResourceError:
+            pass  # wrk resets its connections at the end of a run
+
+    async def answer(stream: trio.SocketStream) -> None:
+        http = h11.Connection(h11.SERVER)
+        headers = [("content-type", "application/json"), ("content-length", str(len(FIXED)))]
+        while True:
+            event = http.next_event()
+            if event is h11.NEED_DATA:
+                data = await stream.receive_some(65536)
+                http.receive_data(data)
+                if not data:
+                    return
+            elif type(event) is h11.EndOfMessage:
+                response = http.send(h11.Response(status_code=200, headers=headers)) + http.send(h11.Data(data=FIXED))
+                await stream.send_all(response + http.send(h11.EndOfMessage()))
+                http.start_next_cycle()
+            elif type(event) is h11.ConnectionClosed:
+                return
+
+    await trio.serve_tcp(connection, port, host="127.0.0.1")
+
+
+def typescript_sdk(json_response: bool, port: int) -> None:
+    """Replace this process with node running ``benchmarks/ts/server.mjs`` (run.py installs both)."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.node_peers import NODE
+
+    os.execv(str(NODE), [str(NODE), str(HERE / "ts" / "server.mjs"), str(port), "json" if json_response else "sse"])
+
+
 def serve(name: str, port: int) -> None:
     if name.startswith("mcp-sdk"):
         import uvicorn
 
         uvicorn.run(mcp_sdk_app(name.endswith("json")), host="127.0.0.1", port=port, log_level="warning")
         return
+    if name.startswith("ts-sdk"):
+        typescript_sdk(name.endswith("json"), port)
+    if name == "raw-uvicorn":
+        import uvicorn
+
+        uvicorn.run(raw_app, host="127.0.0.1", port=port, log_level="warning")
+        return
+    if name == "raw-hypercorn-asyncio":
+        import asyncio
+
+        import hypercorn.asyncio
+        import hypercorn.config
+
+        config = hypercorn.config.Config()
+        config.bind, config.accesslog = [f"127.0.0.1:{port}"], None
+        asyncio.run(hypercorn.asyncio.serve(raw_app, config))
+        return
     import hypercorn.trio
     import trio
 
+    if name == "raw-trio-h11":
+        trio.run(bare_trio_h11, port)
+        return
     import trimcp
     from trimcp._transports.http.serve import hypercorn_config
 
