@@ -155,7 +155,9 @@ async def test_pipelined_requests_are_answered_in_order() -> None:
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         await stream.send_all(b"".join(post_request(b"%d" % n) for n in range(5)))
         answers = await read_until(stream, b"echo:4")
-        assert [answers.index(b"echo:%d" % n) for n in range(5)] == sorted(answers.index(b"echo:%d" % n) for n in range(5))
+        assert [answers.index(b"echo:%d" % n) for n in range(5)] == sorted(
+            answers.index(b"echo:%d" % n) for n in range(5)
+        )
         assert answers.count(b"HTTP/1.1 200") == 5
         await stream.aclose()
 
@@ -188,7 +190,9 @@ async def test_expect_100_continue() -> None:
 
     async with serving(app) as (port, _):
         stream = await trio.open_tcp_stream("127.0.0.1", port)
-        await stream.send_all(b"POST / HTTP/1.1\r\nhost: localhost\r\ncontent-length: 4\r\nexpect: 100-continue\r\n\r\n")
+        await stream.send_all(
+            b"POST / HTTP/1.1\r\nhost: localhost\r\ncontent-length: 4\r\nexpect: 100-continue\r\n\r\n"
+        )
         assert (await read_until(stream, b"\r\n\r\n")).startswith(b"HTTP/1.1 100")
         await stream.send_all(b"data")
         assert (await read_until(stream, b"data")).startswith(b"HTTP/1.1 200")

@@ -18,7 +18,12 @@ from ._client import ClientError, open_client
 from .protocol.errors import RequestFailed
 
 _SERVER_SPEC = re.compile(r"^[\w./\\-]+(\.py)?:[A-Za-z_]\w*$")
-LIST_KINDS = {"tools": "list_tools", "resources": "list_resources", "templates": "list_resource_templates", "prompts": "list_prompts"}
+LIST_KINDS = {
+    "tools": "list_tools",
+    "resources": "list_resources",
+    "templates": "list_resource_templates",
+    "prompts": "list_prompts",
+}
 
 
 def add_commands(commands: Any) -> None:
@@ -26,8 +31,12 @@ def add_commands(commands: Any) -> None:
     call = commands.add_parser("call", help="call a tool of an MCP server")
     _common(call)
     call.add_argument("tool", help="the tool's name")
-    call.add_argument("arguments", nargs="*", metavar="key=value",
-                      help="arguments (values are JSON when they parse and the schema does not ask for a string)")
+    call.add_argument(
+        "arguments",
+        nargs="*",
+        metavar="key=value",
+        help="arguments (values are JSON when they parse and the schema does not ask for a string)",
+    )
     call.add_argument("--args", dest="json_arguments", help="all arguments as one JSON object")
     call.add_argument("--log-level", default="info", help="show the server's log messages from this level up")
     listing = commands.add_parser("list", help="list a server's tools, resources, templates or prompts")
@@ -39,8 +48,9 @@ def add_commands(commands: Any) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="URL, module:server, or a command line (quoted) for a stdio server")
-    parser.add_argument("--transport", choices=["stdio", "streamable-http", "sse", "in-process"],
-                        help="instead of guessing from TARGET")
+    parser.add_argument(
+        "--transport", choices=["stdio", "streamable-http", "sse", "in-process"], help="instead of guessing from TARGET"
+    )
     parser.add_argument("--protocol-version", help="pin a protocol revision instead of negotiating")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer (default 60)")
     parser.add_argument("--header", action="append", default=[], metavar="NAME:VALUE", help="extra HTTP header")
