@@ -118,13 +118,11 @@ class HTTPTransport:
             self._streams[request_id] = scope
             task_status.started()
             try:
-                for _ in range(2):  # a second time after re-initializing a session the server forgot
-                    session = self.session_id
-                    if not await self._post(request_id, message, data):
-                        return
+                session = self.session_id
+                if await self._post(request_id, message, data):  # the server forgot the session
                     await self._reinitialize(session)
-                    data = jsonrpc.dumps(message)
-                self.client.fail(request_id, HTTPStatusError(404, "the session ended and a new one was refused"))
+                    if await self._post(request_id, message, data):
+                        raise HTTPStatusError(404, "the session ended and the new one was forgotten at once")
             except (ClientError, RequestFailed) as exc:
                 self.client.fail(request_id, exc)
             finally:
