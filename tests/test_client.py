@@ -406,3 +406,37 @@ async def test_sse_split_at_every_byte_boundary() -> None:
 async def test_malformed_sse_is_a_clear_error() -> None:
     with pytest.raises(trimcp.NotAnMCPServer, match="not JSON-RPC"):
         await messages_of([b"data: {truncated\n\n"])
+
+
+@pytest.mark.parametrize("transport", ["in-process", "streamable-http"])
+async def test_listen_delivers_the_change_notifications_asked_for(transport: str) -> None:
+    server = trimcp.Server("changing")
+
+    @server.tool
+    def first() -> str:
+        return "1"
+
+    @server.prompt
+    def hello() -> str:
+        return "hello"
+
+    async def check(client: trimcp.Client) -> None:
+        async with client.listen(tools=True) as changes:
+            assert changes.granted == {"toolsListChanged": True}
+            server.notify_prompts_changed()  # not asked for
+            server.notify_tools_changed()
+            with trio.fail_after(5):
+                change = await changes.receive()
+            assert change["method"] == "notifications/tools/list_changed"
+        with pytest.raises(RuntimeError, match="2026-07-28"):
+            async with trimcp.open_client(server, protocol_version="2025-11-25") as legacy, legacy.listen(tools=True):
+                pass
+
+    with trio.fail_after(15):
+        if transport == "in-process":
+            async with trimcp.open_client(server) as client:
+                await check(client)
+        else:
+            async with running_server(trimcp.asgi_app(server)) as http:
+                async with trimcp.open_client(f"http://127.0.0.1:{http.port}/mcp") as client:
+                    await check(client)

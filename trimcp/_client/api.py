@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -106,31 +107,57 @@ class Client(ClientCore):
 
     @asynccontextmanager
     async def listen(
-        self, *, tools: bool = False, resources: bool = False, prompts: bool = False, resource_uris: list[str] = ()
-    ) -> AsyncIterator[trio.MemoryReceiveChannel[dict[str, Any]]]:
-        """2026-07-28 ``subscriptions/listen``: yields a channel of the change notifications
-        asked for; leaving the block ends the subscription (closes its stream)."""
+        self,
+        *,
+        tools: bool = False,
+        resources: bool = False,
+        prompts: bool = False,
+        resource_uris: Sequence[str] = (),
+        buffer: int = 256,
+    ) -> AsyncIterator[Subscription]:
+        """2026-07-28 ``subscriptions/listen``: once the server has acknowledged, yields a
+        :class:`Subscription` of the change notifications asked for; leaving the block ends it."""
         if self.era is not Era.PER_REQUEST:
-            raise RuntimeError("subscriptions/listen is a 2026-07-28 request; use the message handler")
+            raise RuntimeError(
+                "subscriptions/listen is a 2026-07-28 request; use message_handler and subscribe_resource"
+            )
         wanted: dict[str, Any] = {}
-        if tools:
-            wanted["toolsListChanged"] = True
-        if resources:
-            wanted["resourcesListChanged"] = True
-        if prompts:
-            wanted["promptsListChanged"] = True
+        for flag, asked in (
+            ("toolsListChanged", tools),
+            ("resourcesListChanged", resources),
+            ("promptsListChanged", prompts),
+        ):
+            if asked:
+                wanted[flag] = True
         if resource_uris:
             wanted["resourceSubscriptions"] = list(resource_uris)
-        send, receive = trio.open_memory_channel[dict[str, Any]](256)
-        self._listeners.append(send)
+        send, receive = trio.open_memory_channel[dict[str, Any]](buffer)
         async with trio.open_nursery() as nursery:
 
             async def subscribe() -> None:
-                await self.request("subscriptions/listen", {"notifications": wanted}, timeout=float("inf"))
+                await self.request(
+                    "subscriptions/listen", {"notifications": wanted}, timeout=math.inf, subscription=send
+                )
 
             nursery.start_soon(subscribe)
+            with trio.fail_after(self.timeout):
+                acknowledged = await receive.receive()  # the server's first message on a subscription
             try:
-                yield receive
+                yield Subscription(receive, (acknowledged.get("params") or {}).get("notifications") or {})
             finally:
-                self._listeners.remove(send)
                 nursery.cancel_scope.cancel()
+
+
+class Subscription:
+    """The notifications of one ``subscriptions/listen``: iterate it, or :meth:`receive`.
+    ``granted`` is the filter the server agreed to honour."""
+
+    def __init__(self, channel: trio.MemoryReceiveChannel[dict[str, Any]], granted: dict[str, Any]) -> None:
+        self._channel = channel
+        self.granted = granted
+
+    async def receive(self) -> dict[str, Any]:
+        return await self._channel.receive()
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._channel.__aiter__()

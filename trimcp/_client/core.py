@@ -17,6 +17,7 @@ from ..protocol.constants import (
     META_LOG_LEVEL,
     META_PROTOCOL_VERSION,
     META_SERVER_INFO,
+    META_SUBSCRIPTION_ID,
     RESULT_INPUT_REQUIRED,
 )
 from ..protocol.errors import INTERNAL_ERROR, METHOD_NOT_FOUND, RequestFailed
@@ -96,7 +97,7 @@ class ClientCore:
         self._waiting: dict[jsonrpc.RequestId, _Waiter] = {}
         self._progress_tokens: dict[Any, _Waiter] = {}
         self._answering: dict[jsonrpc.RequestId, trio.CancelScope] = {}
-        self._listeners: list[trio.MemorySendChannel[dict[str, Any]]] = []
+        self._subscriptions: dict[jsonrpc.RequestId, trio.MemorySendChannel[dict[str, Any]]] = {}
 
     @property
     def era(self) -> Era:
@@ -123,6 +124,7 @@ class ClientCore:
         reset_timeout_on_progress: bool = False,
         max_total: float | None = None,
         follow_input: bool = True,
+        subscription: trio.MemorySendChannel[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Send a request and return its result.
 
@@ -131,12 +133,14 @@ class ClientCore:
         ``max_total`` seconds in all.
         On 2026-07-28, an ``input_required`` result is answered with the handlers and the
         request retried until it completes (``follow_input=False`` returns it instead).
+        ``subscription`` receives the notifications the server tags with this request's id (a
+        ``subscriptions/listen``), dropping what does not fit.
         """
         limit = self.timeout if timeout is None else timeout
         started = trio.current_time()
         for _ in range(_MAX_INPUT_ROUNDS):
             result = await self._request_once(
-                method, params, limit, on_progress, reset_timeout_on_progress, started, max_total
+                method, params, limit, on_progress, reset_timeout_on_progress, started, max_total, subscription
             )
             if not follow_input or result.get("resultType") != RESULT_INPUT_REQUIRED:
                 return result
@@ -161,6 +165,7 @@ class ClientCore:
         reset_on_progress: bool,
         started: float,
         max_total: float | None,
+        subscription: trio.MemorySendChannel[dict[str, Any]] | None,
     ) -> dict[str, Any]:
         if self.closed.is_set():
             raise ServerClosed("the session with the server is over")
@@ -183,6 +188,8 @@ class ClientCore:
 
             waiter.progressed = progressed
         self._waiting[request_id] = waiter
+        if subscription is not None:
+            self._subscriptions[request_id] = subscription
         try:
             with scope:
                 try:
@@ -194,6 +201,7 @@ class ClientCore:
         finally:
             del self._waiting[request_id]
             self._progress_tokens.pop(request_id, None)
+            self._subscriptions.pop(request_id, None)
         if scope.cancelled_caught:
             waited = trio.current_time() - started
             raise ClientTimeout(f"no answer to {method} from the server within {waited:.3g} s (client-side timeout)")
@@ -315,10 +323,10 @@ class ClientCore:
                         await outcome
         elif method == "notifications/cancelled" and params.get("requestId") in self._answering:
             self._answering[params["requestId"]].cancel()
-        else:
-            for listener in self._listeners:
-                with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError):
-                    listener.send_nowait(message)  # a listener that does not keep up misses some
+        subscription = self._subscriptions.get((params.get("_meta") or {}).get(META_SUBSCRIPTION_ID))
+        if subscription is not None:
+            with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError):
+                subscription.send_nowait(message)  # a listener that does not keep up misses some
         if self.message_handler is not None:
             outcome = self.message_handler(message)
             if outcome is not None:
