@@ -440,3 +440,41 @@ async def test_listen_delivers_the_change_notifications_asked_for(transport: str
             async with running_server(trimcp.asgi_app(server)) as http:
                 async with trimcp.open_client(f"http://127.0.0.1:{http.port}/mcp") as client:
                     await check(client)
+
+
+def header_server() -> trimcp.Server:
+    server = trimcp.Server("headers")
+
+    @server.tool(input_schema={"type": "object", "properties": {"n": {"type": "number", "x-mcp-header": "N"}}})
+    def invalid(n: float) -> str:
+        return "never listed"
+
+    @server.tool(
+        input_schema={
+            "type": "object",
+            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+            "required": ["region"],
+        }
+    )
+    def regional(region: str) -> str:
+        return f"region={region}"
+
+    return server
+
+
+async def test_x_mcp_header_arguments_travel_as_headers_and_invalid_tools_are_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from .http_support import JSON_AND_SSE, envelope, modern_headers
+
+    async with running_server(trimcp.asgi_app(header_server())) as http:
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "regional", "arguments": {"region": "eu"}, "_meta": envelope()}}  # fmt: skip
+        bare = await http.post(call, {**modern_headers("tools/call", "regional"), "accept": JSON_AND_SSE})
+        assert bare.status == 400, "the server insists on the header"
+        async with trimcp.open_client(f"http://127.0.0.1:{http.port}/mcp") as client:
+            assert client.era.name == "PER_REQUEST"
+            result = await client.call_tool("regional", {"region": "eu"})  # lists the tools first
+            assert result["content"][0]["text"] == "region=eu"
+            assert [tool["name"] for tool in await client.list_tools()] == ["regional"]
+            assert "leaving out tool 'invalid'" in caplog.text

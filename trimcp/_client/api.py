@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -10,10 +11,12 @@ from typing import Any
 import trio
 
 from ..protocol.constants import LOG_LEVELS
+from ..protocol.http_headers import header_parameters
 from ..protocol.versions import Era
 from .core import ClientCore, ProgressCallback
 
 _MAX_PAGES = 10_000
+log = logging.getLogger("trimcp.client")
 
 
 class Client(ClientCore):
@@ -28,8 +31,24 @@ class Client(ClientCore):
         await self.request("ping")
 
     async def list_tools(self) -> list[dict[str, Any]]:
-        """Every tool (following ``nextCursor``)."""
-        return await self._list_all("tools/list", "tools")
+        """Every tool (following ``nextCursor``). Over 2026-07-28 Streamable HTTP, a tool whose
+        ``x-mcp-header`` annotations break the spec's rules is left out (with a warning), and
+        the others' annotations are remembered so :meth:`call_tool` mirrors those arguments
+        into ``Mcp-Param-*`` headers."""
+        tools = await self._list_all("tools/list", "tools")
+        if not self.mirrors_tool_headers:
+            return tools
+        usable = []
+        for tool in tools:
+            try:
+                header_parameters(tool.get("inputSchema"))
+            except ValueError as exc:
+                log.warning("leaving out tool %r: %s", tool.get("name"), exc)
+                continue
+            self.tool_schemas[tool.get("name", "")] = tool.get("inputSchema")
+            usable.append(tool)
+        self._tools_listed = True
+        return usable
 
     async def list_resources(self) -> list[dict[str, Any]]:
         return await self._list_all("resources/list", "resources")
@@ -62,7 +81,11 @@ class Client(ClientCore):
         max_total: float | None = None,
     ) -> dict[str, Any]:
         """Call a tool; the ``CallToolResult`` (a tool's own failure is ``isError: true`` in it,
-        not an exception). See :meth:`request` for the timeout options."""
+        not an exception). See :meth:`request` for the timeout options. Over 2026-07-28
+        Streamable HTTP the tools are listed once first, unless they were, to learn which
+        arguments go into headers."""
+        if self.mirrors_tool_headers and name not in self.tool_schemas and not self._tools_listed:
+            await self.list_tools()
         return await self.request(
             "tools/call",
             {"name": name, "arguments": arguments or {}},

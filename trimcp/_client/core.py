@@ -98,10 +98,18 @@ class ClientCore:
         self._progress_tokens: dict[Any, _Waiter] = {}
         self._answering: dict[jsonrpc.RequestId, trio.CancelScope] = {}
         self._subscriptions: dict[jsonrpc.RequestId, trio.MemorySendChannel[dict[str, Any]]] = {}
+        #: Tools' ``inputSchema`` by name, for their ``x-mcp-header`` arguments (2026-07-28 HTTP).
+        self.tool_schemas: dict[str, Any] = {}
+        self._tools_listed = False
 
     @property
     def era(self) -> Era:
         return era_of(self.protocol_version) or Era.HANDSHAKE
+
+    @property
+    def mirrors_tool_headers(self) -> bool:
+        """Whether ``x-mcp-header`` arguments travel as headers (2026-07-28 Streamable HTTP)."""
+        return self.era is Era.PER_REQUEST and self.transport_name == "streamable-http"
 
     @property
     def capabilities(self) -> dict[str, Any]:

@@ -80,7 +80,10 @@ class HTTPTransport:
                 )
             else:
                 typed = jsonrpc.Notification(message["method"], message.get("params"))
-            headers += [(name.lower(), value) for name, value in request_headers(typed).items()]
+            schema = self.client.tool_schemas.get(typed.params.get("name")) if typed.method == "tools/call" else None
+            headers += [
+                (name.lower(), value) for name, value in request_headers(typed, tool_input_schema=schema).items()
+            ]
             return headers
         if self.session_id is not None:
             headers.append(("mcp-session-id", self.session_id))
@@ -123,7 +126,12 @@ class HTTPTransport:
                     await self._reinitialize(session)
                     if await self._post(request_id, message, data):
                         raise HTTPStatusError(404, "the session ended and the new one was forgotten at once")
-            except (ClientError, RequestFailed) as exc:
+            except (
+                ClientError,
+                RequestFailed,
+                TypeError,
+                ValueError,
+            ) as exc:  # TypeError: an argument no header can carry
                 self.client.fail(request_id, exc)
             finally:
                 del self._streams[request_id]
