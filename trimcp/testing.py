@@ -23,6 +23,7 @@ from typing import Any
 import trio
 import trio.testing
 
+from ._client.api import CommonRequests
 from ._runtime import Session
 from ._runtime.groups import unwrap_single_exception
 from ._server.server import Server
@@ -41,7 +42,7 @@ ProgressCallback = Callable[[float, "float | None", "str | None"], Awaitable[Non
 Answerer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-class TestClient:
+class TestClient(CommonRequests):
     """A minimal MCP client for tests. Create it with :func:`open_test_client`."""
 
     __test__ = False  # not a pytest test class
@@ -208,43 +209,6 @@ class TestClient:
         self, name: str, arguments: dict[str, Any] | None = None, *, on_progress: ProgressCallback | None = None
     ) -> dict[str, Any]:
         return await self.request("tools/call", {"name": name, "arguments": arguments or {}}, on_progress=on_progress)
-
-    async def list_tools(self) -> list[dict[str, Any]]:
-        return await self._list_all("tools/list", "tools")
-
-    async def list_resources(self) -> list[dict[str, Any]]:
-        return await self._list_all("resources/list", "resources")
-
-    async def list_resource_templates(self) -> list[dict[str, Any]]:
-        return await self._list_all("resources/templates/list", "resourceTemplates")
-
-    async def list_prompts(self) -> list[dict[str, Any]]:
-        return await self._list_all("prompts/list", "prompts")
-
-    async def _list_all(self, method: str, key: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor = None
-        for _ in range(10_000):
-            result = await self.request(method, {"cursor": cursor} if cursor is not None else None)
-            items.extend(result[key])
-            cursor = result.get("nextCursor")
-            if cursor is None:
-                return items
-        raise AssertionError(f"{method} kept returning cursors")
-
-    async def read_resource(self, uri: str) -> dict[str, Any]:
-        return await self.request("resources/read", {"uri": uri})
-
-    async def get_prompt(self, name: str, arguments: dict[str, str] | None = None) -> dict[str, Any]:
-        return await self.request("prompts/get", {"name": name, "arguments": arguments or {}})
-
-    async def complete(
-        self, ref: dict[str, Any], argument: str, value: str, context: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        params: dict[str, Any] = {"ref": ref, "argument": {"name": argument, "value": value}}
-        if context is not None:
-            params["context"] = {"arguments": context}
-        return (await self.request("completion/complete", params))["completion"]
 
     # -- receiving --------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,36 +19,15 @@ _MAX_PAGES = 10_000
 log = logging.getLogger("trimcp.client")
 
 
-class Client(ClientCore):
-    """A connection to one MCP server, in whichever era it speaks. Create it with
-    :func:`trimcp.open_client`.
+class CommonRequests:
+    """The requests whose shape does not depend on the client: listing (every page), reading a
+    resource, getting a prompt, completing. Shared by :class:`Client` and ``trimcp.testing``'s
+    client, which each bring ``request(method, params)``."""
 
-    ``era``, ``protocol_version``, ``server_info``, ``server_capabilities`` and
-    ``instructions`` describe the server as negotiated.
-    """
-
-    async def ping(self) -> None:
-        await self.request("ping")
+    request: Callable[..., Awaitable[dict[str, Any]]]
 
     async def list_tools(self) -> list[dict[str, Any]]:
-        """Every tool (following ``nextCursor``). Over 2026-07-28 Streamable HTTP, a tool whose
-        ``x-mcp-header`` annotations break the spec's rules is left out (with a warning), and
-        the others' annotations are remembered so :meth:`call_tool` mirrors those arguments
-        into ``Mcp-Param-*`` headers."""
-        tools = await self._list_all("tools/list", "tools")
-        if not self.mirrors_tool_headers:
-            return tools
-        usable = []
-        for tool in tools:
-            try:
-                header_parameters(tool.get("inputSchema"))
-            except ValueError as exc:
-                log.warning("leaving out tool %r: %s", tool.get("name"), exc)
-                continue
-            self.tool_schemas[tool.get("name", "")] = tool.get("inputSchema")
-            usable.append(tool)
-        self._tools_listed = True
-        return usable
+        return await self._list_all("tools/list", "tools")
 
     async def list_resources(self) -> list[dict[str, Any]]:
         return await self._list_all("resources/list", "resources")
@@ -69,6 +48,53 @@ class Client(ClientCore):
             if cursor is None:
                 return items
         raise RuntimeError(f"{method} returned more than {_MAX_PAGES} pages")
+
+    async def read_resource(self, uri: str) -> dict[str, Any]:
+        return await self.request("resources/read", {"uri": uri})
+
+    async def get_prompt(self, name: str, arguments: dict[str, str] | None = None) -> dict[str, Any]:
+        return await self.request("prompts/get", {"name": name, "arguments": arguments or {}})
+
+    async def complete(
+        self, ref: dict[str, Any], argument: str, value: str, context: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """``completion/complete``; returns its ``completion`` object (``values``, ...)."""
+        params: dict[str, Any] = {"ref": ref, "argument": {"name": argument, "value": value}}
+        if context is not None:
+            params["context"] = {"arguments": context}
+        return (await self.request("completion/complete", params)).get("completion") or {}
+
+
+class Client(ClientCore, CommonRequests):
+    """A connection to one MCP server, in whichever era it speaks. Create it with
+    :func:`trimcp.open_client`.
+
+    ``era``, ``protocol_version``, ``server_info``, ``server_capabilities`` and
+    ``instructions`` describe the server as negotiated.
+    """
+
+    async def ping(self) -> None:
+        await self.request("ping")
+
+    async def list_tools(self) -> list[dict[str, Any]]:
+        """Every tool (following ``nextCursor``). Over 2026-07-28 Streamable HTTP, a tool whose
+        ``x-mcp-header`` annotations break the spec's rules is left out (with a warning), and
+        the others' annotations are remembered so :meth:`call_tool` mirrors those arguments
+        into ``Mcp-Param-*`` headers."""
+        tools = await super().list_tools()
+        if not self.mirrors_tool_headers:
+            return tools
+        usable = []
+        for tool in tools:
+            try:
+                header_parameters(tool.get("inputSchema"))
+            except ValueError as exc:
+                log.warning("leaving out tool %r: %s", tool.get("name"), exc)
+                continue
+            self.tool_schemas[tool.get("name", "")] = tool.get("inputSchema")
+            usable.append(tool)
+        self._tools_listed = True
+        return usable
 
     async def call_tool(
         self,
@@ -94,21 +120,6 @@ class Client(ClientCore):
             reset_timeout_on_progress=reset_timeout_on_progress,
             max_total=max_total,
         )
-
-    async def read_resource(self, uri: str) -> dict[str, Any]:
-        return await self.request("resources/read", {"uri": uri})
-
-    async def get_prompt(self, name: str, arguments: dict[str, str] | None = None) -> dict[str, Any]:
-        return await self.request("prompts/get", {"name": name, "arguments": arguments or {}})
-
-    async def complete(
-        self, ref: dict[str, Any], argument: str, value: str, context: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        """``completion/complete``; returns its ``completion`` object (``values``, ...)."""
-        params: dict[str, Any] = {"ref": ref, "argument": {"name": argument, "value": value}}
-        if context is not None:
-            params["context"] = {"arguments": context}
-        return (await self.request("completion/complete", params)).get("completion") or {}
 
     async def set_logging_level(self, level: str) -> None:
         """Ask for log messages from ``level`` up. On 2026-07-28 the level travels with every
