@@ -14,6 +14,7 @@ import h11
 import trio
 
 import trimcp
+from trimcp import Context
 from trimcp.protocol.sse import ServerSentEvent, SSEDecoder
 
 JSON_AND_SSE = "application/json, text/event-stream"
@@ -183,3 +184,48 @@ async def running_server(app: trimcp.MCPApp, **options: Any) -> AsyncIterator[Ra
         port = int(binds[0].rsplit(":", 1)[1])
         yield RawHTTP("127.0.0.1", port)
         nursery.cancel_scope.cancel()
+
+
+class Probe:
+    """What a probe server's ``sleep`` tool saw: started, when its ``finally`` ran, and why."""
+
+    def __init__(self) -> None:
+        self.started = trio.Event()
+        self.finished = trio.Event()
+        self.finally_at: float | None = None
+        self.reason: object = None
+
+
+def probe_server(probe: Probe) -> trimcp.Server:
+    """Tools for transport tests: ``sleep`` (reports to ``probe``), ``add``, ``steps`` (logs and
+    progress), ``regional`` (an ``x-mcp-header`` argument)."""
+    server = trimcp.Server("http-test", version="1.2.3")
+
+    @server.tool
+    async def sleep(ctx: Context, seconds: float = 30) -> str:
+        probe.started.set()
+        try:
+            await trio.sleep(seconds)
+            return "slept"
+        finally:
+            probe.finally_at = trio.current_time()
+            probe.reason = ctx.cancel_reason
+            probe.finished.set()
+
+    @server.tool
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    @server.tool
+    async def steps(ctx: Context, count: int = 3) -> str:
+        for step in range(1, count + 1):
+            await ctx.info(f"step {step}")
+            await ctx.progress(step, count)
+            await trio.sleep(0.01)
+        return "done"
+
+    @server.tool(input_schema={"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}})
+    def regional(region: str) -> str:
+        return region
+
+    return server

@@ -13,11 +13,11 @@ import pytest
 import trio
 
 import trimcp
-from trimcp import CancelReason, Context
+from trimcp import CancelReason
 from trimcp._client.http import Origin
 
 from .conftest import ROOT, load_example
-from .http_support import running_server
+from .http_support import Probe, probe_server, running_server
 
 ERAS = ["2026-07-28", "2025-11-25"]
 TRANSPORTS = ["in-process", "stdio", "streamable-http", "sse"]
@@ -107,31 +107,6 @@ async def test_every_request_on_every_transport(transport: str, pinned: str | No
             assert haiku["content"][0]["text"] == "an old silent pond"
             roots = await client.call_tool("show_roots")
             assert roots["structuredContent"] == {"result": ["file:///work/project"]}
-
-
-class Probe:
-    def __init__(self) -> None:
-        self.started = trio.Event()
-        self.finished = trio.Event()
-        self.finally_at = 0.0
-        self.reason: object = None
-
-
-def probe_server(probe: Probe) -> trimcp.Server:
-    server = trimcp.Server("probe")
-
-    @server.tool
-    async def sleep(ctx: Context, seconds: float = 30) -> str:
-        probe.started.set()
-        try:
-            await trio.sleep(seconds)
-            return "slept"
-        finally:
-            probe.finally_at = trio.current_time()
-            probe.reason = ctx.cancel_reason
-            probe.finished.set()
-
-    return server
 
 
 @asynccontextmanager

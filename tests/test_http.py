@@ -12,48 +12,7 @@ import trio
 import trimcp
 from trimcp import CancelReason, Context
 
-from .http_support import JSON_AND_SSE, RawHTTP, envelope, modern_headers, running_server
-
-
-class Probe:
-    def __init__(self) -> None:
-        self.started = trio.Event()
-        self.finished = trio.Event()
-        self.finally_at: float | None = None
-        self.reason: object = None
-
-
-def probe_server(probe: Probe) -> trimcp.Server:
-    server = trimcp.Server("http-test", version="1.2.3")
-
-    @server.tool
-    async def sleep(ctx: Context, seconds: float = 30) -> str:
-        probe.started.set()
-        try:
-            await trio.sleep(seconds)
-            return "slept"
-        finally:
-            probe.finally_at = trio.current_time()
-            probe.reason = ctx.cancel_reason
-            probe.finished.set()
-
-    @server.tool
-    async def add(a: int, b: int) -> int:
-        return a + b
-
-    @server.tool
-    async def steps(ctx: Context, count: int = 3) -> str:
-        for step in range(1, count + 1):
-            await ctx.info(f"step {step}")
-            await ctx.progress(step, count)
-            await trio.sleep(0.01)
-        return "done"
-
-    @server.tool(input_schema={"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}})
-    def regional(region: str) -> str:
-        return region
-
-    return server
+from .http_support import JSON_AND_SSE, Probe, RawHTTP, envelope, modern_headers, probe_server, running_server
 
 
 def call(request_id: Any, name: str, arguments: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
