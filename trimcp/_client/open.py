@@ -14,7 +14,13 @@ import trio
 
 from .._runtime.groups import unwrap_single_exception
 from ..protocol.errors import HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION, RequestFailed
-from ..protocol.versions import HANDSHAKE_VERSIONS, LATEST_HANDSHAKE_VERSION, LATEST_VERSION, PER_REQUEST_VERSIONS
+from ..protocol.versions import (
+    HANDSHAKE_VERSIONS,
+    LATEST_HANDSHAKE_VERSION,
+    LATEST_VERSION,
+    PER_REQUEST_VERSIONS,
+    Era,
+)
 from .api import Client
 from .core import Handler, MessageHandler
 from .errors import ClientTimeout, HTTPStatusError, NotAnMCPServer, ServerClosed
@@ -122,13 +128,13 @@ async def _open_http(
         stack.push_async_callback(http.aclose)
         try:
             await _negotiate(client, protocol_version, discover_timeout)
-            if client.era.name == "HANDSHAKE":
+            if client.era is Era.HANDSHAKE:
                 http.start_get_stream()
             return
         except HTTPStatusError as exc:
             if exc.status not in (400, 404, 405) or protocol_version in PER_REQUEST_VERSIONS:
                 raise
-        client.transport_name = kind = "sse"  # 2024-11-05 servers: fall back to HTTP+SSE
+        client.transport_name = "sse"  # 2024-11-05 servers: fall back to HTTP+SSE
     legacy = LegacySSETransport(HTTPPool(origin, verify=verify), client, headers)
     stack.push_async_callback(legacy.aclose)
     await legacy.connect(client.timeout)
