@@ -20,9 +20,8 @@ from .http_transport import raise_for_answer
 class LegacySSETransport:
     """Opened by :meth:`connect`; the stream's reader dispatches every message event."""
 
-    def __init__(self, pool: HTTPPool, client: ClientCore, headers: dict[str, str]) -> None:
+    def __init__(self, pool: HTTPPool, headers: dict[str, str]) -> None:
         self.pool = pool
-        self.client = client
         self.extra_headers = list(headers.items())
         self.endpoint = ""
         self._exit = AsyncExitStack()

@@ -135,7 +135,7 @@ async def _open_http(
             if exc.status not in (400, 404, 405) or protocol_version in PER_REQUEST_VERSIONS:
                 raise
         client.transport_name = "sse"  # 2024-11-05 servers: fall back to HTTP+SSE
-    legacy = LegacySSETransport(HTTPPool(origin, verify=verify), client, headers)
+    legacy = LegacySSETransport(HTTPPool(origin, verify=verify), headers)
     stack.push_async_callback(legacy.aclose)
     await legacy.connect(client.timeout)
     client.transport = legacy
