@@ -592,3 +592,26 @@ async def test_notifications_wait_for_the_next_get_stream() -> None:
         async with http.open("GET", headers={"mcp-session-id": session_id, "accept": "text/event-stream"}) as stream:
             _, changed = await stream.events(2)
         assert json.loads(changed.data)["method"] == "notifications/tools/list_changed"
+
+
+async def test_under_hypercorns_own_worker_a_disconnect_is_watched_by_a_task() -> None:
+    import hypercorn.trio
+
+    from trimcp._transports.http.serve import hypercorn_config
+
+    probe = Probe()
+    app = trimcp.asgi_app(probe_server(probe))
+    async with trio.open_nursery() as nursery:
+        config = hypercorn_config(host="127.0.0.1", port=0)
+        binds = await nursery.start(lambda task_status: hypercorn.trio.serve(app, config, task_status=task_status))
+        http = RawHTTP("127.0.0.1", int(binds[0].rsplit(":", 1)[1]))
+        headers = {**modern_headers("tools/call", "sleep"), "accept": JSON_AND_SSE, "content-type": "application/json"}
+        with trio.fail_after(10):
+            async with http.open("POST", headers=headers, body=modern_call(1, "sleep", {"seconds": 30})) as stream:
+                await probe.started.wait()
+                closed_at = trio.current_time()
+                await stream.close()
+            await probe.finished.wait()
+        assert probe.finally_at is not None and probe.finally_at - closed_at < 0.1
+        assert probe.reason is CancelReason.CLIENT_DISCONNECTED
+        nursery.cancel_scope.cancel()

@@ -353,3 +353,20 @@ async def test_app_inbox_is_bounded_joins_body_chunks_and_drops_after_close() ->
     with trio.move_on_after(0.05) as waited:
         await inbox.get()
     assert waited.cancelled_caught
+
+
+async def test_app_inbox_reports_a_disconnect_to_its_watchers() -> None:
+    inbox = AppInbox(4)
+    seen: list[str] = []
+    stop_first = inbox.watch_disconnect(lambda: seen.append("first"))
+    stop_second = inbox.watch_disconnect(lambda: seen.append("second"))
+    stop_first()
+    await inbox.put({"type": "http.request", "body": b"", "more_body": False})
+    assert seen == []
+    await inbox.put({"type": "http.disconnect"})
+    assert seen == ["second"], "called at once, by the task that learnt of it"
+    stop_second()
+    inbox.watch_disconnect(lambda: seen.append("late"))
+    assert seen == ["second", "late"], "a watcher arriving after the disconnect hears of it at once"
+    assert await inbox() == {"type": "http.request", "body": b"", "more_body": False}, "the inbox is receive"
+    assert await inbox() == {"type": "http.disconnect"}, "the message itself is still delivered"

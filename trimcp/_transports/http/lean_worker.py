@@ -37,18 +37,28 @@ HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
 class AppInbox:
     """What one ASGI app receives, in order, bounded like hypercorn's channel: ``put`` waits
     while ``size`` messages are unread. Consecutive body chunks reach the app as one message.
-    Once the app has finished, messages are dropped instead of waiting for a reader."""
+    Once the app has finished, messages are dropped instead of waiting for a reader.
 
-    __slots__ = ("_messages", "_readable", "_size", "_writable", "closed")
+    The inbox is the app's ``receive`` callable, and :meth:`watch_disconnect` lets an app that
+    knows it learn of ``http.disconnect`` without a task waiting in ``receive`` (trimcp does).
+    """
+
+    __slots__ = ("_messages", "_readable", "_size", "_watchers", "_writable", "closed", "disconnected")
 
     def __init__(self, size: int) -> None:
         self._messages: list[dict[str, Any]] = []  # a few at most: lighter than a deque
         self._size = max(size, 1)
         self._readable = trio.lowlevel.ParkingLot()
         self._writable = trio.lowlevel.ParkingLot()
+        self._watchers: list[Callable[[], None]] = []
         self.closed = False
+        self.disconnected = False
 
     async def put(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.disconnect" and not self.disconnected:
+            self.disconnected = True
+            for watcher in self._watchers:
+                watcher()
         while len(self._messages) >= self._size and not self.closed:
             await self._writable.park()
         if self.closed:
@@ -66,10 +76,25 @@ class AppInbox:
         self._writable.unpark_all()
         return message
 
+    __call__ = get
+
+    def watch_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the client disconnects (at once if it has); returns the
+        function that stops watching."""
+        if self.disconnected:
+            callback()
+            return _nothing
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
+
     def close(self) -> None:
         self.closed = True
         self._messages.clear()
         self._writable.unpark_all()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _join_body(first: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -115,7 +140,7 @@ async def _run_app(
     send: Callable[[dict[str, Any] | None], Awaitable[None]],
 ) -> None:
     try:
-        await app(scope, inbox.get, send, trio.to_thread.run_sync, trio.from_thread.run)
+        await app(scope, inbox, send, trio.to_thread.run_sync, trio.from_thread.run)
     except trio.Cancelled:
         raise
     except BaseExceptionGroup as group:
@@ -250,14 +275,18 @@ class LeanConnection:
             self._set_idle(event.idle)
 
     async def _write(self, data: bytes) -> None:
+        # Bytes the protocol produced are written whatever happens to the task writing them (a
+        # response cut in the middle is worse than a late cancellation), lock wait included.
         # Taking the lock is a scheduling point before every write: under many connections that
         # keeps the tail latency down (writing at once was faster per call but starved some).
-        async with self._write_lock:
-            try:
-                with trio.CancelScope(shield=True):
+        with trio.CancelScope(shield=True):
+            async with self._write_lock:
+                try:
                     await self.stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                await self.protocol.handle(Closed())
+                    return
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+        await self.protocol.handle(Closed())
 
     def _set_idle(self, idle: bool) -> None:
         """Idle connections are closed after ``keep_alive_timeout`` (at once when shutting

@@ -25,21 +25,37 @@ async def _plain(batch: list[bytes]) -> bytes:
 @asynccontextmanager
 async def watching_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> AsyncIterator[None]:
     """Run the block while watching ``receive``: when the client leaves, ``on_disconnect`` is
-    called at once and the block is cancelled."""
+    called at once and the block is cancelled. Served by trimcp's lean worker, ``receive``
+    reports the disconnect itself (``watch_disconnect``); elsewhere a task waits in it."""
+    watch = getattr(receive, "watch_disconnect", None)
+    if watch is not None:
+        with trio.CancelScope() as scope:
+
+            def left() -> None:
+                on_disconnect()
+                scope.cancel(reason="client disconnected")
+
+            stop_watching = watch(left)
+            try:
+                yield
+            finally:
+                stop_watching()
+        return
     async with trio.open_nursery() as nursery:
 
-        async def watch() -> None:
+        async def watch_in_task() -> None:
             await wait_for_disconnect(receive)
             on_disconnect()
             nursery.cancel_scope.cancel(reason="client disconnected")
 
-        nursery.start_soon(watch)
+        nursery.start_soon(watch_in_task)
         yield
         nursery.cancel_scope.cancel(reason="response complete")
 
 
-#: How long an answer may take before a task is started to watch for the client leaving: most
-#: answers are ready sooner and spare that task. A client leaving meanwhile is noticed then.
+#: How long an answer may take before the client leaving is watched for (by a task, unless the
+#: lean worker reports it): most answers are ready sooner and spare that. A client leaving
+#: meanwhile is noticed then.
 QUICK_ANSWER = 0.002
 _WAITING = object()
 
