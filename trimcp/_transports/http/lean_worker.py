@@ -57,7 +57,7 @@ class AppInbox:
     async def put(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.disconnect" and not self.disconnected:
             self.disconnected = True
-            for watcher in self._watchers:
+            for watcher in list(self._watchers):  # a watcher may stop watching
                 watcher()
         while len(self._messages) >= self._size and not self.closed:
             await self._writable.park()
