@@ -11,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import trio
+
+import trimcp
 
 from .conftest import ROOT
 from .http_support import JSON_AND_SSE, RawHTTP
@@ -119,6 +122,13 @@ async def test_tls_through_the_cli(tmp_path: Path) -> None:
         http = RawHTTP("127.0.0.1", port, ssl_context=context)
         session_id = await http.initialize()
         assert session_id
+        url = f"https://127.0.0.1:{port}/mcp"
+        for version in (None, "2025-11-25"):  # trimcp's client over TLS, in both eras
+            async with trimcp.open_client(url, verify=context, protocol_version=version) as client:
+                assert (await client.call_tool("add", {"a": 2, "b": 3}))["structuredContent"] == {"result": 5}
+        with pytest.raises(trimcp.ConnectionFailed, match="cannot connect"):
+            async with trimcp.open_client(url):  # the system's CAs do not know this certificate
+                pass
         process.send_signal(signal.SIGTERM)
         with trio.fail_after(10):
             assert await process.wait() == 0
