@@ -13,14 +13,15 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from tests.ports import free_port, wait_until_listening  # noqa: E402
 #: (label, server, era): era "handshake" opens a session first; "2026-07-28" sends envelopes.
 CASES = [
     ("official SDK, SSE", "mcp-sdk", "handshake"),
@@ -51,7 +52,6 @@ def ensure_wrk() -> str:
 
 def ensure_typescript_sdk() -> None:
     """node 22 (tests/node_peers) and the TypeScript SDK pinned in benchmarks/ts."""
-    sys.path.insert(0, str(HERE.parent))
     from tests.node_peers import ensure_installed
 
     ensure_installed()
@@ -60,22 +60,11 @@ def ensure_typescript_sdk() -> None:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=ts, check=True, timeout=900)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start(server: str, port: int) -> subprocess.Popen:
     command = ["taskset", "-c", "0", sys.executable, str(HERE / "servers.py"), server, str(port)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.1)
+    if wait_until_listening(port, process):
+        return process
     process.kill()
     raise SystemExit(f"{server} did not start")
 

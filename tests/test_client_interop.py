@@ -16,28 +16,21 @@ import trio
 import trimcp
 
 from .conftest import ROOT
+from .ports import free_port, wait_until_listening_async
 
 SDK_SERVER = str(ROOT / "tests" / "servers" / "sdk_server.py")
 
 
 @asynccontextmanager
 async def sdk_http_server() -> AsyncIterator[str]:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    await listeners[0].aclose()
+    port = free_port()
     process = await trio.lowlevel.open_process(
         [sys.executable, SDK_SERVER, "http", str(port)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     try:
-        with trio.fail_after(30):
-            while True:
-                try:
-                    await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
-                    break
-                except OSError:
-                    await trio.sleep(0.1)
+        await wait_until_listening_async(port, process)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         process.terminate()

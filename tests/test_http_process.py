@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -18,12 +17,7 @@ import trimcp
 
 from .conftest import ROOT
 from .http_support import JSON_AND_SSE, RawHTTP
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from .ports import free_port, wait_until_listening_async
 
 
 async def start(command: list[str], nursery: trio.Nursery, port: int, log: Path) -> trio.Process:
@@ -31,16 +25,11 @@ async def start(command: list[str], nursery: trio.Nursery, port: int, log: Path)
     process = await trio.lowlevel.open_process(
         command, cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
-    with trio.fail_after(20):
-        while True:
-            try:
-                connection = await trio.open_tcp_stream("127.0.0.1", port)
-            except OSError:
-                assert process.poll() is None, log.read_text()
-                await trio.sleep(0.05)
-                continue
-            await connection.aclose()
-            return process
+    try:
+        await wait_until_listening_async(port, process, timeout=20)
+    except AssertionError:
+        raise AssertionError(log.read_text()) from None
+    return process
 
 
 async def wait_for(log: Path, text: str, timeout: float = 10) -> float:

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.node_peers import NODE_MODULES, ensure_installed, node_environment  # noqa: E402
+from tests.ports import free_port, wait_until_listening  # noqa: E402
 
 SUITES = {
     "0.1.16": [["--suite", "all"]],
@@ -36,12 +36,6 @@ SUITES = {
 RUN_TIMEOUT = 900
 #: The suite writes each scenario's checks to ``server-<scenario>-<ISO timestamp>/checks.json``.
 _RESULT_DIRECTORY = re.compile(r"^server-(.+?)-\d{4}-\d{2}-\d{2}T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(layout: str, port: int, log: Path) -> subprocess.Popen:
@@ -54,15 +48,10 @@ def start_server(layout: str, port: int, log: Path) -> subprocess.Popen:
         command = [hypercorn, "--worker-class", "trio", "--bind", f"127.0.0.1:{port}", "tests/conformance/mounted.py:app"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                                env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit(f"the server exited early:\n{log.read_text()}") from None
-            time.sleep(0.1)
+    if wait_until_listening(port, process):
+        return process
+    if process.poll() is not None:
+        raise SystemExit(f"the server exited early:\n{log.read_text()}")
     process.kill()
     raise SystemExit("the server did not start within 30 s")
 
