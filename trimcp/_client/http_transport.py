@@ -85,11 +85,9 @@ class HTTPTransport:
                 (name.lower(), value) for name, value in request_headers(typed, tool_input_schema=schema).items()
             ]
             return headers
-        if self.session_id is not None:
-            headers.append(("mcp-session-id", self.session_id))
-        if message.get("method") != "initialize" and self.client.protocol_version:
-            headers.append(("mcp-protocol-version", self.client.protocol_version))
-        return headers
+        if message.get("method") == "initialize":
+            return headers  # no session yet, and the version is in the body
+        return [_ACCEPT, _JSON, *self._session_headers()]
 
     async def send_request(self, request_id: Any, message: dict[str, Any], data: bytes) -> None:
         await self._nursery.start(self._exchange, request_id, message, data)
@@ -179,11 +177,7 @@ class HTTPTransport:
         """Reconnect with ``Last-Event-ID`` (handshake era) until the answer arrives."""
         for _ in range(_MAX_RESUMES):
             await trio.sleep(min((decoder.retry or 0) / 1000, _MAX_RETRY_DELAY))
-            headers = [
-                ("accept", "text/event-stream"),
-                *self._session_headers(),
-                ("last-event-id", decoder.last_event_id or ""),
-            ]
+            headers = self._stream_headers(decoder.last_event_id)
             try:
                 async with self.pool.request("GET", self.pool.origin.target, headers) as response:
                     if response.status != 200 or response.content_type != "text/event-stream":
@@ -194,6 +188,13 @@ class HTTPTransport:
                 continue
             if self.client.answered(request_id):
                 return
+
+    def _stream_headers(self, last_event_id: str | None) -> list[tuple[str, str]]:
+        """A GET for the session's events, after ``last_event_id`` when one was seen."""
+        headers = [("accept", "text/event-stream"), *self._session_headers()]
+        if last_event_id is not None:
+            headers.append(("last-event-id", last_event_id))
+        return headers
 
     def _session_headers(self) -> list[tuple[str, str]]:
         headers = list(self.extra_headers)
@@ -240,9 +241,7 @@ class HTTPTransport:
         failures = 0
         with scope:
             while failures < _MAX_RESUMES:
-                headers = [("accept", "text/event-stream"), *self._session_headers()]
-                if decoder.last_event_id is not None:
-                    headers.append(("last-event-id", decoder.last_event_id))
+                headers = self._stream_headers(decoder.last_event_id)
                 try:
                     async with self.pool.request("GET", self.pool.origin.target, headers) as response:
                         if response.status != 200 or response.content_type != "text/event-stream":
