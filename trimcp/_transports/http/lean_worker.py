@@ -32,6 +32,11 @@ from hypercorn.utils import ShutdownError, parse_socket_addr, raise_shutdown, re
 
 MAX_RECV = 2**16
 HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
+#: Seconds one write (or a graceful close) may take before the peer is taken for gone and the
+#: connection is closed: writes are shielded from cancellation, so this is what bounds them.
+WRITE_TIMEOUT = 60.0
+#: What ends a connection quietly: the peer left, or its TLS handshake failed or took too long.
+_PEER_GONE = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError)
 
 
 class AppInbox:
@@ -152,7 +157,10 @@ async def _run_app(
         await config.log.exception("Error in ASGI Framework")
     finally:
         inbox.close()
-        await send(None)
+        try:
+            await send(None)  # ends the response (a 500 if it never started)
+        except Exception:
+            await config.log.exception("Error ending an ASGI response")
 
 
 def _announces_length(start: dict[str, Any]) -> bool:
@@ -178,6 +186,7 @@ class LeanConnection:
         self.stream = stream
         self._live = live
         self._write_lock = trio.Lock()
+        self._closed = False
         self._held_head: bytearray | None = None
         self._idle = True
         self._deadline = math.inf
@@ -185,37 +194,45 @@ class LeanConnection:
         self.protocol: ProtocolWrapper
 
     async def run(self) -> None:
-        alpn_protocol, socket, ssl = "http/1.1", getattr(self.stream, "socket", None), False
+        """Serve the connection until either side closes it. Nothing escapes but cancellation:
+        a failure in hypercorn's protocol layer or in this loop is logged with its traceback and
+        ends this connection alone."""
         self._live.add(self)
         try:
-            if isinstance(self.stream, trio.SSLStream):
-                with trio.fail_after(self.config.ssl_handshake_timeout):
-                    await self.stream.do_handshake()
-                alpn_protocol = self.stream.selected_alpn_protocol() or "http/1.1"
-                socket, ssl = self.stream.transport_stream.socket, True
-            client = parse_socket_addr(socket.family, socket.getpeername())
-            server = parse_socket_addr(socket.family, socket.getsockname())
-            async with trio.open_nursery() as nursery:
-                self.protocol = ProtocolWrapper(
-                    self.app,
-                    self.config,
-                    self.context,
-                    ConnectionTasks(self, nursery),
-                    self.state,
-                    ssl,
-                    client,
-                    server,
-                    self._protocol_send,
-                    alpn_protocol,
-                )
-                await self.protocol.initiate()
-                self._set_idle(True)
-                await self._read()
-        except (OSError, trio.BrokenResourceError, trio.TooSlowError):
-            pass  # the peer left, or its TLS handshake failed or took too long
+            await self._serve()
+        except* _PEER_GONE:
+            pass
+        except* Exception:
+            await self.config.log.exception("Error in HTTP connection; closing it")
         finally:
             self._live.discard(self)
             await self._close()
+
+    async def _serve(self) -> None:
+        alpn_protocol, socket, ssl = "http/1.1", getattr(self.stream, "socket", None), False
+        if isinstance(self.stream, trio.SSLStream):
+            with trio.fail_after(self.config.ssl_handshake_timeout):
+                await self.stream.do_handshake()
+            alpn_protocol = self.stream.selected_alpn_protocol() or "http/1.1"
+            socket, ssl = self.stream.transport_stream.socket, True
+        client = parse_socket_addr(socket.family, socket.getpeername())
+        server = parse_socket_addr(socket.family, socket.getsockname())
+        async with trio.open_nursery() as nursery:
+            self.protocol = ProtocolWrapper(
+                self.app,
+                self.config,
+                self.context,
+                ConnectionTasks(self, nursery),
+                self.state,
+                ssl,
+                client,
+                server,
+                self._protocol_send,
+                alpn_protocol,
+            )
+            await self.protocol.initiate()
+            self._set_idle(True)
+            await self._read()
 
     def holding_response_head(
         self, send: Callable[[dict[str, Any] | None], Awaitable[None]]
@@ -275,17 +292,23 @@ class LeanConnection:
             self._set_idle(event.idle)
 
     async def _write(self, data: bytes) -> None:
-        # Bytes the protocol produced are written whatever happens to the task writing them (a
-        # response cut in the middle is worse than a late cancellation), lock wait included.
-        # Taking the lock is a scheduling point before every write: under many connections that
-        # keeps the tail latency down (writing at once was faster per call but starved some).
-        with trio.CancelScope(shield=True):
+        """Write bytes the protocol produced. Every write, EOF and close of the stream happens
+        under one lock, so the stream is never entered twice (trio would raise
+        ``BusyResourceError``). A write is shielded whatever happens to the task writing it (a
+        response cut in the middle is worse than a late cancellation), lock wait included, for
+        at most ``WRITE_TIMEOUT``; a peer that takes longer, or is gone, loses the connection.
+        Taking the lock is a scheduling point before every write: under many connections that
+        keeps the tail latency down (writing at once was faster per call but starved some)."""
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + WRITE_TIMEOUT):
             async with self._write_lock:
+                if self._closed:
+                    return
                 try:
                     await self.stream.send_all(data)
                     return
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     pass
+        await self._abort()
         await self.protocol.handle(Closed())
 
     def _set_idle(self, idle: bool) -> None:
@@ -310,11 +333,27 @@ class LeanConnection:
             self._set_idle(True)
 
     async def _close(self) -> None:
-        try:
-            await self.stream.send_eof()
-        except (trio.BrokenResourceError, AttributeError, trio.BusyResourceError, trio.ClosedResourceError):
-            pass
-        await self.stream.aclose()
+        """Close gracefully, once: after any write under way, send EOF, then close the stream
+        (at once if that takes more than ``WRITE_TIMEOUT``). Never raises."""
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + WRITE_TIMEOUT):
+            async with self._write_lock:
+                if self._closed:
+                    return
+                self._closed = True
+                try:
+                    await self.stream.send_eof()
+                except (AttributeError, trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # TLS streams cannot half-close; the peer may have gone already
+        await self._abort()
+
+    async def _abort(self) -> None:
+        """Close the stream without waiting for a write under way (which then fails)."""
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            try:
+                await self.stream.aclose()
+            except _PEER_GONE:
+                pass
 
 
 async def serve_lean(
