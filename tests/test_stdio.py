@@ -30,6 +30,13 @@ BAD_INPUTS = [
     ("a uri of the wrong type", b'{"jsonrpc":"2.0","id":"r","method":"resources/read","params":{"uri":[]}}\n', "r", -32602),
     ("params that are not an object", b'{"jsonrpc":"2.0","id":"p","method":"tools/call","params":[1]}\n', "p", -32602),
     ("a log level that does not exist", b'{"jsonrpc":"2.0","id":"l","method":"logging/setLevel","params":{"level":7}}\n', "l", -32602),
+    ("a lone surrogate in the id", b'{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}\n', None, -32600),
+    ("a lone surrogate in arguments",
+     b'{"jsonrpc":"2.0","id":"s","method":"tools/call","params":{"name":"add","arguments":{"a":"\\udc00x"}}}\n',
+     "s", -32600),
+    ("a lone surrogate as a key", b'{"jsonrpc":"2.0","id":"k","method":"ping","params":{"\\udfff":1}}\n', "k", -32600),
+    ("a surrogate's raw bytes", b'{"jsonrpc":"2.0","id":"\xed\xa0\x80","method":"ping"}\n', None, -32700),
+    ("bytes that are not UTF-8", b'{"jsonrpc":"2.0","id":"x","method":"\xff"}\n', None, -32700),
     ("a 10 MB line", b'{"jsonrpc":"2.0","id":"big","method":"ping","params":{"x":"' + b"x" * 10_000_000 + b'"}}\n', None, -32600),
 ]
 
@@ -117,16 +124,34 @@ async def test_exits_promptly_on_eof() -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_eof_with_a_running_tool_cancels_it_after_the_grace_period() -> None:
+async def test_eof_with_a_running_tool_cancels_it_at_once() -> None:
+    # The client is gone: the grace period is for shutdown only.
     async with trio.open_nursery() as nursery:
-        server = await open_stdio_server(nursery, DEMO, "--grace", "0.2")
+        server = await open_stdio_server(nursery, DEMO, "--grace", "5")
         await server.initialize()
         await server.send({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "sleep"}})
         assert (await server.receive())["method"] == "notifications/message"
         closed_at = trio.current_time()
         await server.process.stdin.aclose()
         finally_at = await server.wait_for_stderr("cancel reason: client disconnected")
-        assert 0.2 <= finally_at - closed_at < 1.0
+        assert finally_at - closed_at < 0.1
+        with trio.fail_after(5):
+            assert await server.process.wait() == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_lone_surrogate_in_initialize_is_answered_and_the_handshake_still_works() -> None:
+    async with trio.open_nursery() as nursery:
+        server = await open_stdio_server(nursery, DEMO)
+        await server.send(
+            b'{"jsonrpc":"2.0","id":"i","method":"initialize","params":{"protocolVersion":"2025-11-25",'
+            b'"capabilities":{},"clientInfo":{"name":"\\ud800","version":"1"}}}\n'
+        )
+        reply = await server.receive()
+        assert reply["id"] == "i" and reply["error"]["code"] == -32600 and "surrogate" in reply["error"]["message"]
+        assert (await server.initialize())["result"]["protocolVersion"] == "2025-11-25"
+        await assert_still_serving(server, "after")
+        await server.process.stdin.aclose()
         with trio.fail_after(5):
             assert await server.process.wait() == 0
         nursery.cancel_scope.cancel()

@@ -20,6 +20,7 @@ from trimcp.protocol.jsonrpc import (
     parse,
     request_bytes,
     response_bytes,
+    split_before_responses,
 )
 
 
@@ -379,3 +380,63 @@ def test_bytes_helpers_refuse_nan():
 def test_dumps_refuses_unserialisable_values():
     with pytest.raises(TypeError):
         dumps({"x": object()})
+
+
+# -- text that is not Unicode (issue 13: a lone surrogate killed the stdio server) -----------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'{"jsonrpc":"2.0","id":1,"method":"\xff"}', b'{"jsonrpc":"2.0","id":"\xed\xa0\x80","method":"ping"}', b"\xc3"],
+)
+def test_bytes_that_are_not_utf_8_are_a_parse_error(data):
+    with pytest.raises(RemoteProtocolError) as info:
+        parse(data)
+    assert info.value.code == PARSE_ERROR and "not valid UTF-8" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "request_id"),
+    [
+        ('{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"arguments":{"a":["x\\ud800"]}}}', 3),
+        ('{"jsonrpc":"2.0","id":"s","method":"ping","params":{"\\uDC00":1}}', "s"),
+        ('{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}', None),
+        ('{"jsonrpc":"2.0","id":4,"method":"\\udbff"}', 4),
+        ('{"jsonrpc":"2.0","id":5,"result":{"text":"\\ude00\\ud83d"}}', 5),
+    ],
+)
+def test_a_lone_surrogate_anywhere_is_an_invalid_request_with_the_id_when_it_is_clean(text, request_id):
+    for data in (text, text.encode()):
+        with pytest.raises(RemoteProtocolError) as info:
+            parse(data)
+        assert info.value.code == INVALID_REQUEST and "lone surrogate" in info.value.message
+        assert info.value.request_id == request_id
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_text():
+    assert parse('{"jsonrpc":"2.0","id":1,"method":"\\ud83d\\ude00"}').method == "\U0001f600"
+    assert parse('{"jsonrpc":"2.0","id":1,"method":"\\\\ud800"}').method == "\\ud800"
+
+
+def test_a_lone_surrogate_in_a_batch_item_fails_that_item_only():
+    batch = parse('[{"jsonrpc":"2.0","id":1,"method":"\\ud800"},{"jsonrpc":"2.0","id":2,"method":"ping"}]')
+    assert isinstance(batch[0], RemoteProtocolError) and batch[0].request_id == 1
+    assert batch[1] == Request(2, "ping")
+
+
+def test_dumps_escapes_lone_surrogates_and_refuses_what_json_cannot_carry():
+    assert dumps({"name": "caf\udce9\\"}) == b'{"name":"caf\\udce9\\\\"}'
+    assert json.loads(dumps("\ud800")) == "\ud800"
+    with pytest.raises(ValueError):
+        dumps(math.nan)
+    with pytest.raises(TypeError):
+        dumps(object())
+
+
+def test_a_response_that_follows_other_messages_starts_a_write_of_its_own():
+    progress = notification_bytes("notifications/progress", {"progressToken": 1, "progress": 1})
+    answer, other = response_bytes(1, {}), error_bytes(2, {"code": -1, "message": "x"})
+    assert split_before_responses([answer]) == [[answer]]
+    assert split_before_responses([progress, progress]) == [[progress, progress]]
+    assert split_before_responses([progress, answer]) == [[progress], [answer]]
+    assert split_before_responses([answer, other, progress, answer]) == [[answer, other, progress], [answer]]

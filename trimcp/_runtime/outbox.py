@@ -41,6 +41,8 @@ class Outbox:
         self._closed = False
         self._in_flight = 0
         self._sealed = False
+        #: Set by :meth:`need_stream`.
+        self.needs_stream = False
 
     async def send(self, data: bytes) -> bool:
         """Queue ``data``; ``False`` when the outbox is closed (the message is dropped). Waits
@@ -57,6 +59,12 @@ class Outbox:
         self._queue.append(data)
         self._readable.unpark()
         return True
+
+    def need_stream(self) -> None:
+        """What is queued here must reach the client before the response (a question the
+        client must answer, a ``subscriptions/listen`` stream): a transport that answers with
+        the response alone (HTTP's JSON responses) streams instead."""
+        self.needs_stream = True
 
     def attach(self) -> None:
         """A request whose messages go here has started."""
@@ -84,6 +92,14 @@ class Outbox:
         """Close and drop what is queued: waiting senders return ``False``."""
         self._queue.clear()
         self.close()
+
+    def put_back(self, taken: list[bytes]) -> None:
+        """Return messages taken by :meth:`next_batch` to the front of the queue, in order
+        (a consumer that hands the outbox over to another)."""
+        if taken:
+            self._queue[:0] = taken
+            self._sent -= len(taken)
+            self._readable.unpark()
 
     @property
     def closed(self) -> bool:

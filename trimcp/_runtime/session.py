@@ -72,26 +72,37 @@ class Session:
 
     async def receive_bytes(self, data: bytes | str, outbox: Outbox | None = None) -> None:
         """Parse one incoming frame and act on it; replies go to ``outbox`` (default: the
-        session's). Bad input is answered with the matching JSON-RPC error, never raised."""
+        session's). Bad input is answered with the matching JSON-RPC error, never raised; so
+        is a failure in reading it (a bug), with -32603 and its traceback logged."""
         try:
             message = jsonrpc.parse(data)
         except RemoteProtocolError as exc:
             await self._send_error(outbox or self.outbox, exc.request_id, exc)
             return
+        except Exception:
+            logger.exception("Reading a message failed")
+            await self._send_error(outbox or self.outbox, None, _internal_error())
+            return
         await self.receive(message, outbox)
 
     async def receive(self, message: Message | Batch, outbox: Outbox | None = None) -> None:
-        """Act on one parsed message or batch."""
+        """Act on one parsed message or batch. Never raises but cancellation: a failure in
+        handling it (a bug) is logged with its traceback and answered with -32603."""
         outbox = outbox or self.outbox
         kind = type(message)
-        if kind is Request:
-            await self._receive_request(message, outbox)  # type: ignore[arg-type]
-        elif kind is Notification:
-            self._receive_notification(message)  # type: ignore[arg-type]
-        elif kind is Batch:
-            await self._receive_batch(message, outbox)  # type: ignore[arg-type]
-        else:
-            self._receive_response(message)  # type: ignore[arg-type]
+        try:
+            if kind is Request:
+                await self._receive_request(message, outbox)  # type: ignore[arg-type]
+            elif kind is Notification:
+                self._receive_notification(message)  # type: ignore[arg-type]
+            elif kind is Batch:
+                await self._receive_batch(message, outbox)  # type: ignore[arg-type]
+            else:
+                self._receive_response(message)  # type: ignore[arg-type]
+        except Exception:
+            logger.exception("Handling a %s failed", kind.__name__)
+            self._failed += 1
+            await self._send_error(outbox, message.id if kind is Request else None, _internal_error())  # type: ignore[union-attr]
 
     def cancel_request(self, request_id: RequestId, reason: CancelReason | str) -> bool:
         """Cancel one live request; ``False`` when no such request is running."""
@@ -166,6 +177,8 @@ class Session:
             data = await self._execute(prepared)
             if data is not None:
                 await outbox.send(data)
+        except Exception:  # a bug past the request's own error handling: it must not end the session
+            logger.exception("Running request %r failed", prepared[0].id)
         finally:
             outbox.detach()
 
@@ -233,6 +246,8 @@ class Session:
                     nursery.start_soon(run_one, prepared)
             if answers:
                 await outbox.send(b"[" + b",".join(answers) + b"]")
+        except Exception:  # as in _run_and_send
+            logger.exception("Running a batch failed")
         finally:
             for _ in to_run:
                 outbox.detach()
@@ -273,6 +288,7 @@ class Session:
         send, receive = trio.open_memory_channel[Response | ErrorResponse](1)
         self._asked[request_id] = send
         try:
+            outbox.need_stream()
             if not await outbox.send(jsonrpc.request_bytes(request_id, method, params)):
                 raise LocalProtocolError(f"cannot send {method!r}: the client's stream is closed")
             try:
@@ -296,15 +312,21 @@ def _response_bytes(request_id: RequestId, result: Any) -> bytes:
         return jsonrpc.response_bytes(request_id, result)
     except (TypeError, ValueError) as exc:
         logger.error("The result of request %r cannot be encoded as JSON: %s", request_id, exc)
-        return _error_bytes(request_id, _internal_error())
+        return _error_bytes(request_id, _internal_error(f"the result cannot be encoded as JSON ({exc})"))
 
 
 def _error_bytes(request_id: RequestId | None, exc: ProtocolError) -> bytes:
-    return jsonrpc.error_bytes(request_id, exc.to_error_object())
+    """An error response; ``data`` that JSON cannot carry is left out (and logged)."""
+    error = exc.to_error_object()
+    try:
+        return jsonrpc.error_bytes(request_id, error)
+    except (TypeError, ValueError) as why:
+        logger.error("The data of error %r cannot be encoded as JSON (%s); sending it without", exc.message, why)
+        return jsonrpc.error_bytes(request_id, {"code": exc.code, "message": str(exc.message)})
 
 
-def _internal_error() -> ProtocolError:
-    return ProtocolError("Internal error", code=INTERNAL_ERROR)
+def _internal_error(detail: str | None = None) -> ProtocolError:
+    return ProtocolError(f"Internal error: {detail}" if detail else "Internal error", code=INTERNAL_ERROR)
 
 
 @asynccontextmanager

@@ -36,7 +36,7 @@ class Binding:
     @classmethod
     def of(cls, method: str, target: str, arguments: Any, principal: str | None = None) -> Binding:
         canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return cls(method, target, hashlib.sha256(canonical.encode()).hexdigest(), principal)
+        return cls(method, target, hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest(), principal)
 
 
 @attrs.frozen

@@ -13,6 +13,7 @@ from .._server.server import Server
 from ..protocol import jsonrpc
 from ..protocol.errors import INVALID_REQUEST
 from ..protocol.framing import LineBuffer, OversizedLine
+from ..protocol.jsonrpc import split_before_responses
 
 logger = logging.getLogger("trimcp")
 
@@ -52,11 +53,12 @@ async def serve_stream(
     called, or the call is cancelled.
 
     Each line is one JSON-RPC message (or a batch); a line over ``max_message_size`` bytes is
-    skipped without being buffered and answered with -32600. When input ends (or on stop),
-    running requests get ``grace`` seconds to finish and send their responses, then are
-    cancelled with reason "client disconnected" (or "shutdown"). Cancelled from outside, the
-    requests are cancelled at once with reason "shutdown". ``task_status.started()`` receives
-    the :class:`StreamConnection`.
+    skipped without being buffered and answered with -32600. When input ends the client is
+    gone: running requests are cancelled at once with reason "client disconnected" (what is
+    already queued is still written). On :meth:`StreamConnection.stop` they get ``grace``
+    seconds to finish and send their responses, then are cancelled with reason "shutdown";
+    cancelled from outside, at once. ``task_status.started()`` receives the
+    :class:`StreamConnection`.
     """
     outbox = Outbox(outbound_buffer)
     async with trio.open_nursery() as nursery:
@@ -67,8 +69,9 @@ async def serve_stream(
             try:
                 with connection._read_scope:
                     await _read_loop(session, receive_stream, max_message_size)
-                with trio.move_on_after(grace):
-                    await session.wait_idle()
+                if connection.stopping:
+                    with trio.move_on_after(grace):
+                        await session.wait_idle()
                 session.close(CancelReason.SHUTDOWN if connection.stopping else CancelReason.CLIENT_DISCONNECTED)
             except trio.Cancelled:
                 session.close(CancelReason.SHUTDOWN)
@@ -104,13 +107,20 @@ async def _receive_line(session: Session, line: bytes | OversizedLine, max_messa
 
 
 async def _write_loop(outbox: Outbox, stream: trio.abc.SendStream, session: Session) -> None:
-    """Write queued messages, one write per batch, then close the stream once the outbox is
-    closed and drained. If the peer stops reading, the session ends."""
+    """Write queued messages, one write per batch (a response that follows other messages starts
+    a write of its own, see :func:`~trimcp.protocol.jsonrpc.split_before_responses`), then close the
+    stream once the outbox is closed and drained. If the peer stops reading, or writing fails
+    otherwise, the session ends."""
     try:
         async for batch in outbox.batches():
-            await stream.send_all(b"\n".join(batch) + b"\n")
+            for part in split_before_responses(batch):
+                await stream.send_all(b"\n".join(part) + b"\n")
         await stream.aclose()
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
         logger.info("Output stream closed (%s); ending the session", exc)
+        outbox.abort()
+        session.close(CancelReason.CLIENT_DISCONNECTED)
+    except Exception:
+        logger.exception("Writing to the output stream failed; ending the session")
         outbox.abort()
         session.close(CancelReason.CLIENT_DISCONNECTED)

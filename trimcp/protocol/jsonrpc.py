@@ -7,6 +7,7 @@ nothing is copied or re-modelled on the hot path.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Union
 
 import attrs
@@ -87,16 +88,38 @@ class Batch(list):  # type: ignore[type-arg]
 
 
 def loads(data: bytes | str) -> Any:
-    """Decode JSON text, raising a parse error (-32700) the peer can be told about."""
+    """Decode JSON text (bytes must be UTF-8), raising a parse error (-32700) the peer can be
+    told about. Lone surrogates that the text escapes (``"\\ud800"``) are decoded as they are:
+    :func:`parse` refuses them in messages."""
     try:
-        return _decode(data)
+        return _decode(_text(data))
     except (ValueError, RecursionError) as exc:
         raise RemoteProtocolError(f"Parse error: {exc}", code=PARSE_ERROR) from None
 
 
+def _text(data: bytes | str) -> str:
+    """``data`` as text: bytes are decoded as strict UTF-8 (``json.loads`` would let the
+    encoded surrogates of invalid UTF-8 such as ``ED A0 80`` through)."""
+    if type(data) is str:
+        return data
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise RemoteProtocolError(
+            f"Parse error: the message is not valid UTF-8 ({exc.reason} at byte {exc.start})", code=PARSE_ERROR
+        ) from None
+
+
 def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON. Raises ``ValueError``/``TypeError`` for values JSON cannot carry."""
-    return _encoder.encode(value).encode()
+    """Compact UTF-8 JSON: the one encoder of what trimcp sends. A lone surrogate in a string
+    (from a file name decoded with ``surrogateescape``, say), which UTF-8 cannot carry, is
+    written as its JSON escape (``\\udc80``). Raises ``ValueError`` (NaN, infinities, circular
+    values) and ``TypeError`` (values that are not JSON) for what JSON cannot carry at all."""
+    text = _encoder.encode(value)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
 
 
 def dumps_text(value: Any) -> str:
@@ -110,18 +133,52 @@ def parse(data: bytes | str) -> Message | Batch:
     Raises :class:`RemoteProtocolError`: -32700 for invalid JSON, -32600 for a value that is not
     a JSON-RPC message (with ``request_id`` set when the id could still be read).
     """
-    value = loads(data)
+    text = _text(data)
+    value = loads(text)
+    unicode_check = _check_unicode if "\\u" in text and _SURROGATE_ESCAPE.search(text) else None
     if isinstance(value, list):
         if not value:
             raise RemoteProtocolError("Invalid Request: empty batch", code=INVALID_REQUEST)
         batch = Batch()
         for item in value:
             try:
+                if unicode_check is not None:
+                    unicode_check(item)
                 batch.append(from_value(item))
             except RemoteProtocolError as exc:
                 batch.append(exc)
         return batch
+    if unicode_check is not None:
+        unicode_check(value)
     return from_value(value)
+
+
+#: A JSON escape of a surrogate: only a text holding one can decode to a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(value: Any) -> None:
+    """Raise -32600 when a string in ``value`` (a key or a value, at any depth) holds a lone
+    surrogate: it is not Unicode text, and no handler should see it."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str:
+            if found := _LONE_SURROGATE.search(item):
+                break
+        elif kind is dict:
+            pending.extend(item)
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+    else:
+        return
+    raw_id = value.get("id") if type(value) is dict else None
+    clean_id = raw_id if type(raw_id) is int or (type(raw_id) is str and not _LONE_SURROGATE.search(raw_id)) else None
+    reason = f"a string holds the lone surrogate {ascii(found.group())[1:-1]}, which is not Unicode text"
+    raise _invalid(reason, clean_id)
 
 
 def from_value(value: Any) -> Message:
@@ -168,6 +225,7 @@ def _invalid(reason: str, request_id: RequestId | None) -> RemoteProtocolError:
 
 
 _RESPONSE_PREFIX = '{"jsonrpc":"2.0","id":'
+_RESPONSE_PREFIX_BYTES = _RESPONSE_PREFIX.encode()
 _id_decoder = json.JSONDecoder()
 
 
@@ -176,6 +234,8 @@ def is_response_bytes(data: bytes) -> bool:
     rather than a notification or a request."""
     if data[:1] == b"[":
         return True
+    if not data.startswith(_RESPONSE_PREFIX_BYTES):
+        return False
     head = data[:512].decode("utf-8", "replace")
     if not head.startswith(_RESPONSE_PREFIX):
         return False
@@ -184,6 +244,26 @@ def is_response_bytes(data: bytes) -> bool:
     except ValueError:
         return False
     return head.startswith((',"result":', ',"error":'), end)
+
+
+def split_before_responses(batch: list[bytes]) -> list[list[bytes]]:
+    """``batch`` (encoded messages bound for one write) as the writes to make: a response that
+    follows other messages (its request's progress, say) starts a write of its own, so a
+    client reading it has those messages first. Some clients (the TypeScript SDKs, as of
+    typescript-sdk#2580) drop notifications that arrive in the same read as the response."""
+    if len(batch) == 1:
+        return [batch]
+    parts: list[list[bytes]] = []
+    start = 0
+    previous_is_response = True
+    for index, data in enumerate(batch):
+        is_response = is_response_bytes(data)
+        if is_response and not previous_is_response:
+            parts.append(batch[start:index])
+            start = index
+        previous_is_response = is_response
+    parts.append(batch[start:])
+    return parts
 
 
 def response_bytes(request_id: RequestId, result: Any) -> bytes:
