@@ -50,7 +50,7 @@ async def connect(transport: str, mode: str, tmp_path: Any) -> Any:
             async with Client(stdio_client(parameters, errlog=errlog), mode=mode, cache=None, **callbacks) as client:
                 yield client
     else:
-        app = trimcp.asgi_app(load_example("demo").server)
+        app = trimcp.asgi_app(load_example("demo").server, json_response=transport == "http-json")
         async with running_server(app) as http:
             url = f"http://{http.host}:{http.port}/mcp"
             async with Client(url, mode=mode, cache=None, **callbacks) as client:
@@ -59,7 +59,14 @@ async def connect(transport: str, mode: str, tmp_path: Any) -> Any:
 
 @pytest.mark.parametrize(
     ("transport", "mode"),
-    [("stdio", "legacy"), ("http", "legacy"), ("stdio", "2026-07-28"), ("http", "2026-07-28")],
+    [
+        ("stdio", "legacy"),
+        ("http", "legacy"),
+        ("http-json", "legacy"),
+        ("stdio", "2026-07-28"),
+        ("http", "2026-07-28"),
+        ("http-json", "2026-07-28"),
+    ],
 )
 async def test_the_official_client_answers_trimcps_questions(transport: str, mode: str, tmp_path: Any) -> None:
     with trio.fail_after(30):

@@ -485,8 +485,10 @@ def asking_http_server() -> trimcp.Server:
     return server
 
 
-async def test_a_question_travels_on_the_posts_stream_and_the_answer_is_posted_back() -> None:
-    app = trimcp.asgi_app(asking_http_server())
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_a_question_travels_on_the_posts_stream_and_the_answer_is_posted_back(json_response: bool) -> None:
+    # with JSON responses too: a POST whose tool asks the client something becomes a stream
+    app = trimcp.asgi_app(asking_http_server(), json_response=json_response)
     async with running_server(app) as http:
         reply = await http.post(
             {"jsonrpc": "2.0", "id": 0, "method": "initialize",
@@ -536,9 +538,10 @@ async def test_list_changes_reach_the_get_stream() -> None:
         ]
 
 
-async def test_listen_over_http_ends_gracefully_at_shutdown() -> None:
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_listen_over_http_ends_gracefully_at_shutdown(json_response: bool) -> None:
     server = asking_http_server()
-    app = trimcp.asgi_app(server)
+    app = trimcp.asgi_app(server, json_response=json_response)
     async with running_server(app) as http:
         body = {"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
                 "params": {"_meta": envelope(), "notifications": {"toolsListChanged": True}}}

@@ -5,12 +5,20 @@ test."""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
+import pytest
 import trio
 
 import trimcp
 from tests.http_support import JSON_AND_SSE, Probe, envelope, modern_headers, probe_server, running_server
+from trimcp import Context, MCPApp
+from trimcp._runtime import session as runtime_session
+from trimcp._server.connection import Connection
+from trimcp.protocol import jsonrpc
+from trimcp.protocol.sse import SSEDecoder
 
 
 async def raw_exchange(port: int, data: bytes, timeout: float = 5) -> bytes:
@@ -48,5 +56,115 @@ async def test_data_after_an_http_1_0_request_never_enters_the_writer_twice() ->
         await assert_still_serving(http)
 
 
-def _accepts_json() -> dict[str, str]:
-    return {"accept": JSON_AND_SSE, "content-type": "application/json"}
+async def test_a_tools_call_name_that_is_not_a_string_is_invalid_params_not_500() -> None:
+    async with running_server(trimcp.asgi_app(probe_server(Probe()))) as http:
+        for name in ([], {}, 3, None, True):
+            reply = await http.post(
+                {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                 "params": {"name": name, "arguments": {}, "_meta": envelope()}},
+                modern_headers("tools/call", "add"),
+            )  # fmt: skip
+            assert reply.status == 400, (name, reply)
+            assert reply.json()["id"] == 7 and reply.json()["error"]["code"] == -32602, reply.json()
+        await assert_still_serving(http)
+
+
+def _raise_on_marker(original: Any, marker: str) -> Any:
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        if marker in repr(args):
+            raise RuntimeError("injected failure")
+        return original(*args, **kwargs)
+
+    return failing
+
+
+def _logged_injected_failure(caplog: pytest.LogCaptureFixture) -> bool:
+    return "RuntimeError: injected failure" in caplog.text  # with its traceback
+
+
+BOOM_CALL = {"jsonrpc": "2.0", "id": "boom", "method": "tools/call",
+             "params": {"name": "add", "arguments": {"a": 1, "b": 2}, "_meta": envelope()}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("layer", "target", "attribute", "status", "answer_id"),
+    [
+        ("protocol core: parsing", jsonrpc, "parse", 500, None),
+        ("runtime: preparing a request", runtime_session, "RequestHandle", 200, "boom"),
+        ("server: routing", Connection, "route", 200, "boom"),
+        ("transport: reading the POST", MCPApp, "_tool_schema", 500, None),
+    ],
+)
+async def test_a_failure_at_any_layer_is_answered_logged_and_survived(
+    layer: str,
+    target: Any,
+    attribute: str,
+    status: int,
+    answer_id: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(target, attribute, _raise_on_marker(getattr(target, attribute), "boom"))
+    with caplog.at_level(logging.ERROR):
+        async with running_server(trimcp.asgi_app(probe_server(Probe()))) as http:
+            reply = await http.post(BOOM_CALL, modern_headers("tools/call", "add"))
+            assert reply.status == status, (layer, reply)
+            assert reply.json()["id"] == answer_id and reply.json()["error"]["code"] == -32603, (layer, reply)
+            await assert_still_serving(http)
+    assert _logged_injected_failure(caplog), layer
+
+
+async def test_a_failure_in_the_http_protocol_layer_ends_one_connection(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hypercorn.protocol.h11 import H11Protocol
+
+    original = H11Protocol.handle
+
+    async def failing(self: Any, event: Any) -> None:
+        if b"boom" in getattr(event, "data", b""):
+            raise RuntimeError("injected failure")
+        await original(self, event)
+
+    monkeypatch.setattr(H11Protocol, "handle", failing)
+    with caplog.at_level(logging.ERROR):
+        async with running_server(trimcp.asgi_app(probe_server(Probe()))) as http:
+            assert await raw_exchange(http.port, b"GET /boom HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n") == b""
+            await assert_still_serving(http)
+    assert _logged_injected_failure(caplog)
+
+
+async def test_an_sse_response_is_written_apart_from_the_progress_before_it() -> None:
+    # Driven at the ASGI boundary, where each chunk becomes a write of its own.
+    server = trimcp.Server("split")
+
+    @server.tool
+    async def report(ctx: Context) -> str:
+        for step in range(1, 4):
+            await ctx.progress(step, 3)  # queued with the response: nothing yields in between
+        return "done"
+
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+         "params": {"name": "report", "_meta": envelope(progressToken="p")}}
+    ).encode()  # fmt: skip
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"accept", JSON_AND_SSE.encode()),
+               (b"mcp-protocol-version", b"2026-07-28"), (b"mcp-method", b"tools/call"), (b"mcp-name", b"report")]  # fmt: skip
+    scope = {"type": "http", "method": "POST", "path": "/mcp", "headers": headers, "server": ("127.0.0.1", 80)}
+    sent: list[dict[str, Any]] = []
+    requests = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if requests:
+            return requests.pop()
+        await trio.sleep_forever()
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with trio.fail_after(5):
+        await trimcp.asgi_app(server)(scope, receive, send)
+    chunks = [message["body"] for message in sent if message["type"] == "http.response.body" and message["body"]]
+    kinds = [[json.loads(e.data).get("method", "response") for e in SSEDecoder().feed(c)] for c in chunks]
+    assert kinds == [["notifications/progress"] * 3, ["response"]]

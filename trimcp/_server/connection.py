@@ -189,6 +189,7 @@ class Connection:
 
         async def run(handle: RequestHandle) -> dict:
             meta = {META_SUBSCRIPTION_ID: handle.id}
+            handle.outbox.need_stream()
             await handle.notify("notifications/subscriptions/acknowledged", {"_meta": meta, "notifications": granted})
             listener = Listener(handle, granted)
             subscribers.add_listener(listener)

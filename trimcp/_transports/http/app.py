@@ -23,6 +23,7 @@ from ...protocol import jsonrpc
 from ...protocol.envelope import has_envelope, read_envelope
 from ...protocol.errors import (
     HEADER_MISMATCH,
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
@@ -139,9 +140,16 @@ class MCPApp:
     # -- ASGI entry -------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection. Nothing escapes but cancellation: a failure in serving an
+        HTTP request (a bug) is logged with its traceback and answered with a 500 carrying a
+        JSON-RPC -32603 error, or ends a response already under way."""
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            try:
+                await self._http(scope, receive, send)
+            except Exception:
+                logger.exception("Serving %s %s failed", scope.get("method"), scope.get("path"))
+                await _answer_internal_error(send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -294,13 +302,14 @@ class MCPApp:
             outbox = Outbox(self.outbound_buffer)
             await session.runtime.receive(message, outbox)
             outbox.seal()
-            if outbox.closed or self.json_response:
-                # a JSON answer cannot be resumed: the client leaving cancels its requests
-                abandon = functools.partial(_abandon, session.runtime, outbox)
-                await answer_json(send, receive, outbox, on_disconnect=abandon, json_status=_always_ok)
-            else:
-                stream = session.open_stream(outbox)
-                await self._answer_stream(session, stream, receive, send, json_status=_always_ok)
+            # a JSON answer cannot be resumed: the client leaving cancels its requests
+            abandon = functools.partial(_abandon, session.runtime, outbox)
+            if (outbox.closed or self.json_response) and await answer_json(
+                send, receive, outbox, on_disconnect=abandon, json_status=_always_ok
+            ):
+                return
+            stream = session.open_stream(outbox)
+            await self._answer_stream(session, stream, receive, send, json_status=_always_ok)
         finally:
             session.end_exchange()
 
@@ -392,15 +401,15 @@ class MCPApp:
             try:
                 await runtime.receive(message, outbox)
                 outbox.seal()
-                if outbox.closed or self.json_response:
-                    abandon = functools.partial(_abandon, runtime, outbox)
-                    await answer_json(send, receive, outbox, on_disconnect=abandon, json_status=_error_status)
-                else:
+                abandon = functools.partial(_abandon, runtime, outbox)
+                if not (outbox.closed or self.json_response) or not await answer_json(
+                    send, receive, outbox, on_disconnect=abandon, json_status=_error_status
+                ):
                     await stream_sse(
                         send,
                         receive,
                         outbox,
-                        on_disconnect=lambda: _abandon(runtime, outbox),
+                        on_disconnect=abandon,
                         keepalive_interval=self.keepalive_interval,
                         json_status=_error_status,
                     )
@@ -411,11 +420,13 @@ class MCPApp:
                 self._per_request_runtimes.discard(runtime)
 
     def _tool_schema(self, request: Request) -> dict[str, Any] | None:
+        """The input schema of the tool a ``tools/call`` names (``None`` when it names none:
+        a name that is not a string is the method table's -32602)."""
         if request.method != "tools/call" or type(request.params) is not dict:
             return None
-        tool = self.server.tools.get(request.params.get("name"))  # type: ignore[arg-type]
+        name = request.params.get("name")
+        tool = self.server.tools.get(name) if type(name) is str else None
         return tool.input_schema if tool is not None else None
-
 
     # -- GET and DELETE -------------------------------------------------------------------------------
 
@@ -467,6 +478,13 @@ class MCPApp:
         if session is not None:
             self.sessions.delete(session)
             await send_response(send, 200)
+
+
+async def _answer_internal_error(send: Send) -> None:
+    try:
+        await send_jsonrpc_error(send, 500, INTERNAL_ERROR, "Internal error")
+    except Exception as exc:  # noqa: BLE001 - the failure itself was logged just before
+        logger.debug("No 500 after the failure: the response had started (%s); the server ends it", exc)
 
 
 def _always_ok(body: bytes) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 import trio
 
 from ..._runtime import Outbox
-from ...protocol.jsonrpc import is_response_bytes
+from ...protocol.jsonrpc import is_response_bytes, split_before_responses
 from ...protocol.sse import encode_comment
 from .asgi import Receive, Send, send_chunk, send_json, start_sse, wait_for_disconnect
 from .events import encode_messages
@@ -73,14 +73,18 @@ def _is_final(batch: Any) -> bool:
 
 async def answer_json(
     send: Send, receive: Receive, outbox: Outbox, *, on_disconnect: Callable[[], None], json_status: Callable[[bytes], int]
-) -> None:
+) -> bool:
     """Answer with the last message queued on ``outbox`` (the response) as JSON once the outbox
-    closes; other messages are not delivered. A client that leaves meanwhile is noticed."""
+    closes; other messages are not delivered. A client that leaves meanwhile is noticed.
+
+    Returns ``False``, having answered nothing and put back what it took, as soon as the outbox
+    needs a stream (a question to the client, a listen stream: see
+    :meth:`~trimcp._runtime.Outbox.need_stream`): the caller streams the answer instead."""
     messages: list[bytes] = []
     batch = await _next_within(outbox, QUICK_ANSWER)
     if batch is not None and batch is not _WAITING:
         messages.extend(batch)
-    if not _is_final(batch) and batch is not None:  # still running: watch while it does
+    if not _is_final(batch) and batch is not None and not outbox.needs_stream:  # still running: watch
         left = False
 
         def leave() -> None:
@@ -89,12 +93,16 @@ async def answer_json(
             on_disconnect()
 
         async with watching_disconnect(receive, leave):
-            while (batch := await outbox.next_batch()) is not None:
+            while not outbox.needs_stream and (batch := await outbox.next_batch()) is not None:
                 messages.extend(batch)
         if left:
-            return
+            return True
+    if outbox.needs_stream:
+        outbox.put_back(messages)
+        return False
     body = messages[-1] if messages else b""
     await send_json(send, json_status(body), body)
+    return True
 
 
 async def stream_sse(
@@ -117,8 +125,8 @@ async def stream_sse(
     ``application/json`` with the status ``json_status(body)`` gives (so an error raised early
     gets its HTTP status). Otherwise an SSE response starts, with what ``opening()`` returns (a
     priming event, replayed events) and then each batch as ``encode`` renders it (plain
-    ``message`` events by default); a comment goes out after every ``keepalive_interval`` of
-    silence.
+    ``message`` events by default; a response that follows other messages in a batch starts a
+    chunk of its own); a comment goes out after every ``keepalive_interval`` of silence.
 
     When the client disconnects before the end, ``on_disconnect`` is called at once and nothing
     more is written. Returns whether the response ran to its end.
@@ -161,7 +169,8 @@ async def stream_sse(
                 completed = True
                 await send_chunk(send, b"", more=False)
                 break
-            await send_chunk(send, await encode(batch))
+            for part in split_before_responses(batch):
+                await send_chunk(send, await encode(part))
     return completed
 
 
