@@ -143,3 +143,52 @@ async def test_trimcp_serve_sse_alone_and_beside_streamable_http(tmp_path: Path)
             with trio.fail_after(10):
                 assert await process.wait() == 0
             nursery.cancel_scope.cancel()
+
+
+def _connections_queued_while_stopped(port: int, attempts: int) -> int:
+    """With the server stopped (SIGSTOP), open ``attempts`` connections at once and count those
+    the kernel completed within a second: at most the listen backlog (plus one) can be."""
+    import selectors
+    import socket
+    import time
+
+    sockets = []
+    try:
+        with selectors.DefaultSelector() as selector:
+            for _ in range(attempts):
+                sock = socket.socket()
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", port))
+                sockets.append(sock)
+                selector.register(sock, selectors.EVENT_WRITE)
+            connected = 0
+            deadline = time.monotonic() + 1.0
+            while connected < attempts and time.monotonic() < deadline:
+                for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                    selector.unregister(key.fileobj)
+                    if key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:  # type: ignore[union-attr]
+                        connected += 1
+            return connected
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.mark.parametrize(("options", "expected"), [([], (300,)), (["--backlog", "50"], (50, 51))])
+async def test_the_listen_backlog_holds_a_burst_of_connections(tmp_path: Path, options: list, expected: tuple) -> None:
+    # hypercorn's default backlog of 100 made a burst of 1,000 connections take 9 s (SYN retries).
+    port = free_port()
+    command = [sys.executable, "-m", "trimcp", "serve", "examples/demo.py:server", "--transport", "streamable-http",
+               "--port", str(port), *options]  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        process = await start(command, nursery, port, tmp_path / "server.log")
+        process.send_signal(signal.SIGSTOP)
+        try:
+            connected = await trio.to_thread.run_sync(_connections_queued_while_stopped, port, 300)
+        finally:
+            process.send_signal(signal.SIGCONT)
+        assert connected in expected  # the kernel holds the backlog, or one more
+        process.terminate()
+        with trio.fail_after(10):
+            await process.wait()
+        nursery.cancel_scope.cancel()

@@ -17,6 +17,7 @@ import trio
 from . import _client_cli
 from ._server.server import Server
 from ._transports import asgi_app, serve_http, serve_stdio
+from ._transports.http.serve import DEFAULT_BACKLOG
 
 _DEFAULT_NAMES = ("server", "mcp", "app")
 
@@ -87,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="let browser pages from this origin call the server (repeatable)")
     http.add_argument("--certfile", help="TLS certificate (PEM)")
     http.add_argument("--keyfile", help="TLS private key (PEM)")
-    http.add_argument("--json-response", action="store_true", help="answer requests with JSON, never SSE")
+    http.add_argument("--json-response", action="store_true",
+                      help="answer requests with JSON; SSE only where a request must stream (questions, listen)")
+    http.add_argument("--backlog", type=int, default=DEFAULT_BACKLOG,
+                      help=f"connections waiting to be accepted (default: {DEFAULT_BACKLOG})")
     _client_cli.add_commands(commands)
     return parser
 
@@ -120,6 +124,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     grace = 5.0 if args.graceful_timeout is None else args.graceful_timeout
     trio.run(
         lambda: serve_http(
-            app, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile, graceful_timeout=grace
+            app,
+            host=args.host,
+            port=args.port,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
+            graceful_timeout=grace,
+            backlog=args.backlog,
         )
     )

@@ -16,6 +16,11 @@ from .app import MCPApp
 from .lean_worker import serve_lean
 from .security import SecurityPolicy
 
+#: Connections the kernel may hold before they are accepted (hypercorn's default is 100: a
+#: burst of 1,000 connections then waits for SYN retransmissions, seconds). Linux caps it at
+#: ``net.core.somaxconn`` (4096 by default).
+DEFAULT_BACKLOG = 2048
+
 
 def hypercorn_config(
     *,
@@ -24,13 +29,16 @@ def hypercorn_config(
     certfile: str | None = None,
     keyfile: str | None = None,
     graceful_timeout: float = 5.0,
+    backlog: int = DEFAULT_BACKLOG,
 ) -> hypercorn.config.Config:
-    """A hypercorn configuration binding ``host:port`` (TLS when a certificate is given)."""
+    """A hypercorn configuration binding ``host:port`` (TLS when a certificate is given), with
+    room for ``backlog`` connections waiting to be accepted."""
     config = hypercorn.config.Config()
     config.bind = [f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"]
     config.certfile = certfile
     config.keyfile = keyfile
     config.graceful_timeout = graceful_timeout
+    config.backlog = backlog
     config.accesslog = None
     return config
 
@@ -43,6 +51,7 @@ async def serve_http(
     certfile: str | None = None,
     keyfile: str | None = None,
     graceful_timeout: float = 5.0,
+    backlog: int = DEFAULT_BACKLOG,
     handle_signals: bool = True,
     config: hypercorn.config.Config | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
@@ -56,13 +65,19 @@ async def serve_http(
     server stops. A second signal stops at once. ``task_status.started()`` receives the
     bound addresses (useful with ``port=0``).
 
-    ``config``, a ``hypercorn.config.Config``, replaces the address, TLS and grace options
-    (for hypercorn's other settings: timeouts, limits, binds, ALPN, access log).
+    ``backlog`` bounds the connections waiting to be accepted. ``config``, a
+    ``hypercorn.config.Config``, replaces the address, TLS, grace and backlog options (for
+    hypercorn's other settings: timeouts, limits, binds, ALPN, access log).
     """
     app = MCPApp(target, **app_options) if isinstance(target, Server) else target
     if config is None:
         config = hypercorn_config(
-            host=host, port=port, certfile=certfile, keyfile=keyfile, graceful_timeout=graceful_timeout
+            host=host,
+            port=port,
+            certfile=certfile,
+            keyfile=keyfile,
+            graceful_timeout=graceful_timeout,
+            backlog=backlog,
         )
     graceful_timeout = config.graceful_timeout
     stop = trio.Event()
