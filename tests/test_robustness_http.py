@@ -56,6 +56,20 @@ async def test_data_after_an_http_1_0_request_never_enters_the_writer_twice() ->
         await assert_still_serving(http)
 
 
+async def test_header_digits_that_are_not_ascii_or_too_many_are_refused_not_500() -> None:
+    # "\xb2" (superscript two, from a Latin-1 header byte) passes str.isdigit() but not int().
+    async with running_server(trimcp.asgi_app(probe_server(Probe()))) as http:
+        session_id = (await http.initialize()).encode()
+        for last_event_id in (b"\xb2-1-1", b"1-1-" + b"9" * 5000):
+            answer = await raw_exchange(
+                http.port,
+                b"GET /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\nconnection: close\r\n"
+                b"mcp-session-id: " + session_id + b"\r\nlast-event-id: " + last_event_id + b"\r\n\r\n",
+            )
+            assert answer.startswith(b"HTTP/1.1 404"), answer
+        await assert_still_serving(http)
+
+
 async def test_a_tools_call_name_that_is_not_a_string_is_invalid_params_not_500() -> None:
     async with running_server(trimcp.asgi_app(probe_server(Probe()))) as http:
         for name in ([], {}, 3, None, True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -17,6 +18,7 @@ async def assert_still_serving(server: StdioProcess, request_id: str) -> None:
     assert reply == {"jsonrpc": "2.0", "id": request_id, "result": {}}
 
 
+CURSOR_5000_DIGITS = base64.urlsafe_b64encode(b"tools:" + b"9" * 5000)
 BAD_INPUTS = [
     ("not JSON", b"this is not json\n", None, -32700),
     ("truncated JSON", b'{"jsonrpc":"2.0","id":1,\n', None, -32700),
@@ -37,6 +39,10 @@ BAD_INPUTS = [
     ("a lone surrogate as a key", b'{"jsonrpc":"2.0","id":"k","method":"ping","params":{"\\udfff":1}}\n', "k", -32600),
     ("a surrogate's raw bytes", b'{"jsonrpc":"2.0","id":"\xed\xa0\x80","method":"ping"}\n', None, -32700),
     ("bytes that are not UTF-8", b'{"jsonrpc":"2.0","id":"x","method":"\xff"}\n', None, -32700),
+    ("a cursor with a digit that is not ASCII",
+     b'{"jsonrpc":"2.0","id":"c","method":"tools/list","params":{"cursor":"dG9vbHM6wrI="}}\n', "c", -32602),
+    ("a cursor with a 5,000-digit offset",
+     b'{"jsonrpc":"2.0","id":"d","method":"tools/list","params":{"cursor":"' + CURSOR_5000_DIGITS + b'"}}\n', "d", -32602),
     ("a 10 MB line", b'{"jsonrpc":"2.0","id":"big","method":"ping","params":{"x":"' + b"x" * 10_000_000 + b'"}}\n', None, -32600),
 ]
 

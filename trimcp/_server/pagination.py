@@ -28,7 +28,7 @@ def decode_cursor(kind: str, cursor: Any, request_id: RequestId | None) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise _invalid(f"unknown cursor {cursor!r}", request_id) from None
     prefix, _, offset = raw.partition(":")
-    if prefix != kind or not offset.isdigit():
+    if prefix != kind or not (offset.isascii() and offset.isdigit() and len(offset) <= 18):
         raise _invalid(f"unknown cursor {cursor!r}", request_id)
     return int(offset)
 

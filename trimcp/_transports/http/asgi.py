@@ -58,8 +58,9 @@ class ClientDisconnected(Exception):
 async def read_body(receive: Receive, limit: int, declared_length: str | None) -> bytes:
     """The whole request body; raises :class:`BodyTooLarge` past ``limit`` bytes (checking
     ``Content-Length`` before reading anything) and :class:`ClientDisconnected`."""
-    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
-        raise BodyTooLarge
+    if declared_length is not None and declared_length.isascii() and declared_length.isdigit():
+        if len(declared_length) > 18 or int(declared_length) > limit:
+            raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
     while True:

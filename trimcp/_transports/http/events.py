@@ -31,7 +31,7 @@ class EventId:
     @classmethod
     def parse(cls, text: str) -> EventId | None:
         parts = text.strip().split("-")
-        if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        if len(parts) != 3 or not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
             return None
         return cls(int(parts[0]), int(parts[1]), int(parts[2]))
 

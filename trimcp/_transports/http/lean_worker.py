@@ -153,13 +153,13 @@ async def _run_app(
         if others is None:
             raise
         await config.log.exception("Error in ASGI Framework")
-    except Exception:
+    except Exception:  # noqa: BLE001 - logged: an app's failure must not end the connection
         await config.log.exception("Error in ASGI Framework")
     finally:
         inbox.close()
         try:
             await send(None)  # ends the response (a 500 if it never started)
-        except Exception:
+        except Exception:  # noqa: BLE001 - logged, as above
             await config.log.exception("Error ending an ASGI response")
 
 
@@ -202,7 +202,7 @@ class LeanConnection:
             await self._serve()
         except* _PEER_GONE:
             pass
-        except* Exception:
+        except* Exception:  # noqa: BLE001 - logged: it ends this connection, never the server
             await self.config.log.exception("Error in HTTP connection; closing it")
         finally:
             self._live.discard(self)
