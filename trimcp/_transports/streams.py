@@ -107,20 +107,19 @@ async def _receive_line(session: Session, line: bytes | OversizedLine, max_messa
 
 
 async def _write_loop(outbox: Outbox, stream: trio.abc.SendStream, session: Session) -> None:
-    """Write queued messages, one write per batch (a response that follows other messages starts
-    a write of its own, see :func:`~trimcp.protocol.jsonrpc.split_before_responses`), then close the
-    stream once the outbox is closed and drained. If the peer stops reading, or writing fails
-    otherwise, the session ends."""
+    """Write queued messages, one write per batch (a response that follows other messages
+    starts a write of its own: :func:`~trimcp.protocol.jsonrpc.split_before_responses`), then
+    close the stream once the outbox is closed and drained. If the peer stops reading, or
+    writing fails otherwise, the session ends."""
     try:
         async for batch in outbox.batches():
             for part in split_before_responses(batch):
                 await stream.send_all(b"\n".join(part) + b"\n")
         await stream.aclose()
-    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-        logger.info("Output stream closed (%s); ending the session", exc)
-        outbox.abort()
-        session.close(CancelReason.CLIENT_DISCONNECTED)
-    except Exception:
-        logger.exception("Writing to the output stream failed; ending the session")
+    except Exception as exc:
+        if isinstance(exc, (trio.BrokenResourceError, trio.ClosedResourceError, OSError)):
+            logger.info("Output stream closed (%s); ending the session", exc)
+        else:
+            logger.exception("Writing to the output stream failed; ending the session")
         outbox.abort()
         session.close(CancelReason.CLIENT_DISCONNECTED)
