@@ -15,7 +15,17 @@ import trio
 from ..protocol.errors import RequestFailed
 from ..protocol.versions import at_least
 from .asking import ClientAnswerError, MissingClientCapability
-from .content import content_block, for_version, is_content_dict, json_text
+from .content import (
+    Audio,
+    EmbeddedResource,
+    Image,
+    ResourceContents,
+    ResourceLink,
+    content_block,
+    for_version,
+    is_content_dict,
+    json_text,
+)
 from .context import Context
 from .errors import ToolError
 from .functions import FunctionSpec, description_of
@@ -23,8 +33,6 @@ from .jsonschema import Validator
 from .typeschema import SchemaBuilder, is_object_type, to_json
 
 logger = logging.getLogger("trimcp")
-
-_CONTENT_HELPERS = ("Image", "Audio", "ResourceLink", "EmbeddedResource", "ResourceContents")
 
 
 @attrs.define
@@ -75,8 +83,10 @@ class Tool:
         if given is not None:
             return given, False
         annotation = self.spec.return_annotation
-        if annotation in (typing.Any, str, None, type(None)) or annotation is inspect.Parameter.empty or _is_content_type(annotation):
+        if annotation in (typing.Any, object, str, None, type(None)) or annotation is inspect.Parameter.empty:
             return None, False
+        if _is_passed_through(annotation):
+            return None, False  # content blocks or a whole result: not data with a schema
         builder = SchemaBuilder()
         try:
             schema = builder.schema(annotation)
@@ -156,9 +166,12 @@ class Tool:
     def _result(self, value: Any, version: str | None) -> dict[str, Any]:
         structured_ok = at_least(version, "2025-06-18")
         if isinstance(value, ToolResult):
+            structured = None if value.structured_content is None else to_json(value.structured_content)
+            if not value.is_error and (failed := self._schema_error(structured)) is not None:
+                return failed  # isError results are exempt from the output schema
             result: dict[str, Any] = {"content": for_version([content_block(c) for c in value.content], version)}
-            if value.structured_content is not None and structured_ok:
-                result["structuredContent"] = to_json(value.structured_content)
+            if structured is not None and structured_ok:
+                result["structuredContent"] = structured
             if value.is_error:
                 result["isError"] = True
             if value.meta:
@@ -167,10 +180,8 @@ class Tool:
         if self.output_schema is not None:
             data = to_json(value)
             structured = {"result": data} if self._wrap_result else data
-            problem = self._output_validator.first_error(structured) if self._output_validator else None
-            if problem is not None:
-                logger.error("Tool %r returned data that does not match its output schema: %s", self.name, problem)
-                return error_result(f"Tool {self.name!r} failed: its result does not match its output schema")
+            if (failed := self._schema_error(structured)) is not None:
+                return failed
             text = data if type(data) is str else json_text(data)
             result = {"content": [{"type": "text", "text": text}]}
             if structured_ok:
@@ -178,13 +189,27 @@ class Tool:
             return result
         return {"content": for_version(_content_list(value), version)}
 
+    def _schema_error(self, structured: Any) -> dict[str, Any] | None:
+        """The error result (logged) for structured content that breaks the advertised output
+        schema, missing content included; ``None`` when it conforms or there is no schema."""
+        if self._output_validator is None:
+            return None
+        problem = "no structured content" if structured is None else self._output_validator.first_error(structured)
+        if problem is None:
+            return None
+        logger.error("Tool %r returned data that does not match its output schema: %s", self.name, problem)
+        return error_result(f"Tool {self.name!r} failed: its result does not match its output schema")
 
 
-def _is_content_type(annotation: Any) -> bool:
+#: Return types sent as content blocks (or, ``ToolResult``, as the whole result), never as data.
+_PASSED_THROUGH = (ToolResult, Image, Audio, ResourceLink, EmbeddedResource, ResourceContents, bytes)
+
+
+def _is_passed_through(annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
-    if origin in (list, tuple, typing.Union, types.UnionType):
-        return any(_is_content_type(arg) for arg in typing.get_args(annotation))
-    return getattr(annotation, "__name__", None) in _CONTENT_HELPERS or annotation is bytes
+    if origin in (list, tuple, typing.Union, types.UnionType, typing.Annotated):
+        return any(_is_passed_through(arg) for arg in typing.get_args(annotation))
+    return annotation in _PASSED_THROUGH
 
 
 def _mentions_any(annotation: Any) -> bool:
