@@ -440,3 +440,11 @@ def test_a_response_that_follows_other_messages_starts_a_write_of_its_own():
     assert split_before_responses([progress, progress]) == [[progress, progress]]
     assert split_before_responses([progress, answer]) == [[progress], [answer]]
     assert split_before_responses([answer, other, progress, answer]) == [[answer, other, progress], [answer]]
+
+
+@pytest.mark.parametrize("data", ["NaN", '{"x":Infinity}', "[-Infinity]", "1e400", '{"a":-1.5e999}', "1" * 5000])
+def test_numbers_json_does_not_have_are_a_parse_error(data):
+    # Python's json accepts NaN and Infinity and overflows 1e400 to inf, which nothing can send back.
+    with pytest.raises(RemoteProtocolError) as info:
+        loads(data)
+    assert info.value.code == PARSE_ERROR

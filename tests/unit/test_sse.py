@@ -399,3 +399,9 @@ def test_realistic_stream_without_bom_split_everywhere():
     for split in range(len(stream) + 1):
         events, _ = decode_all(stream[:split], stream[split:])
         assert events == EXPECTED, f"split at byte {split}"
+
+
+def test_a_retry_of_thousands_of_digits_is_ignored_not_a_crash():
+    # int() refuses more than 4,300 digits (found by fuzzing)
+    events, decoder = decode_all(b"retry: " + b"9" * 5000 + b"\ndata: x\n\n")
+    assert [event.data for event in events] == ["x"] and decoder.retry is None

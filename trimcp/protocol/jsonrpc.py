@@ -7,6 +7,7 @@ nothing is copied or re-modelled on the hot path.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Union
 
@@ -17,7 +18,22 @@ from .errors import INVALID_REQUEST, PARSE_ERROR, RemoteProtocolError
 RequestId = Union[int, str]
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_decode = json.loads
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number in (math.inf, -math.inf):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return number
+
+
+def _not_json(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+#: JSON as RFC 8259 has it: Python's ``NaN``/``Infinity`` literals, and numbers that overflow a
+#: float to an infinity, are parse errors (what trimcp sends cannot carry them either).
+_decode = json.JSONDecoder(parse_float=_finite, parse_constant=_not_json).decode
 
 
 @attrs.define(slots=True)

@@ -142,7 +142,7 @@ class SSEDecoder:
             if "\0" not in value:
                 self.last_event_id = value
         elif field == "retry":
-            if value.isascii() and value.isdigit():
+            if value.isascii() and value.isdigit() and len(value) <= 18:  # int() refuses 4,300+ digits
                 self.retry = int(value)
         return None
 
