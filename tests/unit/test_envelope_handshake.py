@@ -348,3 +348,13 @@ def test_initialize_bad_params_is_invalid_params(params):
     # A failed initialize leaves the session able to try again.
     assert session.state is HandshakeState.NEW
     assert session.initialize(init_params(), "j") == "2025-06-18"
+
+
+def test_a_deeply_nested_log_level_is_invalid_params_not_a_recursion_error():
+    # repr() of a value nested as deep as JSON parsing allowed overflowed the stack (fuzzing)
+    nested: object = "debug"
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(RemoteProtocolError) as info:
+        read_envelope({"_meta": {**meta(), "io.modelcontextprotocol/logLevel": nested}}, 1)
+    assert info.value.code == -32602 and "(a JSON array)" in info.value.message

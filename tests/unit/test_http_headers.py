@@ -1002,3 +1002,13 @@ def test_the_module_imports_no_io_library():
     proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, 1e-7, 2.5e20, 42.0, -0.0, 123456789.125, 5e-324])
+def test_the_header_a_client_writes_for_a_float_is_one_the_server_accepts(value):
+    # found by fuzzing: 1e308 went out as the float's exact integer, which is not 1e+308
+    assert value_matches(decode_header_value(encode_header_value(value)), value)
+
+
+def test_a_lone_surrogate_is_base64_encoded_not_a_crash():
+    assert encode_header_value("\ud800") == "=?base64?7aCA?="

@@ -15,6 +15,7 @@ from trimcp.protocol.jsonrpc import (
     dumps,
     error_bytes,
     from_value,
+    is_response_bytes,
     loads,
     notification_bytes,
     parse,
@@ -448,3 +449,10 @@ def test_numbers_json_does_not_have_are_a_parse_error(data):
     with pytest.raises(RemoteProtocolError) as info:
         loads(data)
     assert info.value.code == PARSE_ERROR
+
+
+def test_a_response_with_an_id_longer_than_the_sniffed_head_is_still_a_response():
+    long_id = "x" * 600  # found by fuzzing: the id's JSON string was cut at 512 bytes
+    assert is_response_bytes(response_bytes(long_id, {}))
+    assert is_response_bytes(error_bytes("é" * 400, {"code": 1, "message": "m"}))
+    assert not is_response_bytes(request_bytes(long_id, "ping"))

@@ -14,7 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
-from ..protocol.errors import MISSING_CLIENT_CAPABILITY, RemoteProtocolError
+from ..protocol.errors import MISSING_CLIENT_CAPABILITY, RemoteProtocolError, show_value
 from .content import Message
 from .jsonschema import Validator
 from .typeschema import Converter, SchemaBuilder
@@ -109,7 +109,7 @@ class ElicitationForm:
     def read(self, result: Any) -> ElicitResult[Any]:
         """Check the client's ``ElicitResult`` and convert accepted content."""
         if type(result) is not dict or result.get("action") not in ("accept", "decline", "cancel"):
-            raise ClientAnswerError(f"the client's elicitation result is malformed: {result!r}")
+            raise ClientAnswerError(f"the client's elicitation result is malformed: {show_value(result)}")
         if result["action"] != "accept":
             return ElicitResult(result["action"])
         content = result.get("content") or {}
@@ -164,7 +164,7 @@ def sampling_params(
 
 def read_sample(result: Any) -> SampleResult:
     if type(result) is not dict or "content" not in result:
-        raise ClientAnswerError(f"the client's sampling result is malformed: {result!r}")
+        raise ClientAnswerError(f"the client's sampling result is malformed: {show_value(result)}")
     return SampleResult(
         role=result.get("role", "assistant"),
         content=result["content"],
@@ -177,14 +177,14 @@ def read_sample(result: Any) -> SampleResult:
 def read_action(result: Any) -> ElicitResult[None]:
     """The action of a URL elicitation's answer."""
     if type(result) is not dict or result.get("action") not in ("accept", "decline", "cancel"):
-        raise ClientAnswerError(f"the client's elicitation result is malformed: {result!r}")
+        raise ClientAnswerError(f"the client's elicitation result is malformed: {show_value(result)}")
     return ElicitResult(result["action"])
 
 
 def read_roots(result: Any) -> list[Root]:
     roots = result.get("roots") if type(result) is dict else None
     if type(roots) is not list or not all(type(r) is dict and type(r.get("uri")) is str for r in roots):
-        raise ClientAnswerError(f"the client's roots result is malformed: {result!r}")
+        raise ClientAnswerError(f"the client's roots result is malformed: {show_value(result)}")
     return [Root(r["uri"], r.get("name")) for r in roots]
 
 

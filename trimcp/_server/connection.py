@@ -19,6 +19,7 @@ from ..protocol.errors import (
     METHOD_NOT_FOUND,
     RESOURCE_NOT_FOUND,
     RemoteProtocolError,
+    show_value,
 )
 from ..protocol.handshake import HandshakeSession
 from ..protocol.jsonrpc import Notification, Request, RequestId
@@ -156,7 +157,7 @@ class Connection:
         params = request.params if type(request.params) is dict else {}
         level = params.get("level")
         if type(level) is not str or level not in LOG_LEVEL_RANK:
-            raise _invalid(f"unknown log level {level!r}; use one of {', '.join(LOG_LEVEL_RANK)}", request.id)
+            raise _invalid(f"unknown log level {show_value(level)}; use one of {', '.join(LOG_LEVEL_RANK)}", request.id)
         self.log_level = level
         return {}
 
@@ -371,7 +372,7 @@ class Connection:
             if owner is None and target not in self.server.resources:
                 raise _invalid(f"Unknown resource template: {target!r}", request.id)
         else:
-            raise _invalid(f"unknown ref type {ref_type!r}", request.id)
+            raise _invalid(f"unknown ref type {show_value(ref_type)}", request.id)
         completer = self.server.completers.get((ref_type, target, name))
         if completer is None:
             schema = owner.spec.input_schema["properties"].get(name, {}) if owner is not None else {}

@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from ..protocol.errors import INVALID_PARAMS, RemoteProtocolError
+from ..protocol.errors import INVALID_PARAMS, RemoteProtocolError, show_value
 from ..protocol.jsonrpc import RequestId
 
 T = TypeVar("T")
@@ -26,10 +26,10 @@ def decode_cursor(kind: str, cursor: Any, request_id: RequestId | None) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise _invalid(f"unknown cursor {cursor!r}", request_id) from None
+        raise _invalid(f"unknown cursor {show_value(cursor)}", request_id) from None
     prefix, _, offset = raw.partition(":")
     if prefix != kind or not (offset.isascii() and offset.isdigit() and len(offset) <= 18):
-        raise _invalid(f"unknown cursor {cursor!r}", request_id)
+        raise _invalid(f"unknown cursor {show_value(cursor)}", request_id)
     return int(offset)
 
 

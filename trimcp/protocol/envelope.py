@@ -22,6 +22,7 @@ from .errors import (
     MISSING_CLIENT_CAPABILITY,
     UNSUPPORTED_PROTOCOL_VERSION,
     RemoteProtocolError,
+    show_value,
 )
 from .jsonrpc import RequestId
 from .versions import PER_REQUEST_VERSIONS, SUPPORTED_VERSIONS
@@ -74,7 +75,7 @@ def read_envelope(params: Any, request_id: RequestId | None) -> Envelope:
         raise _invalid(f"_meta[{META_CLIENT_INFO!r}] must be an object", request_id)
     log_level = meta.get(META_LOG_LEVEL)
     if log_level is not None and (type(log_level) is not str or log_level not in LOG_LEVEL_RANK):
-        raise _invalid(f"unknown log level {log_level!r} in _meta[{META_LOG_LEVEL!r}]", request_id)
+        raise _invalid(f"unknown log level {show_value(log_level)} in _meta[{META_LOG_LEVEL!r}]", request_id)
     return Envelope(version, capabilities, client_info, log_level)
 
 

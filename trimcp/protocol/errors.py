@@ -7,6 +7,7 @@ raised when *our* side tried to do something the protocol forbids (a bug in the 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 PARSE_ERROR = -32700
@@ -112,3 +113,18 @@ class LocalProtocolError(ProtocolError):
 
     def __init__(self, message: str, *, code: int = INTERNAL_ERROR, data: Any = None) -> None:
         super().__init__(message, code=code, data=data, http_status=500)
+
+
+_MAX_SHOWN = 100
+
+
+def show_value(value: Any) -> str:
+    """A value a peer sent, for an error message: strings quoted and numbers as JSON (both
+    shortened past 100 characters), objects and arrays by kind alone, so any size or depth
+    is safe to show."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN] + "...")
+    if value is None or isinstance(value, (bool, int, float)):
+        text = json.dumps(value)
+        return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "..."
+    return f"(a JSON {'object' if isinstance(value, dict) else 'array' if isinstance(value, list) else 'value'})"

@@ -21,7 +21,6 @@ and compared exactly, after trimming the optional whitespace HTTP allows around 
 from __future__ import annotations
 
 import base64
-import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,7 +30,7 @@ from typing import Any
 import attrs
 
 from .constants import META_PROTOCOL_VERSION
-from .errors import HEADER_MISMATCH, LocalProtocolError, RemoteProtocolError
+from .errors import HEADER_MISMATCH, LocalProtocolError, RemoteProtocolError, show_value
 from .jsonrpc import Notification, Request, RequestId
 
 PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
@@ -62,7 +61,6 @@ _PLAIN_VALUE = re.compile(r"[\x20-\x7e]*")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: Header values compared numerically with a numeric argument (plain decimals, no exponent).
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-_MAX_SHOWN = 100
 
 # JSON Schema 2020-12 keywords whose values are subschemas; crossing any of them (rather than
 # ``properties``) leaves the chain along which an ``x-mcp-header`` annotation is allowed.
@@ -116,8 +114,9 @@ def header_text(value: Any) -> str:
         return value
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, float) and math.isfinite(value):  # plain decimal: 1e+308 as 1000…0, 1e-07 as 0.0000001
+        number = Decimal(repr(value))
+        return format(number.normalize() if value.is_integer() else number, "f")
     raise TypeError(f"a {type(value).__name__} value cannot be mirrored into a header")
 
 
@@ -131,7 +130,8 @@ def encode_header_value(value: Any) -> str:
     text = header_text(value)
     if _PLAIN_VALUE.fullmatch(text) and text == text.strip(_OWS) and not _looks_encoded(text):
         return text
-    return SENTINEL_PREFIX + base64.b64encode(text.encode()).decode("ascii") + SENTINEL_SUFFIX
+    data = text.encode("utf-8", "surrogatepass")  # a lone surrogate: the server refuses the body anyway
+    return SENTINEL_PREFIX + base64.b64encode(data).decode("ascii") + SENTINEL_SUFFIX
 
 
 def decode_header_value(raw: str) -> str:
@@ -210,9 +210,9 @@ def header_parameters(input_schema: Any) -> tuple[HeaderParameter, ...]:
             )
         where = ".".join(path)
         if type(name) is not str or not _TOKEN.fullmatch(name):
-            raise ValueError(f"x-mcp-header {_show(name)} of property {where!r} is not an HTTP token")
+            raise ValueError(f"x-mcp-header {show_value(name)} of property {where!r} is not an HTTP token")
         if schema.get("type") not in HEADER_PARAMETER_TYPES:
-            kind = f"type {_show(schema['type'])}" if "type" in schema else "no type"
+            kind = f"type {show_value(schema['type'])}" if "type" in schema else "no type"
             raise ValueError(
                 f"x-mcp-header {name!r} is on property {where!r}, which has {kind};"
                 " only string, integer and boolean properties can be mirrored"
@@ -352,7 +352,7 @@ def _check_header(
     value = _decode(raw, display, request_id) if encoded else raw
     if value != body_value:
         raise _mismatch(
-            f"{display} header value {_show(value)} does not match {source} {_show(body_value)}", request_id
+            f"{display} header value {show_value(value)} does not match {source} {show_value(body_value)}", request_id
         )
 
 
@@ -378,7 +378,7 @@ def _check_parameters(
         decoded = _decode(raw, parameter.header, request_id)
         if not value_matches(decoded, value):
             raise _mismatch(
-                f"{parameter.header} header value {_show(decoded)} does not match {parameter.source} {_show(value)}",
+                f"{parameter.header} header value {show_value(decoded)} does not match {parameter.source} {show_value(value)}",
                 request_id,
             )
 
@@ -399,7 +399,7 @@ def _single(
     raw = values[0].strip(_OWS)
     if not _FIELD_VALUE.fullmatch(raw):
         raise _mismatch(
-            f"{display} header value {_show(raw)} contains characters a header may not carry"
+            f"{display} header value {show_value(raw)} contains characters a header may not carry"
             " (only visible ASCII, space and tab; anything else must be Base64-encoded)",
             request_id,
         )
@@ -411,7 +411,7 @@ def _decode(raw: str, display: str, request_id: RequestId | None) -> str:
         return decode_header_value(raw)
     except ValueError as exc:
         raise _mismatch(
-            f"{display} header value {_show(raw)} is a malformed Base64 sentinel: {exc}", request_id
+            f"{display} header value {show_value(raw)} is a malformed Base64 sentinel: {exc}", request_id
         ) from None
 
 
@@ -437,15 +437,6 @@ def _value_at(arguments: Any, path: tuple[str, ...]) -> Any:
             return _ABSENT
         value = value[key]
     return value
-
-
-def _show(value: Any) -> str:
-    """A value for an error message: strings quoted (and shortened), other JSON values as JSON."""
-    if isinstance(value, str):
-        return repr(value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN] + "...")
-    if value is None or isinstance(value, (bool, int, float)):
-        return json.dumps(value)
-    return f"(a JSON {'object' if isinstance(value, dict) else 'array' if isinstance(value, list) else 'value'})"
 
 
 def _mismatch(reason: str, request_id: RequestId | None) -> RemoteProtocolError:

@@ -253,12 +253,16 @@ def is_response_bytes(data: bytes) -> bool:
     if not data.startswith(_RESPONSE_PREFIX_BYTES):
         return False
     head = data[:512].decode("utf-8", "replace")
-    if not head.startswith(_RESPONSE_PREFIX):
-        return False
     try:
         _, end = _id_decoder.raw_decode(head, len(_RESPONSE_PREFIX))
     except ValueError:
-        return False
+        if len(data) <= 512:
+            return False
+        head = data.decode("utf-8", "replace")  # an id longer than the head: rare, read it all
+        try:
+            _, end = _id_decoder.raw_decode(head, len(_RESPONSE_PREFIX))
+        except ValueError:
+            return False
     return head.startswith((',"result":', ',"error":'), end)
 
 
