@@ -370,3 +370,27 @@ async def test_app_inbox_reports_a_disconnect_to_its_watchers() -> None:
     assert seen == ["second", "late"], "a watcher arriving after the disconnect hears of it at once"
     assert await inbox() == {"type": "http.request", "body": b"", "more_body": False}, "the inbox is receive"
     assert await inbox() == {"type": "http.disconnect"}, "the message itself is still delivered"
+
+
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+async def test_an_unread_body_neither_stalls_nor_costs_the_request_behind_it(framing: str) -> None:
+    # Found by fuzzing: an app answering without reading 9+ body chunks deadlocked (the
+    # disconnect hypercorn reports when a response ends waited for room in the full inbox),
+    # and a body still arriving after the answer closed the connection under a pipelined request.
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["path"] == "/refuse":
+            await respond(send, b"refused", 404)
+        else:
+            await respond(send, (await read_body(receive))[0])
+
+    if framing == "chunked":
+        unread = b"POST /refuse HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\n\r\n"
+        unread += b"a\r\n0123456789\r\n" * 50 + b"0\r\n\r\n"
+    else:
+        unread = post_request(b"x" * 200_000).replace(b"POST /", b"POST /refuse")
+    async with serving(app) as (port, _):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(unread + post_request(b"second"))
+        answers = await read_until(stream, b"second")
+        assert answers.count(b"HTTP/1.1 ") == 2 and answers.startswith(b"HTTP/1.1 404"), answers
+        await stream.aclose()

@@ -182,3 +182,14 @@ async def test_an_sse_response_is_written_apart_from_the_progress_before_it() ->
     chunks = [message["body"] for message in sent if message["type"] == "http.response.body" and message["body"]]
     kinds = [[json.loads(e.data).get("method", "response") for e in SSEDecoder().feed(c)] for c in chunks]
     assert kinds == [["notifications/progress"] * 3, ["response"]]
+
+
+async def test_a_batch_of_only_invalid_items_is_answered_not_202() -> None:
+    # Found by fuzzing: no item was a Request, so the POST got 202 and id 7 was never answered.
+    async with running_server(trimcp.asgi_app(probe_server(Probe()))) as http:
+        session_id = await http.initialize("2025-03-26")
+        body = b'[{"jsonrpc":"2.0","id":7,"method":"tools/list","_meta":"\\ud800"},{"jsonrpc":"1.0","id":8}]'
+        reply = await http.post(body, {"mcp-session-id": session_id, "mcp-protocol-version": "2025-03-26"})
+        answers = reply.json() if reply.headers["content-type"] == "application/json" else None
+        assert reply.status == 200 and answers is not None, reply
+        assert sorted((answer["id"], answer["error"]["code"]) for answer in answers) == [(7, -32600), (8, -32600)]

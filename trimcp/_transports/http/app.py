@@ -31,6 +31,7 @@ from ...protocol.errors import (
     PARSE_ERROR,
     UNSUPPORTED_PROTOCOL_VERSION,
     ProtocolError,
+    RemoteProtocolError,
 )
 from ...protocol.http_headers import check_request_headers
 from ...protocol.jsonrpc import Batch, Notification, Request
@@ -507,9 +508,11 @@ def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
 
 
 def _has_request(message: Any) -> bool:
+    """Whether ``message`` needs an answer: a request, or a batch holding one or an invalid
+    item (answered with its error)."""
     if type(message) is Request:
         return True
-    return type(message) is Batch and any(type(item) is Request for item in message)
+    return type(message) is Batch and any(isinstance(item, (Request, RemoteProtocolError)) for item in message)
 
 
 def _abandon(runtime: Any, outbox: Outbox) -> None:

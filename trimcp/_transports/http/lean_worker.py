@@ -35,20 +35,34 @@ HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
 #: Seconds one write (or a graceful close) may take before the peer is taken for gone and the
 #: connection is closed: writes are shielded from cancellation, so this is what bounds them.
 WRITE_TIMEOUT = 60.0
+#: Seconds the rest of a request body is read (and dropped) after its app has answered, so the
+#: connection can be kept alive; past that it is closed.
+REQUEST_DRAIN_TIMEOUT = 2.0
 #: What ends a connection quietly: the peer left, or its TLS handshake failed or took too long.
 _PEER_GONE = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError)
 
 
 class AppInbox:
     """What one ASGI app receives, in order, bounded like hypercorn's channel: ``put`` waits
-    while ``size`` messages are unread. Consecutive body chunks reach the app as one message.
+    while ``size`` messages are unread (but for the one ``http.disconnect``). Consecutive body chunks reach the app as one message.
     Once the app has finished, messages are dropped instead of waiting for a reader.
 
     The inbox is the app's ``receive`` callable, and :meth:`watch_disconnect` lets an app that
     knows it learn of ``http.disconnect`` without a task waiting in ``receive`` (trimcp does).
     """
 
-    __slots__ = ("_messages", "_readable", "_size", "_watchers", "_writable", "closed", "disconnected")
+    __slots__ = (
+        "_dropping_body",
+        "_ended",
+        "_messages",
+        "_readable",
+        "_size",
+        "_watchers",
+        "_writable",
+        "closed",
+        "disconnected",
+        "request_ended",
+    )
 
     def __init__(self, size: int) -> None:
         self._messages: list[dict[str, Any]] = []  # a few at most: lighter than a deque
@@ -56,15 +70,31 @@ class AppInbox:
         self._readable = trio.lowlevel.ParkingLot()
         self._writable = trio.lowlevel.ParkingLot()
         self._watchers: list[Callable[[], None]] = []
+        self._ended = trio.lowlevel.ParkingLot()
+        self._dropping_body = False
         self.closed = False
         self.disconnected = False
+        #: The request's body has all arrived (or the client left).
+        self.request_ended = False
 
     async def put(self, message: dict[str, Any]) -> None:
-        if message["type"] == "http.disconnect" and not self.disconnected:
+        kind = message["type"]
+        if kind == "http.request":
+            if not message.get("more_body", False):
+                self._end_request()
+            if self._dropping_body:
+                return
+        elif kind == "http.disconnect":
+            if self.disconnected:
+                return
             self.disconnected = True
             for watcher in list(self._watchers):  # a watcher may stop watching
                 watcher()
-        while len(self._messages) >= self._size and not self.closed:
+            self._end_request()
+        # A disconnect never waits for room: hypercorn reports one from inside the app's own
+        # send() when its response ends, and an app that did not read its body would wait
+        # for itself.
+        while kind != "http.disconnect" and len(self._messages) >= self._size and not self.closed:
             await self._writable.park()
         if self.closed:
             return
@@ -82,6 +112,21 @@ class AppInbox:
         return message
 
     __call__ = get
+
+    def _end_request(self) -> None:
+        self.request_ended = True
+        self._ended.unpark_all()
+
+    def drop_body(self) -> None:
+        """The app has answered: body chunks still arriving are dropped, not queued."""
+        self._dropping_body = True
+        self._messages = [message for message in self._messages if message["type"] != "http.request"]
+        self._writable.unpark_all()
+
+    async def wait_request_end(self) -> None:
+        """Return once the request's body has all arrived (read or not) or the client left."""
+        while not self.request_ended:
+            await self._ended.park()
 
     def watch_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` when the client disconnects (at once if it has); returns the
@@ -129,7 +174,7 @@ class ConnectionTasks:
     ) -> Callable[[dict[str, Any]], Awaitable[None]]:
         inbox = AppInbox(config.max_app_queue_size)
         if scope.get("type") == "http" and scope.get("http_version") in HTTP1_VERSIONS:
-            send = self._connection.holding_response_head(send)
+            send = self._connection.http1_send(send, inbox)
         self._nursery.start_soon(_run_app, app, config, scope, inbox, send)
         return inbox.put
 
@@ -234,14 +279,21 @@ class LeanConnection:
             self._set_idle(True)
             await self._read()
 
-    def holding_response_head(
-        self, send: Callable[[dict[str, Any] | None], Awaitable[None]]
+    def http1_send(
+        self, send: Callable[[dict[str, Any] | None], Awaitable[None]], inbox: AppInbox
     ) -> Callable[[dict[str, Any] | None], Awaitable[None]]:
-        """Wrap an HTTP/1 app's ``send`` so a response head announcing its length is written with
-        the first body. A streamed response's head (no ``content-length``: SSE, chunked) goes
-        out at once, as clients wait for it before reading events."""
+        """Wrap an HTTP/1 app's ``send``:
 
-        async def send_holding_head(message: dict[str, Any] | None) -> None:
+        - a response head announcing its length is written with the first body; a streamed
+          response's head (no ``content-length``: SSE, chunked) goes out at once, as clients
+          wait for it before reading events;
+        - a response that ends before its request's body has arrived (a 404 or 413 answered
+          unread) is written at once but ended only once the rest of the body has been read
+          and dropped (for at most ``REQUEST_DRAIN_TIMEOUT``): hypercorn closes a connection
+          whose response ends first, and a request pipelined behind it would go unanswered.
+        """
+
+        async def send_http1(message: dict[str, Any] | None) -> None:
             if message is not None and message["type"] == "http.response.start" and _announces_length(message):
                 self._held_head = bytearray()
                 try:
@@ -251,11 +303,23 @@ class LeanConnection:
                     raise
                 return
             try:
+                if (
+                    message is not None
+                    and message["type"] == "http.response.body"
+                    and not message.get("more_body", False)
+                    and not inbox.request_ended
+                ):
+                    await send({**message, "more_body": True})
+                    await self._release_head()
+                    inbox.drop_body()
+                    with trio.move_on_after(REQUEST_DRAIN_TIMEOUT):
+                        await inbox.wait_request_end()
+                    message = {"type": "http.response.body", "body": b"", "more_body": False}
                 await send(message)
             finally:
                 await self._release_head()
 
-        return send_holding_head
+        return send_http1
 
     async def _release_head(self) -> None:
         head, self._held_head = self._held_head, None
