@@ -489,22 +489,27 @@ def asking_http_server() -> trimcp.Server:
 async def test_a_question_travels_on_the_posts_stream_and_the_answer_is_posted_back(json_response: bool) -> None:
     # with JSON responses too: a POST whose tool asks the client something becomes a stream
     app = trimcp.asgi_app(asking_http_server(), json_response=json_response)
-    async with running_server(app) as http:
-        reply = await http.post(
-            {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-             "params": {"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}},
-                        "clientInfo": {"name": "x", "version": "1"}}}
-        )
-        session_id = reply.headers["mcp-session-id"]
-        headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
-        async with http.open("POST", headers=headers, body=call(1, "confirm")) as stream:
-            _, question_event = await stream.events(2)
-            question = json.loads(question_event.data)
-            assert question["method"] == "elicitation/create" and question["params"]["message"] == "Sure?"
-            answer = {"jsonrpc": "2.0", "id": question["id"], "result": {"action": "decline"}}
-            assert (await http.post(answer, {"mcp-session-id": session_id})).status == 202
-            messages = await stream.messages()
-        assert messages[-1]["result"]["content"][0]["text"] == "decline"
+    with trio.fail_after(10):  # before JSON responses could stream, the question never left
+        async with running_server(app) as http:
+            await _ask_and_answer(http)
+
+
+async def _ask_and_answer(http: RawHTTP) -> None:
+    reply = await http.post(
+        {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+         "params": {"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}},
+                    "clientInfo": {"name": "x", "version": "1"}}}
+    )
+    session_id = reply.headers["mcp-session-id"]
+    headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
+    async with http.open("POST", headers=headers, body=call(1, "confirm")) as stream:
+        _, question_event = await stream.events(2)
+        question = json.loads(question_event.data)
+        assert question["method"] == "elicitation/create" and question["params"]["message"] == "Sure?"
+        answer = {"jsonrpc": "2.0", "id": question["id"], "result": {"action": "decline"}}
+        assert (await http.post(answer, {"mcp-session-id": session_id})).status == 202
+        messages = await stream.messages()
+    assert messages[-1]["result"]["content"][0]["text"] == "decline"
 
 
 async def test_missing_client_capability_is_400_in_2026() -> None:
@@ -542,21 +547,22 @@ async def test_list_changes_reach_the_get_stream() -> None:
 async def test_listen_over_http_ends_gracefully_at_shutdown(json_response: bool) -> None:
     server = asking_http_server()
     app = trimcp.asgi_app(server, json_response=json_response)
-    async with running_server(app) as http:
-        body = {"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
-                "params": {"_meta": envelope(), "notifications": {"toolsListChanged": True}}}
-        headers = {**modern_headers("subscriptions/listen"), "accept": JSON_AND_SSE, "content-type": "application/json"}
-        async with http.open("POST", headers=headers, body=body) as stream:
-            (acknowledged,) = await stream.events(1)
-            assert json.loads(acknowledged.data)["method"] == "notifications/subscriptions/acknowledged"
-            server.notify_tools_changed()
-            (changed,) = await stream.events(1)
-            assert json.loads(changed.data)["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
-            with trio.fail_after(5):
-                await app.shutdown(grace=1)
-                messages = await stream.messages()
-        assert messages[-1]["id"] == "listen-1"
-        assert messages[-1]["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1"
+    with trio.fail_after(10):  # before JSON responses could stream, listen got no acknowledgement
+        async with running_server(app) as http:
+            body = {"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+                    "params": {"_meta": envelope(), "notifications": {"toolsListChanged": True}}}
+            headers = {**modern_headers("subscriptions/listen"), "accept": JSON_AND_SSE, "content-type": "application/json"}
+            async with http.open("POST", headers=headers, body=body) as stream:
+                (acknowledged,) = await stream.events(1)
+                assert json.loads(acknowledged.data)["method"] == "notifications/subscriptions/acknowledged"
+                server.notify_tools_changed()
+                (changed,) = await stream.events(1)
+                assert json.loads(changed.data)["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
+                with trio.fail_after(5):
+                    await app.shutdown(grace=1)
+                    messages = await stream.messages()
+            assert messages[-1]["id"] == "listen-1"
+            assert messages[-1]["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1"
 
 
 @pytest.mark.parametrize("era", ["handshake", "2026-07-28"])
