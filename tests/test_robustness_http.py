@@ -66,7 +66,7 @@ async def test_header_digits_that_are_not_ascii_or_too_many_are_refused_not_500(
                 b"GET /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\nconnection: close\r\n"
                 b"mcp-session-id: " + session_id + b"\r\nlast-event-id: " + last_event_id + b"\r\n\r\n",
             )
-            assert answer.startswith(b"HTTP/1.1 404"), answer
+            assert answer.startswith(b"HTTP/1.1 404") and len(answer) < 1000, answer  # not echoed whole
         await assert_still_serving(http)
 
 

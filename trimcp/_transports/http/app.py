@@ -32,6 +32,7 @@ from ...protocol.errors import (
     UNSUPPORTED_PROTOCOL_VERSION,
     ProtocolError,
     RemoteProtocolError,
+    show_value,
 )
 from ...protocol.http_headers import check_request_headers
 from ...protocol.jsonrpc import Batch, Notification, Request
@@ -463,7 +464,9 @@ class MCPApp:
         event_id = EventId.parse(last_event_id)
         stream = session.streams.get(event_id.stream) if event_id and event_id.session == session.serial else None
         if stream is None or event_id is None:
-            await send_jsonrpc_error(send, 404, INVALID_REQUEST, f"Not Found: no stream to resume at {last_event_id!r}")
+            await send_jsonrpc_error(
+                send, 404, INVALID_REQUEST, f"Not Found: no stream to resume at {show_value(last_event_id)}"
+            )
             return None
         replayed = await stream.replay_after(event_id.seq)
         if replayed is None:
