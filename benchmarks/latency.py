@@ -21,9 +21,9 @@ import trio.testing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import trimcp  # noqa: E402
-from trimcp import Context  # noqa: E402
-from tests.http_support import JSON_AND_SSE, envelope, modern_headers, running_server  # noqa: E402
+import trimcp
+from tests.http_support import JSON_AND_SSE, envelope, modern_headers, running_server
+from trimcp import Context
 
 started = trio.Event()
 finished_at: list[float] = []
@@ -54,7 +54,12 @@ async def cancel_by_disconnect(http, rounds: int) -> list[float]:
     global started
     latencies = []
     headers = {**modern_headers("tools/call", "sleep"), "accept": JSON_AND_SSE, "content-type": "application/json"}
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "sleep", "arguments": {}, "_meta": envelope()}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "sleep", "arguments": {}, "_meta": envelope()},
+    }
     for _ in range(rounds):
         started = trio.Event()
         async with http.open("POST", headers=headers, body=body) as stream:
@@ -75,12 +80,19 @@ async def cancel_by_notification_http(http, rounds: int) -> list[float]:
     before = len(finished_at)
     for request_id in range(1, rounds + 1):
         started = trio.Event()
-        call = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "sleep", "arguments": {}}}
+        call = {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": "tools/call",
+            "params": {"name": "sleep", "arguments": {}},
+        }
         async with http.open("POST", headers=headers, body=call) as stream:
             await started.wait()
             sent_at = trio.current_time()
-            await http.post({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": request_id}},
-                            {"mcp-session-id": session})
+            await http.post(
+                {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": request_id}},
+                {"mcp-session-id": session},
+            )
             while len(finished_at) < before + request_id:
                 await trio.sleep(0.0005)
             latencies.append(finished_at[-1] - sent_at)
@@ -98,7 +110,10 @@ async def cancel_by_notification_stdio(server: trimcp.Server, rounds: int) -> li
         for request_id in range(1, rounds + 1):
             started = trio.Event()
             params = {"name": "sleep", "arguments": {}, "_meta": envelope()}
-            await client.send_all(json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}).encode() + b"\n")
+            await client.send_all(
+                json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}).encode()
+                + b"\n"
+            )
             await started.wait()
             sent_at = trio.current_time()
             cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": request_id}}
@@ -121,7 +136,9 @@ async def progress_stream(http, modern: bool, rounds: int) -> list[float]:
             headers = {"mcp-session-id": await http.initialize()}
         call = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
         sent_at = trio.current_time()
-        async with http.open("POST", headers={**headers, "accept": JSON_AND_SSE, "content-type": "application/json"}, body=call) as stream:
+        async with http.open(
+            "POST", headers={**headers, "accept": JSON_AND_SSE, "content-type": "application/json"}, body=call
+        ) as stream:
             messages = await stream.messages()
         durations.append(trio.current_time() - sent_at)
         assert len(messages) == 1001 and messages[-1]["result"]["content"][0]["text"] == "done"
@@ -138,11 +155,33 @@ async def main(rounds: int) -> None:
     app = trimcp.asgi_app(server, event_store=None)
     rows = ["| measurement | median ms | p99 ms | rounds |", "|---|---|---|---|"]
     async with running_server(app) as http:
-        rows.append(describe("cancel → finally: 2026-07-28 stream closed (HTTP)", await cancel_by_disconnect(http, rounds)))
-        rows.append(describe("cancel → finally: notifications/cancelled, handshake era (HTTP)", await cancel_by_notification_http(http, rounds)))
-        rows.append(describe("1,000 progress notifications + result, handshake era (HTTP)", await progress_stream(http, False, max(5, rounds // 5))))
-        rows.append(describe("1,000 progress notifications + result, 2026-07-28 (HTTP)", await progress_stream(http, True, max(5, rounds // 5))))
-    rows.append(describe("cancel → finally: notifications/cancelled, 2026-07-28 (stdio framing)", await cancel_by_notification_stdio(server, rounds)))
+        rows.append(
+            describe("cancel → finally: 2026-07-28 stream closed (HTTP)", await cancel_by_disconnect(http, rounds))
+        )
+        rows.append(
+            describe(
+                "cancel → finally: notifications/cancelled, handshake era (HTTP)",
+                await cancel_by_notification_http(http, rounds),
+            )
+        )
+        rows.append(
+            describe(
+                "1,000 progress notifications + result, handshake era (HTTP)",
+                await progress_stream(http, False, max(5, rounds // 5)),
+            )
+        )
+        rows.append(
+            describe(
+                "1,000 progress notifications + result, 2026-07-28 (HTTP)",
+                await progress_stream(http, True, max(5, rounds // 5)),
+            )
+        )
+    rows.append(
+        describe(
+            "cancel → finally: notifications/cancelled, 2026-07-28 (stdio framing)",
+            await cancel_by_notification_stdio(server, rounds),
+        )
+    )
     print("\n".join(rows))
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from tests.ports import free_port, wait_until_listening  # noqa: E402
+from tests.ports import free_port, wait_until_listening
+
 #: (label, server, era): era "handshake" opens a session first; "2026-07-28" sends envelopes.
 CASES = [
     ("official SDK, SSE", "mcp-sdk", "handshake"),
@@ -104,7 +105,7 @@ def load(wrk: str, url: str, concurrency: int, duration: int, env: dict[str, str
         wrk,
         "-t1",
         f"-c{concurrency}",
-        f"-d{max(1, round(duration))}s",
+        f"-d{max(1, duration)}s",
         "--latency",
         "-s",
         str(HERE / "call.lua"),
@@ -167,8 +168,10 @@ def main() -> None:
 def report(results: dict[tuple[str, int], dict[str, float]], concurrencies: list[int]) -> str:
     """A markdown table; ratios against the official SDK (same answer type) and the raw floor."""
     lines = [
-        "| server | concurrency | calls/s | p50 ms | p99 ms | server CPU ms/call | × official SDK (SSE) | × SDK (JSON) "
-        "| × TypeScript SDK (JSON) | × lean floor |",
+        (
+            "| server | concurrency | calls/s | p50 ms | p99 ms | server CPU ms/call | × official SDK (SSE) | × SDK (JSON) "
+            "| × TypeScript SDK (JSON) | × lean floor |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, _, _ in CASES:

@@ -19,8 +19,8 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.run import ensure_wrk, free_port, start  # noqa: E402
-from tests.http_support import RawHTTP  # noqa: E402
+from benchmarks.run import ensure_wrk, free_port, start
+from tests.http_support import RawHTTP
 
 SERVERS = [("official SDK", "mcp-sdk"), ("trimcp", "trimcp")]
 HERE = Path(__file__).resolve().parent
@@ -67,7 +67,11 @@ async def measure(server: str, count: int) -> tuple[float, float]:
 
         async def hold(session_id: str) -> None:
             nonlocal ready
-            headers = {"mcp-session-id": session_id, "accept": "text/event-stream", "mcp-protocol-version": "2025-11-25"}
+            headers = {
+                "mcp-session-id": session_id,
+                "accept": "text/event-stream",
+                "mcp-protocol-version": "2025-11-25",
+            }
             opening = http.open("GET", headers=headers)
             async with limiter:
                 stream = await opening.__aenter__()
@@ -113,7 +117,10 @@ def handshakes(server: str) -> float:
 
 
 async def main(counts: list[int], only: list[str] | None) -> None:
-    rows = ["| server | handshakes/s | sessions | KiB/idle session | KiB/idle session with GET stream |", "|---|---|---|---|---|"]
+    rows = [
+        "| server | handshakes/s | sessions | KiB/idle session | KiB/idle session with GET stream |",
+        "|---|---|---|---|---|",
+    ]
     for label, server in SERVERS:
         if only and server not in only:
             continue

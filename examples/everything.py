@@ -48,7 +48,9 @@ def test_audio_content() -> Audio:
 @server.tool(description="Tests embedded resource content response", input_schema=EMPTY)
 def test_embedded_resource() -> EmbeddedResource:
     return EmbeddedResource(
-        ResourceContents("test://embedded-resource", text="This is an embedded resource content.", mime_type="text/plain")
+        ResourceContents(
+            "test://embedded-resource", text="This is an embedded resource content.", mime_type="text/plain"
+        )
     )
 
 
@@ -94,9 +96,7 @@ def test_error_handling() -> str:
     raise ToolError("This tool intentionally returns an error for testing")
 
 
-@server.tool(
-    description="Tests SSE stream disconnection and client reconnection (SEP-1699)", input_schema=EMPTY
-)
+@server.tool(description="Tests SSE stream disconnection and client reconnection (SEP-1699)", input_schema=EMPTY)
 async def test_reconnection() -> str:
     await trio.sleep(0.1)
     return "Reconnection test completed successfully. If you received this, the client properly reconnected after stream closure."
@@ -246,10 +246,23 @@ JSON_SCHEMA_2020_12 = {
     input_schema=JSON_SCHEMA_2020_12,
 )
 def json_schema_2020_12_tool(
-    name: str | None = None, address: dict | None = None, contactMethod: str | None = None,  # noqa: N803
-    phone: str | None = None, email: str | None = None,
+    name: str | None = None,
+    address: dict | None = None,
+    contactMethod: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
 ) -> str:
-    args = {k: v for k, v in dict(name=name, address=address, contactMethod=contactMethod, phone=phone, email=email).items() if v is not None}
+    args = {
+        k: v
+        for k, v in {
+            "name": name,
+            "address": address,
+            "contactMethod": contactMethod,
+            "phone": phone,
+            "email": email,
+        }.items()
+        if v is not None
+    }
     return f"JSON Schema 2020-12 tool called with: {json.dumps(args)}"
 
 
@@ -367,20 +380,35 @@ async def test_input_required_result_capabilities(ctx: Context) -> str:
 # ---------------------------------------------------------------- resources (the first one listed is read)
 
 
-@server.resource("test://static-text", name="static-text", title="Static Text Resource",
-                 description="A static text resource for testing", mime_type="text/plain")
+@server.resource(
+    "test://static-text",
+    name="static-text",
+    title="Static Text Resource",
+    description="A static text resource for testing",
+    mime_type="text/plain",
+)
 def static_text() -> str:
     return "This is the content of the static text resource."
 
 
-@server.resource("test://static-binary", name="static-binary", title="Static Binary Resource",
-                 description="A static binary resource (image) for testing", mime_type="image/png")
+@server.resource(
+    "test://static-binary",
+    name="static-binary",
+    title="Static Binary Resource",
+    description="A static binary resource (image) for testing",
+    mime_type="image/png",
+)
 def static_binary() -> bytes:
     return PNG
 
 
-@server.resource("test://template/{id}/data", name="template", title="Resource Template",
-                 description="A resource template with parameter substitution", mime_type="application/json")
+@server.resource(
+    "test://template/{id}/data",
+    name="template",
+    title="Resource Template",
+    description="A resource template with parameter substitution",
+    mime_type="application/json",
+)
 def template(id: str) -> ResourceContents:
     return ResourceContents(
         f"test://template/{id}/data",
@@ -389,8 +417,13 @@ def template(id: str) -> ResourceContents:
     )
 
 
-@server.resource("test://watched-resource", name="watched-resource", title="Watched Resource",
-                 description="A resource that can be subscribed to", mime_type="text/plain")
+@server.resource(
+    "test://watched-resource",
+    name="watched-resource",
+    title="Watched Resource",
+    description="A resource that can be subscribed to",
+    mime_type="text/plain",
+)
 def watched() -> str:
     return "Watched resource content"
 
@@ -414,9 +447,13 @@ def complete_arg1(value: str) -> list[str]:
 
 
 @server.prompt(title="Prompt With Embedded Resource", description="A prompt that includes an embedded resource")
-def test_prompt_with_embedded_resource(resourceUri: str) -> list[Message]:  # noqa: N803
+def test_prompt_with_embedded_resource(resourceUri: str) -> list[Message]:
     return [
-        Message(EmbeddedResource(ResourceContents(resourceUri, text="Embedded resource content for testing.", mime_type="text/plain"))),
+        Message(
+            EmbeddedResource(
+                ResourceContents(resourceUri, text="Embedded resource content for testing.", mime_type="text/plain")
+            )
+        ),
         Message("Please process the embedded resource above."),
     ]
 

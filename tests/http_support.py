@@ -33,7 +33,9 @@ class Response:
 class Stream:
     """A response being received: its head, and its body as it arrives."""
 
-    def __init__(self, connection: h11.Connection, socket: trio.abc.Stream, status: int, headers: dict[str, str]) -> None:
+    def __init__(
+        self, connection: h11.Connection, socket: trio.abc.Stream, status: int, headers: dict[str, str]
+    ) -> None:
         self._connection = connection
         self._socket = socket
         self.status = status
@@ -142,7 +144,11 @@ class RawHTTP:
                 "jsonrpc": "2.0",
                 "id": 0,
                 "method": "initialize",
-                "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+                "params": {
+                    "protocolVersion": version,
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "1"},
+                },
             }
         )
         assert reply.status == 200, reply
@@ -224,7 +230,9 @@ def probe_server(probe: Probe) -> trimcp.Server:
             await trio.sleep(0.01)
         return "done"
 
-    @server.tool(input_schema={"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}})
+    @server.tool(
+        input_schema={"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}
+    )
     def regional(region: str) -> str:
         return region
 

@@ -51,7 +51,9 @@ def asking_server(probe: Probe | None = None, **options: Any) -> trimcp.Server:
     async def plan(ctx: Context, topic: str) -> str:
         """Two questions in a row: a form, then the model."""
         probe.runs += 1
-        ok = await ctx.elicit(f"Plan {topic}?", {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]})
+        ok = await ctx.elicit(
+            f"Plan {topic}?", {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+        )
         if not ok.content or not ok.content["ok"]:
             raise ToolError("not planned")
         sampled = await ctx.sample(f"Plan {topic}", max_tokens=50, system_prompt="be brief")
@@ -112,7 +114,9 @@ ANSWERS = {"sampling/createMessage": model, "roots/list": roots}
 async def test_elicitation_in_both_eras(version: str) -> None:
     probe = Probe()
     answers = {"elicitation/create": accept_booking}
-    async with open_test_client(asking_server(probe), protocol_version=version, client_capabilities=CAPABLE, answers=answers) as client:
+    async with open_test_client(
+        asking_server(probe), protocol_version=version, client_capabilities=CAPABLE, answers=answers
+    ) as client:
         result = await client.call_tool("book")
         assert result["content"][0]["text"] == "table for 4 at dinner"
         if version == "2026-07-28":
@@ -134,14 +138,18 @@ async def test_declined_or_cancelled_elicitation(action: str) -> None:
     async def refuse(params: dict[str, Any]) -> dict[str, Any]:
         return {"action": action}
 
-    async with open_test_client(asking_server(), client_capabilities=CAPABLE, answers={"elicitation/create": refuse}) as client:
+    async with open_test_client(
+        asking_server(), client_capabilities=CAPABLE, answers={"elicitation/create": refuse}
+    ) as client:
         assert (await client.call_tool("book"))["content"][0]["text"] == f"no booking ({action})"
 
 
 @pytest.mark.parametrize("version", ["2025-11-25", "2026-07-28"])
 async def test_form_then_sampling_then_roots(version: str) -> None:
     answers = {"elicitation/create": accept_ok, **ANSWERS}
-    async with open_test_client(asking_server(), protocol_version=version, client_capabilities=CAPABLE, answers=answers) as client:
+    async with open_test_client(
+        asking_server(), protocol_version=version, client_capabilities=CAPABLE, answers=answers
+    ) as client:
         result = await client.call_tool("plan", {"topic": "picnic"})
         assert result["content"][0]["text"] == "a plan in ['file:///work']"
         if version == "2026-07-28":
@@ -155,16 +163,25 @@ async def test_form_then_sampling_then_roots(version: str) -> None:
 
 async def test_url_elicitation() -> None:
     async def visited(params: dict[str, Any]) -> dict[str, Any]:
-        assert params == {"mode": "url", "message": "Log in please", "url": "https://example.com/login", "elicitationId": "e1"}
+        assert params == {
+            "mode": "url",
+            "message": "Log in please",
+            "url": "https://example.com/login",
+            "elicitationId": "e1",
+        }
         return {"action": "accept"}
 
-    async with open_test_client(asking_server(), client_capabilities=CAPABLE, answers={"elicitation/create": visited}) as client:
+    async with open_test_client(
+        asking_server(), client_capabilities=CAPABLE, answers={"elicitation/create": visited}
+    ) as client:
         assert (await client.call_tool("login"))["content"][0]["text"] == "accept"
 
 
 async def test_prompts_can_ask_too() -> None:
     answers = {"elicitation/create": accept_ok}
-    async with open_test_client(asking_server(), protocol_version="2026-07-28", client_capabilities=CAPABLE, answers=answers) as client:
+    async with open_test_client(
+        asking_server(), protocol_version="2026-07-28", client_capabilities=CAPABLE, answers=answers
+    ) as client:
         result = await client.get_prompt("ask_style")
         assert result["messages"][0]["content"]["text"] == "write in plain style"
 
@@ -174,7 +191,9 @@ async def test_missing_capability() -> None:
         result = await client.call_tool("book")
         assert result["isError"] is True and "'elicitation'" in result["content"][0]["text"]
         assert client.asked == []
-    async with open_test_client(asking_server(), protocol_version="2026-07-28", client_capabilities={"sampling": {}}) as client:
+    async with open_test_client(
+        asking_server(), protocol_version="2026-07-28", client_capabilities={"sampling": {}}
+    ) as client:
         with pytest.raises(RequestFailed) as info:
             await client.call_tool("book")
         assert info.value.code == -32021
@@ -189,7 +208,9 @@ async def test_a_bad_answer_is_an_error_result() -> None:
         raise RequestFailed({"code": -1, "message": "user closed the window"})
 
     for answerer in (nonsense, failing):
-        async with open_test_client(asking_server(), client_capabilities=CAPABLE, answers={"elicitation/create": answerer}) as client:
+        async with open_test_client(
+            asking_server(), client_capabilities=CAPABLE, answers={"elicitation/create": answerer}
+        ) as client:
             result = await client.call_tool("book")
             assert result["isError"] is True and "the client's answer was unusable" in result["content"][0]["text"]
 
@@ -202,7 +223,9 @@ async def test_cancelling_a_tool_waiting_for_an_answer() -> None:
         await never.wait()
         return {"action": "cancel"}
 
-    async with open_test_client(asking_server(probe), client_capabilities=CAPABLE, answers={"elicitation/create": stall}) as client:
+    async with open_test_client(
+        asking_server(probe), client_capabilities=CAPABLE, answers={"elicitation/create": stall}
+    ) as client:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(client.call_tool, "wait_for_user")
             with trio.fail_after(5):
@@ -236,7 +259,12 @@ BOOKING_KEY = "booking"
 
 def retry(name: str, state: str, key: str | None = None, arguments: dict | None = None) -> dict[str, Any]:
     answer = {"action": "accept", "content": {"party": 2, "when": "lunch"}}
-    return {"name": name, "arguments": arguments or {}, "requestState": state, "inputResponses": {key or BOOKING_KEY: answer}}
+    return {
+        "name": name,
+        "arguments": arguments or {},
+        "requestState": state,
+        "inputResponses": {key or BOOKING_KEY: answer},
+    }
 
 
 async def test_request_state_round_trip_and_tampering() -> None:
@@ -264,7 +292,9 @@ async def test_request_state_round_trip_and_tampering() -> None:
         answers = {"booking": {"action": "accept", "content": {"party": 3, "when": "dinner"}}, "unasked": {}}
         unsealed = await client.request("tools/call", {"name": "book", "inputResponses": answers}, follow_input=False)
         assert unsealed["content"][0]["text"] == "table for 3 at dinner"
-        again = await client.request("tools/call", {"name": "book", "inputResponses": {"other": {}}}, follow_input=False)
+        again = await client.request(
+            "tools/call", {"name": "book", "inputResponses": {"other": {}}}, follow_input=False
+        )
         assert again["resultType"] == "input_required"  # nothing it asked was answered: it asks again
         with pytest.raises(RequestFailed) as info:
             await client.request("tools/call", {"name": "book", "inputResponses": [1]}, follow_input=False)
@@ -351,7 +381,9 @@ async def test_listen_streams_in_2026() -> None:
         assert acknowledged["method"] == "notifications/subscriptions/acknowledged"
         listen_id = acknowledged["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"]
         assert acknowledged["params"]["notifications"] == {
-            "toolsListChanged": True, "promptsListChanged": True, "resourceSubscriptions": ["test://doc/a"]
+            "toolsListChanged": True,
+            "promptsListChanged": True,
+            "resourceSubscriptions": ["test://doc/a"],
         }
         assert [n["method"] for n in rest] == ["notifications/tools/list_changed", "notifications/resources/updated"]
         assert all(n["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == listen_id for n in rest)
@@ -403,7 +435,11 @@ async def test_completion_receives_the_other_arguments() -> None:
 
     async with open_test_client(server) as client:
         ref = {"type": "ref/prompt", "name": "trip"}
-        assert await client.complete(ref, "city", "", {"country": "de"}) == {"values": ["Berlin"], "total": 1, "hasMore": False}
+        assert await client.complete(ref, "city", "", {"country": "de"}) == {
+            "values": ["Berlin"],
+            "total": 1,
+            "hasMore": False,
+        }
         assert (await client.complete(ref, "city", "l", {"country": "fr"}))["values"] == ["Lyon"]
 
 
@@ -436,7 +472,9 @@ async def test_several_questions_at_once(version: str) -> None:
         return {"role": "assistant", "content": {"type": "text", "text": "a poem"}, "model": "m"}
 
     answers = {"elicitation/create": named, "sampling/createMessage": poem, "roots/list": roots}
-    async with open_test_client(gathering_server(), protocol_version=version, client_capabilities=CAPABLE, answers=answers) as client:
+    async with open_test_client(
+        gathering_server(), protocol_version=version, client_capabilities=CAPABLE, answers=answers
+    ) as client:
         result = await client.call_tool("survey")
         assert result["content"][0]["text"] == "Ada / a poem / 1 root(s)"
         if version == "2026-07-28":
@@ -444,7 +482,11 @@ async def test_several_questions_at_once(version: str) -> None:
             assert "user_name" in round_["inputRequests"] and len(round_["inputRequests"]) == 3
             assert_valid("2026-07-28", "InputRequiredResult", round_)
         else:
-            assert sorted(m["method"] for m in client.asked) == ["elicitation/create", "roots/list", "sampling/createMessage"]
+            assert sorted(m["method"] for m in client.asked) == [
+                "elicitation/create",
+                "roots/list",
+                "sampling/createMessage",
+            ]
 
 
 async def test_a_sync_tool_can_announce_changes() -> None:
@@ -457,5 +499,7 @@ async def test_a_sync_tool_can_announce_changes() -> None:
 async def test_an_unusable_answer_is_asked_again_in_2026() -> None:
     async with open_test_client(asking_server(), protocol_version="2026-07-28", client_capabilities=CAPABLE) as client:
         for garbage in (12345, {"action": "accept", "content": {"party": "many", "when": "dinner"}}):
-            again = await client.request("tools/call", {"name": "book", "inputResponses": {"booking": garbage}}, follow_input=False)
+            again = await client.request(
+                "tools/call", {"name": "book", "inputResponses": {"booking": garbage}}, follow_input=False
+            )
             assert again["resultType"] == "input_required" and list(again["inputRequests"]) == ["booking"]

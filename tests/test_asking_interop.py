@@ -8,10 +8,9 @@ import sys
 from contextlib import asynccontextmanager
 from typing import Any
 
-import mcp.types as types
 import pytest
 import trio
-from mcp import Client, StdioServerParameters
+from mcp import Client, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 
 import trimcp
@@ -38,7 +37,7 @@ async def on_roots(context: Any) -> types.ListRootsResult:
 
 @asynccontextmanager
 async def connect(transport: str, mode: str, tmp_path: Any) -> Any:
-    callbacks = dict(elicitation_callback=on_elicit, sampling_callback=on_sample, list_roots_callback=on_roots)
+    callbacks = {"elicitation_callback": on_elicit, "sampling_callback": on_sample, "list_roots_callback": on_roots}
     if transport == "stdio":
         parameters = StdioServerParameters(
             command=sys.executable,

@@ -412,9 +412,11 @@ async def test_listen_delivers_the_change_notifications_asked_for(transport: str
             async with trimcp.open_client(server) as client:
                 await check(client)
         else:
-            async with running_server(trimcp.asgi_app(server)) as http:
-                async with trimcp.open_client(f"http://127.0.0.1:{http.port}/mcp") as client:
-                    await check(client)
+            async with (
+                running_server(trimcp.asgi_app(server)) as http,
+                trimcp.open_client(f"http://127.0.0.1:{http.port}/mcp") as client,
+            ):
+                await check(client)
 
 
 def header_server() -> trimcp.Server:

@@ -168,7 +168,12 @@ def test_allowed_origins() -> None:
     loopback = SecurityPolicy(cors_origins=("https://app.example.com",))
     for origin in ("http://localhost:5173", "HTTPS://LOCALHOST", "http://[::1]:5173", "https://app.example.com"):
         assert origin_allowed(loopback, origin), origin
-    for origin in ("http://localhost.evil.example", "http://evil.example", "ftp://localhost", "https://app.example.com.evil"):
+    for origin in (
+        "http://localhost.evil.example",
+        "http://evil.example",
+        "ftp://localhost",
+        "https://app.example.com.evil",
+    ):
         assert not origin_allowed(loopback, origin), origin
     assert origin_allowed(SecurityPolicy(), "null", "0.0.0.0")  # unchecked
     assert origin_allowed(SecurityPolicy(allowed_origins=("*",)), "null")
@@ -216,8 +221,13 @@ async def test_every_request_with_text_after_the_ipv6_literal_gets_421() -> None
 
         initialized = await http.post(INITIALIZE, {"host": GOOD_HOST})
         assert initialized.status == 200
-        session: dict[str, Any] = {"mcp-session-id": initialized.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
-        notified = await http.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, {**session, "host": GOOD_HOST})
+        session: dict[str, Any] = {
+            "mcp-session-id": initialized.headers["mcp-session-id"],
+            "mcp-protocol-version": "2025-11-25",
+        }
+        notified = await http.post(
+            {"jsonrpc": "2.0", "method": "notifications/initialized"}, {**session, "host": GOOD_HOST}
+        )
         assert notified.status == 202
 
         for host, expected in ((BAD_HOST, 421), (GOOD_HOST, 200)):
@@ -225,9 +235,22 @@ async def test_every_request_with_text_after_the_ipv6_literal_gets_421() -> None
             assert called.status == expected, host
             async with http.open("GET", headers={**session, "host": host, "accept": "text/event-stream"}) as stream:
                 assert stream.status == expected, host
-        modern = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "add", "accept": JSON_AND_SSE}
-        body = {**ADD, "params": {**ADD["params"], "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                                                                "io.modelcontextprotocol/clientCapabilities": {}}}}
+        modern = {
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": "tools/call",
+            "mcp-name": "add",
+            "accept": JSON_AND_SSE,
+        }
+        body = {
+            **ADD,
+            "params": {
+                **ADD["params"],
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                },
+            },
+        }
         assert (await http.post(body, {**modern, "host": BAD_HOST})).status == 421
         assert (await http.post(body, {**modern, "host": GOOD_HOST})).status == 200
 

@@ -38,8 +38,11 @@ async def test_handshake_session_lifecycle_json_and_sse() -> None:
         listed = await http.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers)
         assert listed.status == 200 and listed.headers["content-type"] == "application/json"
         assert {t["name"] for t in listed.json()["result"]["tools"]} >= {"sleep", "add"}
-        async with http.open("POST", headers={**headers, "accept": JSON_AND_SSE, "content-type": "application/json"},
-                             body=call(2, "steps", {"count": 3}, progressToken="p")) as stream:
+        async with http.open(
+            "POST",
+            headers={**headers, "accept": JSON_AND_SSE, "content-type": "application/json"},
+            body=call(2, "steps", {"count": 3}, progressToken="p"),
+        ) as stream:
             assert stream.status == 200 and stream.headers["content-type"] == "text/event-stream"
             assert stream.headers["x-accel-buffering"] == "no"
             messages = await stream.messages()
@@ -61,8 +64,11 @@ async def test_2025_03_26_batches_over_http() -> None:
             call(2, "add", {"a": 2, "b": 2}),
             {"jsonrpc": "2.0", "method": "notifications/whatever"},
         ]
-        async with http.open("POST", headers={"mcp-session-id": session_id, "accept": JSON_AND_SSE,
-                                              "content-type": "application/json"}, body=batch) as stream:
+        async with http.open(
+            "POST",
+            headers={"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"},
+            body=batch,
+        ) as stream:
             body = await stream.rest()
         assert b'"id":1,"result":{}' in body and b'"id":2,"result"' in body
 
@@ -115,8 +121,10 @@ async def test_notifications_and_responses_get_202() -> None:
     app = trimcp.asgi_app(probe_server(Probe()))
     async with running_server(app) as http:
         session_id = await http.initialize()
-        reply = await http.post({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}},
-                                {"mcp-session-id": session_id})
+        reply = await http.post(
+            {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}},
+            {"mcp-session-id": session_id},
+        )
         assert reply.status == 202 and reply.body == b""
         reply = await http.post({"jsonrpc": "2.0", "id": 77, "result": {}}, {"mcp-session-id": session_id})
         assert reply.status == 202
@@ -135,7 +143,9 @@ async def test_get_stream_one_at_a_time_and_other_methods() -> None:
             assert second.status == 409
         assert (await http.request("GET", headers={"mcp-session-id": session_id})).status == 406
         assert (await http.request("GET", headers={"accept": "text/event-stream"})).status == 400
-        assert (await http.request("GET", headers={"mcp-session-id": "nope", "accept": "text/event-stream"})).status == 404
+        assert (
+            await http.request("GET", headers={"mcp-session-id": "nope", "accept": "text/event-stream"})
+        ).status == 404
         put = await http.request("PUT")
         assert put.status == 405 and put.headers["allow"] == "GET, POST, DELETE"
         assert (await http.request("DELETE")).status == 400
@@ -149,8 +159,16 @@ async def test_session_cap_answers_503_with_retry_after() -> None:
         await http.initialize()
         await http.initialize()
         reply = await http.post(
-            {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-             "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}}
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "x", "version": "1"},
+                },
+            }
         )
         assert reply.status == 503 and int(reply.headers["retry-after"]) > 0
         assert "mcp-session-id" not in reply.headers
@@ -339,10 +357,30 @@ async def test_modern_requests_are_stateless_and_validated() -> None:
         (modern_call(1, "add", {"a": 1, "b": 2}), modern_headers("tools/call", "add", "2099-01-01"), 400, -32020),
         (modern_call(1, "regional", {"region": "eu"}), modern_headers("tools/call", "regional"), 400, -32020),
         (call(1, "add", {"a": 1, "b": 2}), modern_headers("tools/call", "add"), 400, -32602),
-        (call(1, "add", {"a": 1}, **envelope("1999-01-01")), modern_headers("tools/call", "add", "1999-01-01"), 400, -32022),
-        ({"jsonrpc": "2.0", "id": 1, "method": "nope", "params": {"_meta": envelope()}}, modern_headers("nope"), 404, -32601),
-        ({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"_meta": envelope()}}, modern_headers("initialize"), 404, -32601),
-        ({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"_meta": envelope()}}, modern_headers("ping"), 404, -32601),
+        (
+            call(1, "add", {"a": 1}, **envelope("1999-01-01")),
+            modern_headers("tools/call", "add", "1999-01-01"),
+            400,
+            -32022,
+        ),
+        (
+            {"jsonrpc": "2.0", "id": 1, "method": "nope", "params": {"_meta": envelope()}},
+            modern_headers("nope"),
+            404,
+            -32601,
+        ),
+        (
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"_meta": envelope()}},
+            modern_headers("initialize"),
+            404,
+            -32601,
+        ),
+        (
+            {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"_meta": envelope()}},
+            modern_headers("ping"),
+            404,
+            -32601,
+        ),
     ],
 )
 async def test_modern_status_table(body: Any, headers: dict[str, str], status: int, code: int) -> None:
@@ -357,13 +395,18 @@ async def test_modern_status_table(body: Any, headers: dict[str, str], status: i
 async def test_modern_param_headers_and_other_methods() -> None:
     app = trimcp.asgi_app(probe_server(Probe()))
     async with running_server(app) as http:
-        ok = await http.post(modern_call(1, "regional", {"region": "eu"}), {**modern_headers("tools/call", "regional"), "mcp-param-region": "eu"})
+        ok = await http.post(
+            modern_call(1, "regional", {"region": "eu"}),
+            {**modern_headers("tools/call", "regional"), "mcp-param-region": "eu"},
+        )
         assert ok.status == 200 and b'"text":"eu"' in ok.body
         for method in ("GET", "DELETE"):
             reply = await http.request(method, headers={"mcp-protocol-version": "2026-07-28"})
             assert reply.status == 405 and reply.headers["allow"] == "POST"
-        cancelled = await http.post({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}},
-                                    {"mcp-protocol-version": "2026-07-28"})
+        cancelled = await http.post(
+            {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}},
+            {"mcp-protocol-version": "2026-07-28"},
+        )
         assert cancelled.status == 202
 
 
@@ -395,8 +438,16 @@ async def test_closing_a_modern_stream_cancels_at_once_and_writes_nothing_more(r
 async def test_host_and_origin_are_checked_on_loopback() -> None:
     app = trimcp.asgi_app(probe_server(Probe()))
     async with running_server(app) as http:
-        initialize = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                      "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}}
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "x", "version": "1"},
+            },
+        }
         bad_origin = await http.post(initialize, {"origin": "https://evil.example"})
         assert bad_origin.status == 403 and bad_origin.json()["id"] is None
         bad_host = await http.post(initialize, {"host": "evil.example:8000"})
@@ -419,15 +470,27 @@ async def test_allow_lists_and_cors() -> None:
         assert (await http.post(ping, {"host": "127.0.0.1"})).status == 421
         assert (await http.post(ping, {"host": "mcp.example.com:443", "origin": "https://other.example"})).status == 403
         preflight = await http.request(
-            "OPTIONS", headers={"host": "mcp.example.com", "origin": "https://app.example.com",
-                                "access-control-request-method": "POST"}
+            "OPTIONS",
+            headers={
+                "host": "mcp.example.com",
+                "origin": "https://app.example.com",
+                "access-control-request-method": "POST",
+            },
         )
         assert preflight.status == 204
         assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
         assert "mcp-protocol-version" in preflight.headers["access-control-allow-headers"]
         init = await http.post(
-            {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-             "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}},
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "x", "version": "1"},
+                },
+            },
             {"host": "mcp.example.com", "origin": "https://app.example.com"},
         )
         assert init.status == 200 and "mcp-session-id" in init.headers["access-control-expose-headers"]
@@ -459,8 +522,16 @@ async def test_mounted_under_a_sub_path() -> None:
 
 async def http_initialize_at(http: RawHTTP, path: str) -> str:
     reply = await http.post(
-        {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "x", "version": "1"},
+            },
+        },
         path=path,
     )
     assert reply.status == 200
@@ -496,9 +567,16 @@ async def test_a_question_travels_on_the_posts_stream_and_the_answer_is_posted_b
 
 async def _ask_and_answer(http: RawHTTP) -> None:
     reply = await http.post(
-        {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-         "params": {"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}},
-                    "clientInfo": {"name": "x", "version": "1"}}}
+        {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {"elicitation": {}},
+                "clientInfo": {"name": "x", "version": "1"},
+            },
+        }
     )
     session_id = reply.headers["mcp-session-id"]
     headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
@@ -549,15 +627,25 @@ async def test_listen_over_http_ends_gracefully_at_shutdown(json_response: bool)
     app = trimcp.asgi_app(server, json_response=json_response)
     with trio.fail_after(10):  # before JSON responses could stream, listen got no acknowledgement
         async with running_server(app) as http:
-            body = {"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
-                    "params": {"_meta": envelope(), "notifications": {"toolsListChanged": True}}}
-            headers = {**modern_headers("subscriptions/listen"), "accept": JSON_AND_SSE, "content-type": "application/json"}
+            body = {
+                "jsonrpc": "2.0",
+                "id": "listen-1",
+                "method": "subscriptions/listen",
+                "params": {"_meta": envelope(), "notifications": {"toolsListChanged": True}},
+            }
+            headers = {
+                **modern_headers("subscriptions/listen"),
+                "accept": JSON_AND_SSE,
+                "content-type": "application/json",
+            }
             async with http.open("POST", headers=headers, body=body) as stream:
                 (acknowledged,) = await stream.events(1)
                 assert json.loads(acknowledged.data)["method"] == "notifications/subscriptions/acknowledged"
                 server.notify_tools_changed()
                 (changed,) = await stream.events(1)
-                assert json.loads(changed.data)["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
+                assert json.loads(changed.data)["params"]["_meta"] == {
+                    "io.modelcontextprotocol/subscriptionId": "listen-1"
+                }
                 with trio.fail_after(5):
                     await app.shutdown(grace=1)
                     messages = await stream.messages()

@@ -17,7 +17,9 @@ from .conftest import load_example
 from .http_support import running_server
 
 
-@pytest.mark.parametrize(("mode", "expected_version"), [("legacy", "2025-11-25"), ("auto", "2026-07-28"), ("2026-07-28", "2026-07-28")])
+@pytest.mark.parametrize(
+    ("mode", "expected_version"), [("legacy", "2025-11-25"), ("auto", "2026-07-28"), ("2026-07-28", "2026-07-28")]
+)
 async def test_official_client_over_http(mode: str, expected_version: str) -> None:
     app = trimcp.asgi_app(load_example("demo").server)
     logs: list[Any] = []
@@ -36,7 +38,9 @@ async def test_official_client_over_http(mode: str, expected_version: str) -> No
                 assert client.protocol_version == expected_version
                 tools = await client.list_tools()
                 assert {t.name for t in tools.tools} >= {"add", "count_slowly", "sleep"}
-                counted = await client.call_tool("count_slowly", {"steps": 4, "delay": 0.01}, progress_callback=on_progress)
+                counted = await client.call_tool(
+                    "count_slowly", {"steps": 4, "delay": 0.01}, progress_callback=on_progress
+                )
                 assert counted.content[0].text == "counted to 4"
                 assert len(progress) == 4 and len([entry for entry in logs if entry[0] == "info"]) >= 3
                 added = await client.call_tool("add", {"a": 20, "b": 22})

@@ -40,23 +40,40 @@ async def wait_for(log: Path, text: str, timeout: float = 10) -> float:
 
 
 def sleep_call(request_id: int, seconds: float) -> dict:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-            "params": {"name": "sleep", "arguments": {"seconds": seconds}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "sleep", "arguments": {"seconds": seconds}},
+    }
 
 
 async def test_trimcp_serve_streamable_http_and_sigterm(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "trimcp", "serve", "examples/demo.py:server", "--transport", "streamable-http",
-               "--port", str(port), "--graceful-timeout", "0.5"]
+    command = [
+        sys.executable,
+        "-m",
+        "trimcp",
+        "serve",
+        "examples/demo.py:server",
+        "--transport",
+        "streamable-http",
+        "--port",
+        str(port),
+        "--graceful-timeout",
+        "0.5",
+    ]
     async with trio.open_nursery() as nursery:
         process = await start(command, nursery, port, log)
         http = RawHTTP("127.0.0.1", port)
         session_id = await http.initialize()
         headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
-        async with http.open("POST", headers=headers, body=sleep_call(1, 30)) as long_call, \
-                http.open("POST", headers=headers, body=sleep_call(2, 0.2)) as short_call, \
-                http.open("GET", headers={"mcp-session-id": session_id, "accept": "text/event-stream"}) as idle_stream:
+        async with (
+            http.open("POST", headers=headers, body=sleep_call(1, 30)) as long_call,
+            http.open("POST", headers=headers, body=sleep_call(2, 0.2)) as short_call,
+            http.open("GET", headers={"mcp-session-id": session_id, "accept": "text/event-stream"}) as idle_stream,
+        ):
             await long_call.events(2)  # priming, "sleeping for 30 s"
             await short_call.events(2)
             await idle_stream.events(1)  # priming
@@ -84,7 +101,12 @@ async def test_hypercorn_worker_class_trio_serves_the_example(tmp_path: Path) ->
         http = RawHTTP("127.0.0.1", port)
         session_id = await http.initialize()
         reply = await http.post(
-            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}},
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "add", "arguments": {"a": 2, "b": 3}},
+            },
             {"mcp-session-id": session_id},
         )
         assert reply.status == 200 and b'"structuredContent":{"result":5}' in reply.body
@@ -97,14 +119,45 @@ async def test_hypercorn_worker_class_trio_serves_the_example(tmp_path: Path) ->
 async def test_tls_through_the_cli(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     port = free_port()
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "trimcp", "serve", "examples/demo.py:server", "--transport", "streamable-http",
-               "--port", str(port), "--certfile", str(cert), "--keyfile", str(key)]
+    command = [
+        sys.executable,
+        "-m",
+        "trimcp",
+        "serve",
+        "examples/demo.py:server",
+        "--transport",
+        "streamable-http",
+        "--port",
+        str(port),
+        "--certfile",
+        str(cert),
+        "--keyfile",
+        str(key),
+    ]
     async with trio.open_nursery() as nursery:
         process = await start(command, nursery, port, log)
         context = ssl.create_default_context(cafile=str(cert))

@@ -43,7 +43,9 @@ async def test_official_sse_client_with_progress_and_logs() -> None:
             async with Client(sse_client(url), mode="legacy", logging_callback=on_log, cache=None) as client:
                 tools = await client.list_tools()
                 assert "count_slowly" in {t.name for t in tools.tools}
-                result = await client.call_tool("count_slowly", {"steps": 3, "delay": 0.01}, progress_callback=on_progress)
+                result = await client.call_tool(
+                    "count_slowly", {"steps": 3, "delay": 0.01}, progress_callback=on_progress
+                )
                 assert result.content[0].text == "counted to 3"
                 added = await client.call_tool("add", {"a": 1, "b": 2})
                 assert added.structured_content == {"result": 3}
@@ -72,8 +74,16 @@ async def test_closing_the_stream_cancels_a_30s_tool_and_ends_the_session() -> N
     async with running_server(app) as http:
         (context, stream), endpoint = await open_legacy(http)
         headers = {"content-type": "application/json"}
-        initialize = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                      "params": {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}}
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2024-11-05",
+                "capabilities": {},
+                "clientInfo": {"name": "x", "version": "1"},
+            },
+        }
         assert (await http.request("POST", endpoint, headers, initialize)).status == 202
         call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "sleep", "arguments": {}}}
         assert (await http.request("POST", endpoint, headers, call)).status == 202
@@ -125,7 +135,9 @@ async def test_the_endpoint_is_relative_to_the_mount() -> None:
     async with running_server(outer) as http:  # type: ignore[arg-type]
         (context, _), endpoint = await open_legacy(http, "/tools/sse")
         assert endpoint.startswith("/tools/messages?sessionId=")
-        reply = await http.request("POST", endpoint, {"content-type": "application/json"}, {"jsonrpc": "2.0", "method": "x"})
+        reply = await http.request(
+            "POST", endpoint, {"content-type": "application/json"}, {"jsonrpc": "2.0", "method": "x"}
+        )
         assert reply.status == 202
         await context.__aexit__(None, None, None)
 
@@ -144,7 +156,10 @@ async def test_mcp_inspector_cli_over_sse(tmp_path: Any) -> None:
         async def run(*arguments: str) -> Any:
             result = await trio.run_process(
                 [*inspector, "--cli", url, "--transport", "sse", *arguments],
-                capture_stdout=True, capture_stderr=True, env=node_environment(), check=False,
+                capture_stdout=True,
+                capture_stderr=True,
+                env=node_environment(),
+                check=False,
             )
             assert result.returncode == 0, result.stderr.decode()
             return json.loads(result.stdout)

@@ -68,7 +68,9 @@ async def test_official_client_round_trip(mode: str, expected_version: str, tmp_
             prompt = await client.get_prompt("review_code", {"code": "x = 1", "style": "thorough"})
             assert prompt.messages[0].content.text.startswith("Please give a thorough review")
 
-            completion = await client.complete(ResourceTemplateReference(uri="demo://greeting/{name}"), {"name": "name", "value": "a"})
+            completion = await client.complete(
+                ResourceTemplateReference(uri="demo://greeting/{name}"), {"name": "name", "value": "a"}
+            )
             assert completion.completion.values == ["Ada", "Alan"]
 
             divided = await client.call_tool("divide", {"dividend": 1, "divisor": 0})

@@ -38,8 +38,12 @@ async def raw_exchange(port: int, data: bytes, timeout: float = 5) -> bytes:
 
 async def assert_still_serving(http: Any) -> None:
     reply = await http.post(
-        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2},
-                                                                        "_meta": envelope()}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "add", "arguments": {"a": 1, "b": 2}, "_meta": envelope()},
+        },
         modern_headers("tools/call", "add"),
     )
     assert reply.status == 200 and reply.json()["result"]["structuredContent"] == {"result": 3}, reply

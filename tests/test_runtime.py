@@ -186,7 +186,9 @@ async def test_ending_the_connection_cancels_running_requests(how: str) -> None:
     server = sleeper_server(probe)
     client_stream, server_stream = trio.testing.memory_stream_pair()
     request = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{}},"_meta":{}}\n'
-    envelope = b'{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}'
+    envelope = (
+        b'{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}'
+    )
     request = request.replace(b'"arguments":{}},"_meta":{}}', b'"arguments":{},"_meta":' + envelope + b"}}")
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:

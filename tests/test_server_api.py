@@ -214,7 +214,11 @@ async def test_tool_errors_and_crashes_become_error_results(caplog: pytest.LogCa
         assert "secret" not in result["content"][0]["text"]
         assert "secret internal detail" in caplog.text  # logged on the server, with its traceback
         custom = await client.call_tool("custom")
-        assert custom == {"content": [{"type": "text", "text": "partial"}], "structuredContent": {"ok": False}, "isError": True}
+        assert custom == {
+            "content": [{"type": "text", "text": "partial"}],
+            "structuredContent": {"ok": False},
+            "isError": True,
+        }
 
 
 async def test_content_helpers() -> None:
@@ -375,7 +379,9 @@ async def test_pagination_with_opaque_cursors() -> None:
 
 
 async def test_per_request_era_shapes_every_result() -> None:
-    async with open_test_client(make_server(cache_ttl_ms=5000), protocol_version="2026-07-28", log_level="warning") as client:
+    async with open_test_client(
+        make_server(cache_ttl_ms=5000), protocol_version="2026-07-28", log_level="warning"
+    ) as client:
         discover = await client.request("server/discover")
         assert discover["supportedVersions"][0] == "2026-07-28"
         assert "2025-11-25" in discover["supportedVersions"]
@@ -392,12 +398,17 @@ async def test_per_request_era_shapes_every_result() -> None:
         assert levels == ["warning", "error"]
         read = await client.read_resource("test://static")
         assert_valid("2026-07-28", "ReadResourceResult", read)
-        for method, key in (("resources/list", "ListResourcesResult"), ("resources/templates/list", "ListResourceTemplatesResult"), ("prompts/list", "ListPromptsResult")):
+        for method, key in (
+            ("resources/list", "ListResourcesResult"),
+            ("resources/templates/list", "ListResourceTemplatesResult"),
+            ("prompts/list", "ListPromptsResult"),
+        ):
             assert_valid("2026-07-28", key, await client.request(method))
         prompt = await client.get_prompt("greet", {"name": "x"})
         assert_valid("2026-07-28", "GetPromptResult", prompt)
         completion = await client.request(
-            "completion/complete", {"ref": {"type": "ref/prompt", "name": "greet"}, "argument": {"name": "name", "value": "b"}}
+            "completion/complete",
+            {"ref": {"type": "ref/prompt", "name": "greet"}, "argument": {"name": "name", "value": "b"}},
         )
         assert_valid("2026-07-28", "CompleteResult", completion)
 
@@ -410,7 +421,10 @@ async def test_per_request_era_without_log_level_sends_no_logs() -> None:
 
 async def test_per_request_envelope_errors() -> None:
     async with open_test_client(make_server(), protocol_version="2026-07-28") as client:
-        meta = {"io.modelcontextprotocol/protocolVersion": "1900-01-01", "io.modelcontextprotocol/clientCapabilities": {}}
+        meta = {
+            "io.modelcontextprotocol/protocolVersion": "1900-01-01",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
         with pytest.raises(RequestFailed) as info:
             await client.request("tools/list", {"_meta": meta})
         assert info.value.code == -32022
@@ -471,7 +485,9 @@ async def test_pydantic_models_when_pydantic_is_installed() -> None:
         person = {"name": "Ada", "address": {"street": "Main", "number": 3}}
         result = await client.call_tool("register", {"person": person})
         assert result["structuredContent"] == person
-        bad = await client.call_tool("register", {"person": {"name": "Ada", "address": {"street": "Main", "number": 0}}})
+        bad = await client.call_tool(
+            "register", {"person": {"name": "Ada", "address": {"street": "Main", "number": 0}}}
+        )
         assert bad["isError"] is True and "person.address.number" in bad["content"][0]["text"]
 
 
@@ -504,8 +520,15 @@ async def test_everything_sent_validates_against_each_revision() -> None:
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
                 pass
 
-            for name, arguments in (("chatty", {}), ("picture", {}), ("sound", {}), ("paint", {"color": "red", "where": {"x": 1}})):
-                assert_valid(version, "CallToolResult", await client.call_tool(name, arguments, on_progress=on_progress))
+            for name, arguments in (
+                ("chatty", {}),
+                ("picture", {}),
+                ("sound", {}),
+                ("paint", {"color": "red", "where": {"x": 1}}),
+            ):
+                assert_valid(
+                    version, "CallToolResult", await client.call_tool(name, arguments, on_progress=on_progress)
+                )
             assert_valid(version, "ListToolsResult", {"tools": await client.list_tools()})
             assert_valid(version, "ListPromptsResult", {"prompts": await client.list_prompts()})
             assert_valid(version, "ListResourcesResult", {"resources": await client.list_resources()})

@@ -97,7 +97,11 @@ async def test_the_official_client_accepts_full_results(mode: str) -> None:
                 full = await client.call_tool("full")
                 assert not full.is_error and full.content[0].text == "plain" and full.structured_content is None
                 listed = await client.list_tools()
-                assert {tool.name for tool in listed.tools if tool.output_schema} == {"counted", "miscounted", "mislabelled"}
+                assert {tool.name for tool in listed.tools if tool.output_schema} == {
+                    "counted",
+                    "miscounted",
+                    "mislabelled",
+                }
                 assert (await client.call_tool("maybe_full", {"full": False})).content[0].text == "text"
                 assert (await client.call_tool("anything")).content[0].text == "anything"
                 assert (await client.call_tool("picture")).content[0].type == "image"

@@ -54,7 +54,44 @@ _EXPORTS = {
     "serve_stream": "._transports",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Audio",
+    "CancelReason",
+    "Client",
+    "ClientAnswerError",
+    "ClientError",
+    "ClientTimeout",
+    "Completion",
+    "ConnectionFailed",
+    "Context",
+    "ElicitResult",
+    "EmbeddedResource",
+    "HTTPStatusError",
+    "Image",
+    "LocalProtocolError",
+    "MCPApp",
+    "Message",
+    "MissingClientCapability",
+    "NotAnMCPServer",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "RequestFailed",
+    "ResourceContents",
+    "ResourceLink",
+    "ResourceNotFoundError",
+    "Root",
+    "SampleResult",
+    "SecurityPolicy",
+    "Server",
+    "ServerClosed",
+    "ToolError",
+    "ToolResult",
+    "asgi_app",
+    "open_client",
+    "serve_http",
+    "serve_stdio",
+    "serve_stream",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -76,22 +76,48 @@ def _parser() -> argparse.ArgumentParser:
     http.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     http.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     http.add_argument("--path", default="/mcp", help="the Streamable HTTP endpoint's path (default: /mcp)")
-    http.add_argument("--legacy-sse", action="store_true",
-                      help="with streamable-http: also serve the HTTP+SSE transport (at --sse-path and --messages-path)")
+    http.add_argument(
+        "--legacy-sse",
+        action="store_true",
+        help="with streamable-http: also serve the HTTP+SSE transport (at --sse-path and --messages-path)",
+    )
     http.add_argument("--sse-path", default="/sse", help="the HTTP+SSE transport's stream path (default: /sse)")
     http.add_argument("--messages-path", default="/messages", help="its message path (default: /messages)")
-    http.add_argument("--allow-host", action="append", dest="allowed_hosts", metavar="HOST",
-                      help="accept this Host (repeatable; default: loopback names when bound to loopback)")
-    http.add_argument("--allow-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
-                      help="accept this Origin (repeatable; '*' for any)")
-    http.add_argument("--cors-origin", action="append", dest="cors_origins", default=[], metavar="ORIGIN",
-                      help="let browser pages from this origin call the server (repeatable)")
+    http.add_argument(
+        "--allow-host",
+        action="append",
+        dest="allowed_hosts",
+        metavar="HOST",
+        help="accept this Host (repeatable; default: loopback names when bound to loopback)",
+    )
+    http.add_argument(
+        "--allow-origin",
+        action="append",
+        dest="allowed_origins",
+        metavar="ORIGIN",
+        help="accept this Origin (repeatable; '*' for any)",
+    )
+    http.add_argument(
+        "--cors-origin",
+        action="append",
+        dest="cors_origins",
+        default=[],
+        metavar="ORIGIN",
+        help="let browser pages from this origin call the server (repeatable)",
+    )
     http.add_argument("--certfile", help="TLS certificate (PEM)")
     http.add_argument("--keyfile", help="TLS private key (PEM)")
-    http.add_argument("--json-response", action="store_true",
-                      help="answer requests with JSON; SSE only where a request must stream (questions, listen)")
-    http.add_argument("--backlog", type=int, default=DEFAULT_BACKLOG,
-                      help=f"connections waiting to be accepted (default: {DEFAULT_BACKLOG})")
+    http.add_argument(
+        "--json-response",
+        action="store_true",
+        help="answer requests with JSON; SSE only where a request must stream (questions, listen)",
+    )
+    http.add_argument(
+        "--backlog",
+        type=int,
+        default=DEFAULT_BACKLOG,
+        help=f"connections waiting to be accepted (default: {DEFAULT_BACKLOG})",
+    )
     _client_cli.add_commands(commands)
     return parser
 

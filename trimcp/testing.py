@@ -249,7 +249,6 @@ class TestClient(CommonRequests):
                 return
         self._stray_send.send_nowait(message)
 
-
     async def _answer_request(self, message: dict[str, Any]) -> None:
         with trio.CancelScope() as scope:
             self._answering[message["id"]] = scope
@@ -295,7 +294,11 @@ async def open_test_client(
         async with trio.open_nursery() as nursery:
             connection: StreamConnection = await nursery.start(
                 lambda task_status: serve_stream(
-                    server, server_stream.receive_stream, server_stream.send_stream, task_status=task_status, **serve_options
+                    server,
+                    server_stream.receive_stream,
+                    server_stream.send_stream,
+                    task_status=task_status,
+                    **serve_options,
                 )
             )
             client = TestClient(

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_spec = importlib.util.spec_from_file_location("everything", Path(__file__).resolve().parents[2] / "examples" / "everything.py")
+_spec = importlib.util.spec_from_file_location(
+    "everything", Path(__file__).resolve().parents[2] / "examples" / "everything.py"
+)
 assert _spec is not None and _spec.loader is not None
 everything = importlib.util.module_from_spec(_spec)
 sys.modules["everything"] = everything

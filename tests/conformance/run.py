@@ -26,12 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.node_peers import NODE_MODULES, ensure_installed, node_environment  # noqa: E402
-from tests.ports import free_port, wait_until_listening  # noqa: E402
+from tests.node_peers import NODE_MODULES, ensure_installed, node_environment
+from tests.ports import free_port, wait_until_listening
 
 SUITES = {
     "0.1.16": [["--suite", "all"]],
-    "0.2.0-alpha.12": [["--suite", "all", "--spec-version", v] for v in ("2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")],
+    "0.2.0-alpha.12": [
+        ["--suite", "all", "--spec-version", v] for v in ("2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
+    ],
 }
 RUN_TIMEOUT = 900
 #: The suite writes each scenario's checks to ``server-<scenario>-<ISO timestamp>/checks.json``.
@@ -41,13 +43,32 @@ _RESULT_DIRECTORY = re.compile(r"^server-(.+?)-\d{4}-\d{2}-\d{2}T")
 def start_server(layout: str, port: int, log: Path) -> subprocess.Popen:
     python = sys.executable
     if layout == "/mcp":
-        command = [python, "-m", "trimcp", "serve", "examples/everything.py:server", "--transport", "streamable-http",
-                   "--host", "127.0.0.1", "--port", str(port)]
+        command = [
+            python,
+            "-m",
+            "trimcp",
+            "serve",
+            "examples/everything.py:server",
+            "--transport",
+            "streamable-http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
     else:
         hypercorn = str(Path(python).parent / "hypercorn")
-        command = [hypercorn, "--worker-class", "trio", "--bind", f"127.0.0.1:{port}", "tests/conformance/mounted.py:app"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+        command = [
+            hypercorn,
+            "--worker-class",
+            "trio",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "tests/conformance/mounted.py:app",
+        ]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     if wait_until_listening(port, process):
         return process
     if process.poll() is not None:
@@ -59,8 +80,13 @@ def start_server(layout: str, port: int, log: Path) -> subprocess.Popen:
 def run_suite(version: str, options: list[str], url: str, results: Path) -> dict[str, Counter]:
     """Run one suite invocation; return the check statuses per scenario."""
     cli = NODE_MODULES / f"conformance-{version}" / "dist" / "index.js"
-    completed = subprocess.run([str(ensure_installed()), str(cli), "server", "--url", url, *options, "-o", str(results)],
-                               env=node_environment(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    completed = subprocess.run(
+        [str(ensure_installed()), str(cli), "server", "--url", url, *options, "-o", str(results)],
+        env=node_environment(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     per_scenario: dict[str, Counter] = {}
     for checks_file in sorted(results.glob("server-*/checks.json")):
         found = _RESULT_DIRECTORY.match(checks_file.parent.name)
@@ -82,7 +108,9 @@ def failing_checks(results: Path) -> list[str]:
     for checks_file in sorted(results.glob("server-*/checks.json")):
         for check in json.loads(checks_file.read_text()):
             if check["status"] in ("FAILURE", "WARNING"):
-                lines.append(f"    {check['status']} {check['id']}: {check.get('errorMessage') or check.get('description')}")
+                lines.append(
+                    f"    {check['status']} {check['id']}: {check.get('errorMessage') or check.get('description')}"
+                )
     return lines
 
 
@@ -111,7 +139,9 @@ def main() -> int:
                         for scenario, counts in per_scenario.items():
                             bad = counts["FAILURE"] or counts["WARNING"]
                             mark = "FAIL" if bad else "pass"
-                            print(f"  {scenario:<58} {counts['SUCCESS']:>4} {counts['FAILURE']:>5} {counts['WARNING']:>5}  {mark}")
+                            print(
+                                f"  {scenario:<58} {counts['SUCCESS']:>4} {counts['FAILURE']:>5} {counts['WARNING']:>5}  {mark}"
+                            )
                             failed += bool(bad)
                             passed += not bad
                         for line in failing_checks(results):

@@ -78,11 +78,15 @@ def main(argv: list[str] | None = None) -> int:
             report = run_core([target.removeprefix("core-")], args.cases, args.seed)
         elif target == "http":
             extra = ["--json-response"] if args.json_response else []
-            report = trio.run(functools.partial(run_http, args.cases, args.seed, workers=args.workers,
-                                                timeout=args.timeout, extra_args=extra))
+            report = trio.run(
+                functools.partial(
+                    run_http, args.cases, args.seed, workers=args.workers, timeout=args.timeout, extra_args=extra
+                )
+            )
         else:
-            report = trio.run(functools.partial(run_stdio, args.cases, args.seed, timeout=args.timeout,
-                                                parallel=args.parallel))
+            report = trio.run(
+                functools.partial(run_stdio, args.cases, args.seed, timeout=args.timeout, parallel=args.parallel)
+            )
         print(report.summary(), flush=True)
         if report.outcomes:
             print(f"  outcomes: {report.outcome_line()}", flush=True)

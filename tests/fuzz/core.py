@@ -154,14 +154,40 @@ def fuzz_handshake(rng: random.Random) -> Any:
 
 # --- routing headers -------------------------------------------------------------------------
 
-_HEADER_VALUES = ["", " ", "eu", "2026-07-28", "tools/call", "=?base64?ZXU=?=", "=?base64?ZXU?=", "=?base64?/w==?=",
-                  "\x80\xff", "é", "\t eu \t", "a\x00b", "x" * 9000, "true", "3", "3.0", "-0", "1e3", "=?base64??="]
+_HEADER_VALUES = [
+    "",
+    " ",
+    "eu",
+    "2026-07-28",
+    "tools/call",
+    "=?base64?ZXU=?=",
+    "=?base64?ZXU?=",
+    "=?base64?/w==?=",
+    "\x80\xff",
+    "é",
+    "\t eu \t",
+    "a\x00b",
+    "x" * 9000,
+    "true",
+    "3",
+    "3.0",
+    "-0",
+    "1e3",
+    "=?base64??=",
+]
 
 
 def _mutate_headers(headers: dict[str, list[str]], rng: random.Random) -> None:
     for _ in range(rng.randint(1, 3)):
-        names = list(headers) + ["mcp-param-region", "mcp-param-count", "mcp-param-on", "mcp-param-zone",
-                                 "mcp-name", "mcp-method", "mcp-protocol-version"]
+        names = list(headers) + [
+            "mcp-param-region",
+            "mcp-param-count",
+            "mcp-param-on",
+            "mcp-param-zone",
+            "mcp-name",
+            "mcp-method",
+            "mcp-protocol-version",
+        ]
         name = rng.choice(names)
         roll = rng.random()
         if roll < 0.3:
@@ -184,9 +210,16 @@ def _schema(rng: random.Random) -> Any:
 def fuzz_headers(rng: random.Random) -> Any:
     body = messages.request(rng, modern=True)
     if rng.random() < 0.3:
-        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": {"name": "routed", "arguments": dict(rng.choice(messages.TOOL_ARGUMENTS["routed"])),
-                           "_meta": messages.envelope(rng)}}
+        body = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {
+                "name": "routed",
+                "arguments": dict(rng.choice(messages.TOOL_ARGUMENTS["routed"])),
+                "_meta": messages.envelope(rng),
+            },
+        }
     if rng.random() < 0.6:
         body = values.mutate(body, rng)
     try:
@@ -266,9 +299,29 @@ def fuzz_header_values(rng: random.Random) -> Any:
 
 # --- SSE and line framing --------------------------------------------------------------------
 
-_SSE_LINES = [b"data: x", b"data:", b"data", b"data:  two", b"event: e", b"event:", b"id: 7", b"id: a\x00b", b"id",
-              b"retry: 100", b"retry: x", b"retry: \xd9\xa3", b": comment", b":", b"", b"", b"\xef\xbb\xbfdata: bom",
-              b"data: \xff\xfe", b"data: \xed\xa0\x80", b"unknown: field", b"data: " + b"z" * 300]
+_SSE_LINES = [
+    b"data: x",
+    b"data:",
+    b"data",
+    b"data:  two",
+    b"event: e",
+    b"event:",
+    b"id: 7",
+    b"id: a\x00b",
+    b"id",
+    b"retry: 100",
+    b"retry: x",
+    b"retry: \xd9\xa3",
+    b": comment",
+    b":",
+    b"",
+    b"",
+    b"\xef\xbb\xbfdata: bom",
+    b"data: \xff\xfe",
+    b"data: \xed\xa0\x80",
+    b"unknown: field",
+    b"data: " + b"z" * 300,
+]
 _ENDINGS = [b"\n", b"\r\n", b"\r"]
 
 
@@ -303,7 +356,9 @@ def fuzz_sse(rng: random.Random) -> Any:
     for event in split:
         if type(event.data) is not str or type(event.event) is not str:
             raise Violation(f"an event with non-string fields: {event!r}")
-    text = "".join(rng.choice(("a", " ", "\n", "\r", "\r\n", "é", ":", "data: ", "\x00")) for _ in range(rng.randint(0, 8)))
+    text = "".join(
+        rng.choice(("a", " ", "\n", "\r", "\r\n", "é", ":", "data: ", "\x00")) for _ in range(rng.randint(0, 8))
+    )
     event_name = rng.choice((None, "message", "e", " e", ""))
     event_id = rng.choice((None, "1", "x-y", ""))
     encoded = sse.encode_event(text, event=event_name, id=event_id)
@@ -382,7 +437,9 @@ def run_core(targets: list[str], cases: int, seed: int) -> Report:
         except Exception as exc:  # noqa: BLE001 - anything undocumented is the finding
             data = repr(replay_input(seed, name, index)).encode("utf-8", "backslashreplace")
             detail = "".join(traceback.format_exception(exc))
-            report.add(Finding(f"core-{name}", "errors", _signature(exc), data[:20000], f"case {index}\n{detail}", seed))
+            report.add(
+                Finding(f"core-{name}", "errors", _signature(exc), data[:20000], f"case {index}\n{detail}", seed)
+            )
         report.count()
     return report
 

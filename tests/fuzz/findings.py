@@ -97,7 +97,9 @@ class Report:
         """The one-line summary: ``fuzz <target>: N cases in T s, deaths=0 hangs=0 lost=0 5xx=0 errors=0``."""
         elapsed = time.monotonic() - self.started
         counts = " ".join(f"{kind}={self.counts[kind]}" for kind in KINDS)
-        distinct = f" ({len(self.findings)} distinct: {', '.join(sorted(self.findings))[:400]})" if self.findings else ""
+        distinct = (
+            f" ({len(self.findings)} distinct: {', '.join(sorted(self.findings))[:400]})" if self.findings else ""
+        )
         return f"fuzz {self.target}: {self.cases} cases in {elapsed:.1f} s, {counts}{distinct}"
 
 
@@ -126,7 +128,9 @@ _TRACE_LINE = re.compile(r"^[ |+]*(\w[\w.]*(?:Error|Exception|Exit|Interrupt|Gro
 def traceback_signature(stderr: str) -> str:
     """The last exception line of a traceback in ``stderr`` (``KeyError: 'x'``), shortened and
     with numbers blurred so that similar crashes share a signature; ``""`` when there is none."""
-    lines = [line for line in _TRACE_LINE.findall(stderr) if not line.startswith(("ExceptionGroup", "BaseExceptionGroup"))]
+    lines = [
+        line for line in _TRACE_LINE.findall(stderr) if not line.startswith(("ExceptionGroup", "BaseExceptionGroup"))
+    ]
     if not lines:
         return ""
     line = re.sub(r"characters? '[^']*'|characters", "character(s)", lines[-1])

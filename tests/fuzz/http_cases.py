@@ -20,26 +20,109 @@ from trimcp.protocol.jsonrpc import RemoteProtocolError, from_value
 from . import messages, values
 from .core import ROUTED_SCHEMA
 
-EVIL_HOSTS = ["[::1].evil.example", "evil.example", "127.0.0.1.evil.example", "localhost.evil.example",
-              "[::1]:evil.example", "evil.example:{port}", "[::1]evil", "localhost@evil.example"]
-GOOD_HOSTS = ["127.0.0.1:{port}", "localhost", "localhost:{port}", "[::1]", "[::1]:{port}", "LOCALHOST:{port}", "127.0.0.1"]
+EVIL_HOSTS = [
+    "[::1].evil.example",
+    "evil.example",
+    "127.0.0.1.evil.example",
+    "localhost.evil.example",
+    "[::1]:evil.example",
+    "evil.example:{port}",
+    "[::1]evil",
+    "localhost@evil.example",
+]
+GOOD_HOSTS = [
+    "127.0.0.1:{port}",
+    "localhost",
+    "localhost:{port}",
+    "[::1]",
+    "[::1]:{port}",
+    "LOCALHOST:{port}",
+    "127.0.0.1",
+]
 EVIL_ORIGINS = ["http://evil.example", "http://localhost.evil.example", "null", "http://[::1].evil.example"]
-CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "text/plain", "",
-                 "application/json-seq", "application/jsonx", "multipart/form-data; boundary=x", "application/json;;;"]
-ACCEPTS = ["application/json, text/event-stream", "*/*", "application/json", "text/event-stream", "",
-           "application/*, text/*", "text/event-stream, application/json", "application/json;q=0, text/event-stream",
-           "application/json, text/event-stream; q=0"]
+CONTENT_TYPES = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "APPLICATION/JSON",
+    "text/plain",
+    "",
+    "application/json-seq",
+    "application/jsonx",
+    "multipart/form-data; boundary=x",
+    "application/json;;;",
+]
+ACCEPTS = [
+    "application/json, text/event-stream",
+    "*/*",
+    "application/json",
+    "text/event-stream",
+    "",
+    "application/*, text/*",
+    "text/event-stream, application/json",
+    "application/json;q=0, text/event-stream",
+    "application/json, text/event-stream; q=0",
+]
 SESSION_IDS = ["", "nope", "x" * 2000, "\x80\xff", " ", "0", "-1", "../mcp"]
-VERSION_VALUES = ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05", "1999-01-01", "", "bogus",
-                  "2026-07-28, 2025-11-25", " 2026-07-28 "]
+VERSION_VALUES = [
+    "2026-07-28",
+    "2025-11-25",
+    "2025-06-18",
+    "2025-03-26",
+    "2024-11-05",
+    "1999-01-01",
+    "",
+    "bogus",
+    "2026-07-28, 2025-11-25",
+    " 2026-07-28 ",
+]
 EVENT_IDS = ["1-0-0", "0", "x", "99999999999999999999-1-1", "1-1-1-1", "-1--1", "\x80", "1-0-" + "9" * 5000]
-HEADER_NOISE = ["", " ", "eu", "=?base64?ZXU=?=", "=?base64?!!?=", "\x80\xff", "é".encode().decode("latin-1"),
-                "a\tb", "x" * 9000, "true", "3", "tools/call", "echo"]
+HEADER_NOISE = [
+    "",
+    " ",
+    "eu",
+    "=?base64?ZXU=?=",
+    "=?base64?!!?=",
+    "\x80\xff",
+    "é".encode().decode("latin-1"),
+    "a\tb",
+    "x" * 9000,
+    "true",
+    "3",
+    "tools/call",
+    "echo",
+]
 METHODS = ["GET", "DELETE", "OPTIONS", "PUT", "PATCH", "HEAD", "TRACE", "BREW", "post"]
-PATHS = ["/mcp/", "/MCP", "/", "/mcp?x=1", "/mcp#f", "/messages?sessionId=nope", "/sse", "*", "/mcp/../mcp",
-         "http://127.0.0.1/mcp", "/" + "a" * 5000, "/%00", "/mcp%2F"]
-DIRTY_MODES = ["http10-nocl", "cl-long", "cl-short", "junk-after", "truncated", "bare-lf", "te-cl", "obs-fold",
-               "no-cl", "dup-cl", "huge-header", "bad-name", "chunked-bad", "http10-junk"]
+PATHS = [
+    "/mcp/",
+    "/MCP",
+    "/",
+    "/mcp?x=1",
+    "/mcp#f",
+    "/messages?sessionId=nope",
+    "/sse",
+    "*",
+    "/mcp/../mcp",
+    "http://127.0.0.1/mcp",
+    "/" + "a" * 5000,
+    "/%00",
+    "/mcp%2F",
+]
+DIRTY_MODES = [
+    "http10-nocl",
+    "cl-long",
+    "cl-short",
+    "junk-after",
+    "truncated",
+    "bare-lf",
+    "te-cl",
+    "obs-fold",
+    "no-cl",
+    "dup-cl",
+    "huge-header",
+    "bad-name",
+    "chunked-bad",
+    "http10-junk",
+]
 
 
 @attrs.define
@@ -126,8 +209,17 @@ def _mutate_headers(headers: dict[str, str], rng: random.Random, port: int, sess
         elif roll < 0.55:
             headers["mcp-protocol-version"] = rng.choice(VERSION_VALUES)
         elif roll < 0.65:
-            name = rng.choice(("mcp-method", "mcp-name", "mcp-param-region", "mcp-param-count", "mcp-param-on",
-                               "mcp-param-zone", "mcp-param-x"))
+            name = rng.choice(
+                (
+                    "mcp-method",
+                    "mcp-name",
+                    "mcp-param-region",
+                    "mcp-param-count",
+                    "mcp-param-on",
+                    "mcp-param-zone",
+                    "mcp-param-x",
+                )
+            )
             headers[name] = rng.choice(HEADER_NOISE)
         elif roll < 0.72:
             headers["last-event-id"] = rng.choice(EVENT_IDS)
@@ -139,7 +231,8 @@ def _mutate_headers(headers: dict[str, str], rng: random.Random, port: int, sess
             headers["origin"] = rng.choice(EVIL_ORIGINS)
         else:
             headers[rng.choice(("x-fuzz", "authorization", "expect", "connection"))] = rng.choice(
-                HEADER_NOISE + ["close", "keep-alive", "100-continue", "Bearer x"])
+                HEADER_NOISE + ["close", "keep-alive", "100-continue", "Bearer x"]
+            )
 
 
 def _head(method: str, target: str, version: bytes, headers: list[tuple[bytes, bytes]], eol: bytes = b"\r\n") -> bytes:
@@ -192,8 +285,9 @@ def make_case(rng: random.Random, port: int, sessions: dict[str, str]) -> Case:
     return Case("cl", data, [exchange], clean=True)
 
 
-def _dirty(rng: random.Random, mode: str, method: str, target: str, headers: dict[str, str], body: bytes,
-           exchange: Exchange) -> Case:
+def _dirty(
+    rng: random.Random, mode: str, method: str, target: str, headers: dict[str, str], body: bytes, exchange: Exchange
+) -> Case:
     length = {"content-length": str(len(body))}
     version = b"HTTP/1.1"
     eol = b"\r\n"
@@ -211,7 +305,10 @@ def _dirty(rng: random.Random, mode: str, method: str, target: str, headers: dic
     elif mode == "bare-lf":
         eol = b"\n"
     elif mode == "te-cl":
-        length = {**length, "transfer-encoding": rng.choice(("chunked", "gzip, chunked", "identity", "chunked, chunked"))}
+        length = {
+            **length,
+            "transfer-encoding": rng.choice(("chunked", "gzip, chunked", "identity", "chunked, chunked")),
+        }
     elif mode == "obs-fold":
         length = {**length, "x-folded": "a"}
     elif mode == "no-cl":
@@ -224,7 +321,9 @@ def _dirty(rng: random.Random, mode: str, method: str, target: str, headers: dic
         length = {**length, rng.choice(("bad name", "b\xffd", "(x)", "x:y")): "v"}
     elif mode == "chunked-bad":
         length = {"transfer-encoding": "chunked"}
-        extra = rng.choice((b"zz\r\n", b"-1\r\n", b"ffffffffffffffffffff\r\n", b"5\r\nab", b"3;x=\x00\r\nabc\r\n0\r\n\r\n"))
+        extra = rng.choice(
+            (b"zz\r\n", b"-1\r\n", b"ffffffffffffffffffff\r\n", b"5\r\nab", b"3;x=\x00\r\nabc\r\n0\r\n\r\n")
+        )
         body = b""
     data = _head(method, target, version, _header_list({**headers, **length}), eol) + body + extra
     if mode == "obs-fold":

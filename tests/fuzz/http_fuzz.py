@@ -63,7 +63,9 @@ class _Run:
             self.generation += 1  # what workers are doing now no longer counts
             status = self.server.process.returncode if self.server.process else None
             stderr = self.server.stderr()
-            suspects = list(self.inflight.values()) + [c for c in reversed(self.recent) if c not in self.inflight.values()]
+            suspects = list(self.inflight.values()) + [
+                c for c in reversed(self.recent) if c not in self.inflight.values()
+            ]
             await self.server.stop()
             signature = traceback_signature(stderr) or f"exit status {status}"
             known = wedged or self.report.seen("deaths", signature)
@@ -121,17 +123,21 @@ async def _send_case(port: int, case: Case, timeout: float) -> list[HTTPResponse
 
 async def _initialize(connection: Connection, port: int, version: str, rng: random.Random) -> str | None:
     body = values.encode(messages.initialize(version, rng))
-    head = f"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n" \
-           f"accept: application/json, text/event-stream\r\ncontent-length: {len(body)}\r\n\r\n"
+    head = (
+        f"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+        f"accept: application/json, text/event-stream\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
     await connection.send(head.encode() + body)
     response = await connection.response()
     if response is None or response.status != 200:
         return None
     session = response.headers.get("mcp-session-id")
     note = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
-    head = f"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n" \
-           f"accept: application/json, text/event-stream\r\nmcp-session-id: {session}\r\n" \
-           f"mcp-protocol-version: {version}\r\ncontent-length: {len(note)}\r\n\r\n"
+    head = (
+        f"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+        f"accept: application/json, text/event-stream\r\nmcp-session-id: {session}\r\n"
+        f"mcp-protocol-version: {version}\r\ncontent-length: {len(note)}\r\n\r\n"
+    )
     await connection.send(head.encode() + note)
     await connection.response()
     return session
@@ -174,7 +180,9 @@ def _judge(run: _Run, case: Case, exchange: Exchange, response: HTTPResponse, st
             kind = "no response" if got == 0 else "duplicate responses"
             label = messages.describe(exchange.body, request_id)
             signature = f"{kind} in HTTP {response.status} ({'batch' if exchange.batch else 'single'}): {label}"
-            run.report.add(Finding("http", "lost", signature, case.data, f"id {request_id}\n{response!r}"[:4000], run.seed))
+            run.report.add(
+                Finding("http", "lost", signature, case.data, f"id {request_id}\n{response!r}"[:4000], run.seed)
+            )
 
 
 class _Worker:
@@ -251,7 +259,11 @@ class _Worker:
             if run.server.alive and generation == run.generation:
                 detail = f"mode {case.mode}; no answer within {run.timeout} s; previous case on this connection:\n"
                 detail += repr(self.previous.data[:3000]) if self.previous else "none"
-                chunks = case.data.count(b"\r\n") - case.data.split(b"\r\n\r\n", 1)[0].count(b"\r\n") if "chunked" in case.mode else 0
+                chunks = (
+                    case.data.count(b"\r\n") - case.data.split(b"\r\n\r\n", 1)[0].count(b"\r\n")
+                    if "chunked" in case.mode
+                    else 0
+                )
                 many = ", 10+ body chunks" if chunks >= 20 else ""
                 signature = f"{case.mode} {case.exchanges[0].method.upper()}{many}"
                 run.report.add(Finding("http", "hangs", signature, case.data, detail, run.seed))
@@ -262,8 +274,16 @@ class _Worker:
                 return
             if "attempts to connect" in str(exc):
                 # Alive but not accepting: as good as dead. Record it, then restart the server.
-                run.report.add(Finding("http", "hangs", "the live server refuses connections", case.data,
-                                       f"{exc!r}\n{run.server.stderr()[-4000:]}", run.seed))
+                run.report.add(
+                    Finding(
+                        "http",
+                        "hangs",
+                        "the live server refuses connections",
+                        case.data,
+                        f"{exc!r}\n{run.server.stderr()[-4000:]}",
+                        run.seed,
+                    )
+                )
                 await run.server.stop()
                 await run.server_died(generation, wedged=True)
             elif case.clean:
@@ -304,15 +324,17 @@ class _Worker:
             await connection.send(case.data)
         except (OSError, trio.BrokenResourceError):
             pass  # the server may have answered early (431, 413…) and closed: read that answer
-        first = await connection.response(head_only_streams=case.exchanges[0].stream,
-                                          request_method=case.exchanges[0].method)
+        first = await connection.response(
+            head_only_streams=case.exchanges[0].stream, request_method=case.exchanges[0].method
+        )
         if first is None and reused and not connection.buffer:
             # The server closed the idle keep-alive connection: send again on a fresh one.
             await self._drop()
             connection = await self._connection()
             await connection.send(case.data)
-            first = await connection.response(head_only_streams=case.exchanges[0].stream,
-                                              request_method=case.exchanges[0].method)
+            first = await connection.response(
+                head_only_streams=case.exchanges[0].stream, request_method=case.exchanges[0].method
+            )
         responses = []
         for number, exchange in enumerate(case.exchanges):
             if number == 0:
@@ -320,7 +342,9 @@ class _Worker:
             else:
                 response = await connection.response(head_only_streams=exchange.stream, request_method=exchange.method)
             if response is None:
-                raise Malformed(f"the connection closed without answering request {number + 1} of {len(case.exchanges)}")
+                raise Malformed(
+                    f"the connection closed without answering request {number + 1} of {len(case.exchanges)}"
+                )
             responses.append(response)
             if response.streaming or response.headers.get("connection", "").lower() == "close":
                 await self._drop()
@@ -328,7 +352,9 @@ class _Worker:
         return responses
 
 
-async def run_http(cases: int, seed: int, *, workers: int = 8, timeout: float = 10.0, extra_args: list[str] = ()) -> Report:  # type: ignore[assignment]
+async def run_http(
+    cases: int, seed: int, *, workers: int = 8, timeout: float = 10.0, extra_args: list[str] = ()
+) -> Report:  # type: ignore[assignment]
     """Send ``cases`` cases to a fresh server with ``workers`` concurrent connections."""
     run = _Run(cases, seed, timeout, list(extra_args))
     await run.server.start_http()
@@ -339,7 +365,9 @@ async def run_http(cases: int, seed: int, *, workers: int = 8, timeout: float = 
     finally:
         status = await run.server.stop()
         if status not in (0, -15, None) and run.report.counts["deaths"] == 0:
-            run.report.add(Finding("http", "deaths", f"exit status {status} at shutdown", b"", run.server.stderr()[-4000:]))
+            run.report.add(
+                Finding("http", "deaths", f"exit status {status} at shutdown", b"", run.server.stderr()[-4000:])
+            )
         run.server.cleanup()
     return run.report
 
@@ -348,7 +376,9 @@ def main_sync(cases: int, seed: int, **options: Any) -> Report:
     return trio.run(lambda: run_http(cases, seed, **options))
 
 
-async def replay(data: bytes, *, timeout: float = 10.0, extra_args: list[str] = ()) -> tuple[list[HTTPResponse], str, bool]:  # type: ignore[assignment]
+async def replay(
+    data: bytes, *, timeout: float = 10.0, extra_args: list[str] = ()
+) -> tuple[list[HTTPResponse], str, bool]:  # type: ignore[assignment]
     """Send saved request bytes (the port in them rewritten) to a fresh server: the responses,
     the server's stderr, and whether it is still alive."""
     server = ServerProcess(list(extra_args))

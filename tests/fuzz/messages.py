@@ -26,6 +26,7 @@ TOOL_ARGUMENTS: dict[str, list[dict[str, Any]]] = {
 PROMPTS = {"greet": [{"name": "ada"}, {"name": "x", "style": "long"}]}
 URIS = ("fuzz://static", "fuzz://item/abc", "fuzz://missing")
 
+
 def next_id(rng: random.Random) -> int | str:
     """A request id (an integer or a string) drawn from ``rng``, so a case replays exactly."""
     number = rng.randrange(1, 1 << 40)
@@ -129,8 +130,10 @@ def seed_message(rng: random.Random, modern: bool, version: str = HANDSHAKE_VERS
         return request(rng, modern, version)
     if roll < 0.92:
         return other_message(rng, modern)
-    return [request(rng, modern, version) if rng.random() < 0.7 else other_message(rng, modern)
-            for _ in range(rng.randint(1, 4))]
+    return [
+        request(rng, modern, version) if rng.random() < 0.7 else other_message(rng, modern)
+        for _ in range(rng.randint(1, 4))
+    ]
 
 
 def has_surrogate(value: Any) -> bool:

@@ -50,11 +50,29 @@ class ServerProcess:
         """Start on a free port (a few tries: a port can be taken between choosing and binding)."""
         for attempt in range(3):
             self.port = free_port()
-            command = [sys.executable, "-m", "trimcp", "serve", TARGET, "--transport", "streamable-http",
-                       "--port", str(self.port), "--log-level", "WARNING", "--graceful-timeout", "1",
-                       *self.args, *extra]
+            command = [
+                sys.executable,
+                "-m",
+                "trimcp",
+                "serve",
+                TARGET,
+                "--transport",
+                "streamable-http",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "WARNING",
+                "--graceful-timeout",
+                "1",
+                *self.args,
+                *extra,
+            ]
             self.process = await trio.lowlevel.open_process(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log, env=_environment(),
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._log,
+                env=_environment(),
                 cwd=str(ROOT),
             )
             try:

@@ -215,8 +215,11 @@ class _StdioRun:
         return False
 
     def _hang(self, process: _Process, what: str) -> bool:
-        keys = [k for k, count in process.expected.items()
-                if process.received[k] < count and k not in process.excused and process.seen[k] == 1]
+        keys = [
+            k
+            for k, count in process.expected.items()
+            if process.received[k] < count and k not in process.excused and process.seen[k] == 1
+        ]
         data = [process.sources[k] for k in keys[:20]]
         detail = f"{what}: {len(keys)} answers missing after {self.timeout} s (era {process.era})"
         self.report.add(Finding("stdio", "hangs", what, data, detail, self.seed))
@@ -242,7 +245,9 @@ class _StdioRun:
             got = process.received[key]
             if got != count and key not in process.excused and process.seen[key] == 1:
                 kind = "no answer" if got == 0 else "duplicate answers"
-                detail = f"id {key}: {got} answers for {count} requests (era {process.era}, line {process.line_of[key]})"
+                detail = (
+                    f"id {key}: {got} answers for {count} requests (era {process.era}, line {process.line_of[key]})"
+                )
                 label = messages.describe(process.sources[key], process.ids[key])
                 self.report.add(Finding("stdio", "lost", f"{kind}: {label}", process.sources[key], detail, self.seed))
 
@@ -297,8 +302,9 @@ class _StdioRun:
             server.cleanup()
 
 
-async def run_stdio(cases: int, seed: int, *, timeout: float = 10.0, lines_per_process: int = 2500,
-                    parallel: int = 2) -> Report:
+async def run_stdio(
+    cases: int, seed: int, *, timeout: float = 10.0, lines_per_process: int = 2500, parallel: int = 2
+) -> Report:
     """Send ``cases`` lines to a series of stdio server processes (``parallel`` at a time)."""
     run = _StdioRun(cases, seed, timeout, lines_per_process)
     era_rng = random.Random(f"{seed}/stdio-eras")

@@ -54,8 +54,11 @@ _json = st.recursive(
 
 
 @QUICK
-@given(st.fixed_dictionaries({"jsonrpc": st.just("2.0"), "id": st.integers() | st.text(), "method": st.text()},
-                             optional={"params": _json}))
+@given(
+    st.fixed_dictionaries(
+        {"jsonrpc": st.just("2.0"), "id": st.integers() | st.text(), "method": st.text()}, optional={"params": _json}
+    )
+)
 def test_parsed_requests_re_encode(message: dict) -> None:
     try:
         parsed = jsonrpc.parse(jsonrpc.dumps(message) if _encodable(message) else b"{}")

@@ -47,7 +47,7 @@ def scalar(rng: random.Random) -> Any:
     if roll < 0.8:
         return rng.choice((True, False, None))
     if roll < 0.9:
-        return "".join(rng.choice("ab\x00\ud800é😀\\\"/\u2028 ") for _ in range(rng.randint(1, 12)))
+        return "".join(rng.choice('ab\x00\ud800é😀\\"/\u2028 ') for _ in range(rng.randint(1, 12)))
     if roll < 0.97:
         return rng.randint(-(10**6), 10**6)
     return "y" * rng.choice((1000, 5000, 70_000))
@@ -135,8 +135,29 @@ def encode(message: Any, rng: random.Random | None = None) -> bytes:
     return data
 
 
-BYTE_PIECES = [b"\xff", b"\xed\xa0\x80", b"\xc0\xaf", b"\x00", b"\n", b"\r", b"{", b"}", b"[", b"]", b'"', b",",
-               b":", b"\\", b"\\u", b"\\ud800", b"NaN", b"1e400", b"9" * 5000, b"\xef\xbb\xbf", b" " * 100]
+BYTE_PIECES = [
+    b"\xff",
+    b"\xed\xa0\x80",
+    b"\xc0\xaf",
+    b"\x00",
+    b"\n",
+    b"\r",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b'"',
+    b",",
+    b":",
+    b"\\",
+    b"\\u",
+    b"\\ud800",
+    b"NaN",
+    b"1e400",
+    b"9" * 5000,
+    b"\xef\xbb\xbf",
+    b" " * 100,
+]
 
 
 def mutate_bytes(data: bytes, rng: random.Random) -> bytes:

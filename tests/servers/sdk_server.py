@@ -1,7 +1,7 @@
 """An official ``mcp`` SDK server (``MCPServer``) for interoperability tests of trimcp's client.
 
-    python tests/servers/sdk_server.py stdio
-    python tests/servers/sdk_server.py http PORT     (Streamable HTTP at /mcp, uvicorn on 127.0.0.1)
+python tests/servers/sdk_server.py stdio
+python tests/servers/sdk_server.py http PORT     (Streamable HTTP at /mcp, uvicorn on 127.0.0.1)
 """
 
 from __future__ import annotations

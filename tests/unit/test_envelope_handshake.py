@@ -244,7 +244,12 @@ def test_complete_result_does_not_override_server_info():
 
 
 def init_params(version="2025-06-18", **extra):
-    return {"protocolVersion": version, "capabilities": {"roots": {}}, "clientInfo": {"name": "c", "version": "1"}, **extra}
+    return {
+        "protocolVersion": version,
+        "capabilities": {"roots": {}},
+        "clientInfo": {"name": "c", "version": "1"},
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("version", HANDSHAKE_VERSIONS)

@@ -183,7 +183,9 @@ def test_message_needs_method_result_or_error():
     assert exc.request_id == 12
 
 
-@pytest.mark.parametrize("error", ["1", '"x"', "null", '{"message":"x"}', '{"code":"1"}', '{"code":1.0}', '{"code":true}'])
+@pytest.mark.parametrize(
+    "error", ["1", '"x"', "null", '{"message":"x"}', '{"code":"1"}', '{"code":1.0}', '{"code":true}']
+)
 def test_error_member_must_be_object_with_integer_code(error):
     exc = _raises(f'{{"jsonrpc":"2.0","id":2,"error":{error}}}')
     assert exc.request_id == 2
@@ -294,12 +296,16 @@ def _assert_compact(data: bytes):
 def test_response_bytes_round_trip():
     data = response_bytes(1, {"content": [{"type": "text", "text": "hé\nllo"}], "n": 1.5})
     _assert_compact(data.replace("hé\\nllo".encode(), b""))
-    assert json.loads(data) == {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "hé\nllo"}], "n": 1.5}}
+    assert json.loads(data) == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "result": {"content": [{"type": "text", "text": "hé\nllo"}], "n": 1.5},
+    }
     assert parse(data) == Response(1, {"content": [{"type": "text", "text": "hé\nllo"}], "n": 1.5})
 
 
 def test_response_bytes_with_str_id_and_null_result():
-    data = response_bytes("a\"b", None)
+    data = response_bytes('a"b', None)
     assert json.loads(data) == {"jsonrpc": "2.0", "id": 'a"b', "result": None}
 
 
@@ -358,7 +364,9 @@ def test_to_dict_matches_bytes_helpers():
     assert Request(1, "m").to_dict() == json.loads(request_bytes(1, "m"))
     assert Notification("n").to_dict() == json.loads(notification_bytes("n"))
     assert Response(2, [1]).to_dict() == json.loads(response_bytes(2, [1]))
-    assert ErrorResponse(None, {"code": 1, "message": "m"}).to_dict() == json.loads(error_bytes(None, {"code": 1, "message": "m"}))
+    assert ErrorResponse(None, {"code": 1, "message": "m"}).to_dict() == json.loads(
+        error_bytes(None, {"code": 1, "message": "m"})
+    )
 
 
 def test_dumps_is_compact_utf8():

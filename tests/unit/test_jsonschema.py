@@ -383,10 +383,13 @@ def test_local_ref():
 
 
 def test_ref_with_escaped_pointer():
-    schema = {"$defs": {"a/b": {"type": "string"}, "c~d": {"type": "integer"}}, "properties": {
-        "x": {"$ref": "#/$defs/a~1b"},
-        "y": {"$ref": "#/$defs/c~0d"},
-    }}
+    schema = {
+        "$defs": {"a/b": {"type": "string"}, "c~d": {"type": "integer"}},
+        "properties": {
+            "x": {"$ref": "#/$defs/a~1b"},
+            "y": {"$ref": "#/$defs/c~0d"},
+        },
+    }
     ok(schema, {"x": "s", "y": 1})
     bad(schema, {"x": 1})
     bad(schema, {"y": "s"})
@@ -413,8 +416,11 @@ def test_recursive_ref_to_root():
         "required": ["value"],
     }
     ok(tree, {"value": 1, "children": [{"value": 2, "children": [{"value": 3}]}]})
-    bad(tree, {"value": 1, "children": [{"value": 2, "children": [{"value": "x"}]}]},
-        "children[0].children[0].value: expected integer, got string")
+    bad(
+        tree,
+        {"value": 1, "children": [{"value": 2, "children": [{"value": "x"}]}]},
+        "children[0].children[0].value: expected integer, got string",
+    )
     bad(tree, {"value": 1, "children": [{"children": []}]}, "children[0].value: required but missing")
 
 
@@ -424,7 +430,10 @@ def test_recursive_ref_via_defs():
         "$defs": {
             "node": {
                 "type": "object",
-                "properties": {"next": {"anyOf": [{"$ref": "#/$defs/node"}, {"type": "null"}]}, "v": {"type": "integer"}},
+                "properties": {
+                    "next": {"anyOf": [{"$ref": "#/$defs/node"}, {"type": "null"}]},
+                    "v": {"type": "integer"},
+                },
                 "additionalProperties": False,
             }
         },

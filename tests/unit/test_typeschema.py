@@ -1,12 +1,12 @@
 """Unit tests for type hints -> JSON Schema, converters and to_json (trimcp._server.typeschema)."""
 
 import base64
-import collections.abc as abc
 import dataclasses
 import datetime
 import enum
 import math
 import uuid
+from collections import abc
 from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired, Optional, Required, TypedDict, Union
 
@@ -64,7 +64,7 @@ class Settings:
     limit: int = 10
     tags: list[str] = dataclasses.field(default_factory=list)
     color: Color = Color.RED
-    when: Optional[datetime.datetime] = None
+    when: datetime.datetime | None = None
     cached: bool = dataclasses.field(default=False, init=False)
 
 
@@ -85,7 +85,7 @@ class Person:
     name: str
     age: int = 0
     emails: list[str] = attrs.field(factory=list)
-    birthday: Optional[datetime.date] = None
+    birthday: datetime.date | None = None
 
 
 @attrs.define
@@ -328,7 +328,10 @@ def test_attrs_class():
     assert schema["properties"]["name"] == {"type": "string"}
     assert schema["properties"]["age"] == {"type": "integer", "default": 0}
     assert schema["properties"]["emails"] == {"type": "array", "items": {"type": "string"}}
-    assert schema["properties"]["birthday"] == {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}], "default": None}
+    assert schema["properties"]["birthday"] == {
+        "anyOf": [{"type": "string", "format": "date"}, {"type": "null"}],
+        "default": None,
+    }
 
 
 def test_attrs_private_attribute_uses_init_alias():
@@ -360,7 +363,7 @@ def test_recursive_dataclass_uses_defs_and_ref():
 
 
 def test_recursive_optional_self_reference():
-    full, builder = build(LinkedItem)
+    full, _ = build(LinkedItem)
     assert full["$ref"] == "#/$defs/LinkedItem"
     validator = jsonschema.Draft202012Validator(full)
     assert validator.is_valid({"label": "a", "next": {"label": "b", "next": None}})
@@ -394,11 +397,43 @@ def test_is_object_type():
 @pytest.mark.parametrize(
     "tp",
     [
-        str, int, float, bool, None, Any, bytes, Path, uuid.UUID, datetime.datetime, datetime.date, datetime.time,
-        Optional[int], Union[int, str, None], Union[list[int], Point], Literal["x", 1], Color, Level, Mixed,
-        list[int], tuple[int, str], tuple[int, ...], set[str], frozenset[Color], dict[str, Point],
-        Movie, Filters, Point, Settings, Person, Secretive, Node, LinkedItem, Envelope, list[Node],
-        Annotated[Optional[Node], "a tree"], dict[str, list[Optional[datetime.date]]],
+        str,
+        int,
+        float,
+        bool,
+        None,
+        Any,
+        bytes,
+        Path,
+        uuid.UUID,
+        datetime.datetime,
+        datetime.date,
+        datetime.time,
+        Optional[int],
+        Union[int, str, None],
+        Union[list[int], Point],
+        Literal["x", 1],
+        Color,
+        Level,
+        Mixed,
+        list[int],
+        tuple[int, str],
+        tuple[int, ...],
+        set[str],
+        frozenset[Color],
+        dict[str, Point],
+        Movie,
+        Filters,
+        Point,
+        Settings,
+        Person,
+        Secretive,
+        Node,
+        LinkedItem,
+        Envelope,
+        list[Node],
+        Annotated[Node | None, "a tree"],
+        dict[str, list[datetime.date | None]],
     ],
 )
 def test_every_schema_is_a_valid_draft_2020_12_schema(tp):
@@ -428,7 +463,9 @@ def test_int_parameter_receives_an_int():
 def test_scalar_converters():
     assert convert(Color, "green") is Color.GREEN
     assert convert(Level, 2) is Level.HIGH
-    assert convert(datetime.datetime, "2024-05-06T07:08:09+00:00") == datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)
+    assert convert(datetime.datetime, "2024-05-06T07:08:09+00:00") == datetime.datetime(
+        2024, 5, 6, 7, 8, 9, tzinfo=datetime.UTC
+    )
     assert convert(datetime.date, "2024-05-06") == datetime.date(2024, 5, 6)
     assert convert(datetime.time, "07:08:09") == datetime.time(7, 8, 9)
     u = uuid.uuid4()
@@ -584,10 +621,15 @@ def test_to_json_unsupported_is_type_error():
         (Person, Person("Ann", 30, ["a@b.c"], datetime.date(1990, 1, 1))),
         (Node, Node(1, [Node(2, [Node(3)])])),
         (LinkedItem, LinkedItem("a", LinkedItem("b"))),
-        (Envelope, Envelope(Person("Bo"), [Point(1.0, 0.0)], {"t"}, Level.LOW, uuid.UUID(int=7), datetime.datetime(2020, 5, 5))),
+        (
+            Envelope,
+            Envelope(
+                Person("Bo"), [Point(1.0, 0.0)], {"t"}, Level.LOW, uuid.UUID(int=7), datetime.datetime(2020, 5, 5)
+            ),
+        ),
         (list[Color], [Color.GREEN, Color.RED]),
         (tuple[int, datetime.date], (1, datetime.date(2000, 2, 2))),
-        (dict[str, Optional[uuid.UUID]], {"a": uuid.UUID(int=3), "b": None}),
+        (dict[str, uuid.UUID | None], {"a": uuid.UUID(int=3), "b": None}),
         (frozenset[Level], frozenset({Level.LOW})),
         (bytes, b"hello"),
     ],

@@ -4,6 +4,7 @@ envelope, progress, answering the server's questions, timeouts and cancellation.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -33,6 +34,8 @@ MessageHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 _CAPABILITY_OF = {"elicitation/create": "elicitation", "sampling/createMessage": "sampling", "roots/list": "roots"}
 _MAX_INPUT_ROUNDS = 32
+
+logger = logging.getLogger("trimcp.client")
 
 
 class Transport(Protocol):
@@ -359,6 +362,7 @@ class ClientCore:
             except RequestFailed as exc:
                 reply = {"jsonrpc": "2.0", "id": request_id, "error": exc.to_error_object()}
             except Exception as exc:  # a handler's bug is the server's error answer, not a crash
+                logger.exception("Answering the server's %r failed", message["method"])
                 reply = {"jsonrpc": "2.0", "id": request_id, "error": {"code": INTERNAL_ERROR, "message": str(exc)}}
             finally:
                 del self._answering[request_id]

@@ -115,8 +115,7 @@ class Outbox:
             await self._readable.park()
         batch, self._queue = self._queue, []
         self._writable.unpark_all()
-        if len(batch) > self._peak:
-            self._peak = len(batch)
+        self._peak = max(self._peak, len(batch))
         self._sent += len(batch)
         return batch
 

@@ -36,16 +36,16 @@ class RequestHandle:
     """
 
     __slots__ = (
+        "_last_progress",
+        "cancel_reason",
+        "cancel_scope",
+        "finished",
         "id",
         "method",
+        "outbox",
         "params",
         "progress_token",
-        "cancel_scope",
-        "cancel_reason",
-        "finished",
-        "outbox",
         "session",
-        "_last_progress",
     )
 
     def __init__(self, request_id: RequestId, method: str, params: Any, outbox: Outbox, session: Session) -> None:

@@ -11,7 +11,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -26,7 +26,7 @@ logger = logging.getLogger("trimcp")
 
 #: What a handler's ``route`` returns: a result to send at once, or a coroutine function to run
 #: in the request's task.
-Routed = Union[dict, Callable[[RequestHandle], Awaitable[dict]]]
+Routed = dict | Callable[[RequestHandle], Awaitable[dict]]
 
 
 class SessionHandler(Protocol):
@@ -152,7 +152,9 @@ class Session:
         if self._closed:
             return None
         if request.id in self._requests:
-            return _error_bytes(request.id, RemoteProtocolError(f"Invalid Request: id {request.id!r} is already in use"))
+            return _error_bytes(
+                request.id, RemoteProtocolError(f"Invalid Request: id {request.id!r} is already in use")
+            )
         try:
             routed = self.handler.route(request)
         except ProtocolError as exc:
@@ -211,7 +213,9 @@ class Session:
     async def _receive_batch(self, batch: Batch, outbox: Outbox) -> None:
         if not self.handler.allows_batches():
             await self._send_error(
-                outbox, None, RemoteProtocolError("Invalid Request: JSON-RPC batches are not supported in this revision")
+                outbox,
+                None,
+                RemoteProtocolError("Invalid Request: JSON-RPC batches are not supported in this revision"),
             )
             return
         answers: list[bytes] = []
@@ -342,4 +346,3 @@ async def open_session(handler: SessionHandler, outbox: Outbox) -> AsyncIterator
             yield session
         finally:
             session.close(CancelReason.SESSION_ENDED)
-

@@ -188,7 +188,6 @@ def read_roots(result: Any) -> list[Root]:
     return [Root(r["uri"], r.get("name")) for r in roots]
 
 
-
 class Rounds:
     """The answers a 2026-07-28 handler run can use, by question key."""
 

@@ -202,7 +202,9 @@ class Connection:
 
         return run
 
-    def _rounds(self, request: Request, envelope: Envelope | None, target: str, arguments: Any) -> tuple[Rounds, Binding | None]:
+    def _rounds(
+        self, request: Request, envelope: Envelope | None, target: str, arguments: Any
+    ) -> tuple[Rounds, Binding | None]:
         """The answers a 2026-07-28 retry brings (from its sealed ``requestState`` and its
         ``inputResponses``); raises -32602 for a state that cannot be used."""
         if envelope is None:
@@ -222,7 +224,13 @@ class Connection:
             answers.update({key: value for key, value in responses.items() if key in state.pending})
         return Rounds(answers), binding
 
-    def _asking(self, run: Callable[[Context], Awaitable[dict]], envelope: Envelope | None, rounds: Rounds, binding: Binding | None) -> Runner:
+    def _asking(
+        self,
+        run: Callable[[Context], Awaitable[dict]],
+        envelope: Envelope | None,
+        rounds: Rounds,
+        binding: Binding | None,
+    ) -> Runner:
         """A runner that answers ``input_required`` when the handler asked something new."""
 
         async def runner(handle: RequestHandle) -> dict:
@@ -411,4 +419,3 @@ def _invalid(reason: str, request_id: RequestId | None) -> RemoteProtocolError:
 
 def _method_not_found(method: str, request_id: RequestId | None) -> RemoteProtocolError:
     return RemoteProtocolError(f"Method not found: {method}", code=METHOD_NOT_FOUND, request_id=request_id)
-

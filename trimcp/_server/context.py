@@ -138,7 +138,9 @@ class Context:
 
     # -- asking the client ------------------------------------------------------------------------
 
-    async def elicit(self, message: str, schema: type[T] | dict[str, Any], *, key: str | None = None) -> ElicitResult[T]:
+    async def elicit(
+        self, message: str, schema: type[T] | dict[str, Any], *, key: str | None = None
+    ) -> ElicitResult[T]:
         """Ask the user to fill in a form: ``schema`` is a flat record type (dataclass,
         TypedDict, attrs) or a restricted JSON Schema. Returns the action and, when accepted,
         the validated content (converted to the type).
@@ -164,7 +166,12 @@ class Context:
         capability = self.client_capabilities.get("elicitation")
         if type(capability) is not dict or "url" not in capability:
             raise MissingClientCapability("elicitation", {"url": {}})
-        params = {"mode": "url", "message": message, "url": url, "elicitationId": elicitation_id or _digest(message, url)}
+        params = {
+            "mode": "url",
+            "message": message,
+            "url": url,
+            "elicitationId": elicitation_id or _digest(message, url),
+        }
         return await self._ask("elicitation/create", params, key, read_action)
 
     async def sample(

@@ -409,7 +409,11 @@ def _build_any_of(v: Validator, schema: dict) -> Check:
             if error is None:
                 return None
             errors.append(error)
-        return errors[0] if len(errors) == 1 else f"{_where(path)}: matches none of the allowed forms ({'; '.join(errors)})"
+        return (
+            errors[0]
+            if len(errors) == 1
+            else f"{_where(path)}: matches none of the allowed forms ({'; '.join(errors)})"
+        )
 
     return check
 

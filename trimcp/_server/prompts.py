@@ -79,7 +79,11 @@ class Prompt:
         value = await self.spec.call(kwargs, context, limiter)
         items = value if type(value) in (list, tuple) else [value]
         messages = [
-            item.to_dict(version) if isinstance(item, Message) else item if type(item) is dict else Message(item).to_dict(version)
+            item.to_dict(version)
+            if isinstance(item, Message)
+            else item
+            if type(item) is dict
+            else Message(item).to_dict(version)
             for item in items
         ]
         result: dict[str, Any] = {"messages": messages}

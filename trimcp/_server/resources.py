@@ -150,9 +150,7 @@ class ResourceTemplate(_ResourceBase):
             return None
         properties = self.spec.input_schema["properties"]
         kwargs = {
-            name: from_text(raw, properties[name].get("type"))
-            for name, raw in values.items()
-            if name in properties
+            name: from_text(raw, properties[name].get("type")) for name, raw in values.items() if name in properties
         }
         error = self.spec.validator.first_error(kwargs)
         if error is not None:

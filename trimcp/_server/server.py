@@ -174,10 +174,10 @@ class Server:
         The function returns ``str`` (text), ``bytes`` (blob), ``ResourceContents``, or any
         JSON-able value (sent as ``application/json`` text).
         """
-        options = dict(
-            name=name, title=title, description=description, mime_type=mime_type,
-            annotations=annotations, icons=icons, meta=meta, localns=_caller_locals(),
-        )  # fmt: skip
+        options = {
+            "name": name, "title": title, "description": description, "mime_type": mime_type,
+            "annotations": annotations, "icons": icons, "meta": meta, "localns": _caller_locals(),
+        }  # fmt: skip
 
         def register(fn: F) -> F:
             if "{" in uri:
@@ -224,9 +224,7 @@ class Server:
 
         return register(fn) if fn is not None else register
 
-    def completion(
-        self, *, argument: str, prompt: str | None = None, resource: str | None = None
-    ) -> Callable[[F], F]:
+    def completion(self, *, argument: str, prompt: str | None = None, resource: str | None = None) -> Callable[[F], F]:
         """Register a completer for ``argument`` of a prompt (by name) or of a resource template
         (by URI template). ``Literal``/``Enum`` parameters complete on their own."""
         if (prompt is None) == (resource is None):

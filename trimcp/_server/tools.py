@@ -236,4 +236,3 @@ def error_result(message: str) -> dict[str, Any]:
 def is_advised_tool_name(name: str) -> bool:
     """Whether ``name`` follows the specification's advice (1–128 of ``A-Za-z0-9_.-``)."""
     return 0 < len(name) <= 128 and all(c.isascii() and (c.isalnum() or c in "_.-") for c in name)
-

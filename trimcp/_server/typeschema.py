@@ -10,7 +10,6 @@ pydantic models when pydantic is installed. Recursive classes become ``$defs`` e
 from __future__ import annotations
 
 import base64
-import collections.abc as abc
 import dataclasses
 import datetime
 import enum
@@ -20,6 +19,7 @@ import sys
 import types
 import typing
 import uuid
+from collections import abc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -254,7 +254,7 @@ class SchemaBuilder:
         if typing.is_typeddict(cls):
             convert = None
             if converters:
-                convert = lambda value: {k: converters[k](v) if k in converters else v for k, v in value.items()}  # noqa: E731
+                convert = lambda value: {k: converters[k](v) if k in converters else v for k, v in value.items()}
         else:
             known = {f.name for f in fields}
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
 from .errors import INVALID_REQUEST, PARSE_ERROR, RemoteProtocolError
 
-RequestId = Union[int, str]
+RequestId = int | str
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -95,7 +95,7 @@ class ErrorResponse:
         return {"jsonrpc": "2.0", "id": self.id, "error": self.error}
 
 
-Message = Union[Request, Notification, Response, ErrorResponse]
+Message = Request | Notification | Response | ErrorResponse
 
 
 class Batch(list):  # type: ignore[type-arg]

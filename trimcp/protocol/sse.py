@@ -98,8 +98,7 @@ class SSEDecoder:
                 self._buffer = buffer
                 return []
             self._started = True
-            if buffer.startswith(_BOM):
-                buffer = buffer[len(_BOM) :]
+            buffer = buffer.removeprefix(_BOM)
         if self._pending_cr:
             if not buffer:
                 self._buffer = buffer
@@ -141,9 +140,10 @@ class SSEDecoder:
         elif field == "id":
             if "\0" not in value:
                 self.last_event_id = value
-        elif field == "retry":
-            if value.isascii() and value.isdigit() and len(value) <= 18:  # int() refuses 4,300+ digits
-                self.retry = int(value)
+        elif (
+            field == "retry" and value.isascii() and value.isdigit() and len(value) <= 18
+        ):  # int() refuses 4,300+ digits
+            self.retry = int(value)
         return None
 
     def _dispatch(self) -> ServerSentEvent | None:

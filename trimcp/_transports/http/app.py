@@ -242,13 +242,19 @@ class MCPApp:
         else:
             await send_response(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
 
-    async def _legacy(self, local_path: str, method: str, scope: Scope, headers: Headers, receive: Receive, send: Send) -> None:
+    async def _legacy(
+        self, local_path: str, method: str, scope: Scope, headers: Headers, receive: Receive, send: Send
+    ) -> None:
         if local_path == self.sse_path:
             if method != "GET":  # a 2026-07-28 client probing here must get no modern error, and fall back
                 await send_response(send, 405, b"", [(b"allow", b"GET")])
             elif self._at_capacity():
                 await send_jsonrpc_error(
-                    send, 503, INVALID_REQUEST, "Service Unavailable: too many sessions", headers=[(b"retry-after", b"5")]
+                    send,
+                    503,
+                    INVALID_REQUEST,
+                    "Service Unavailable: too many sessions",
+                    headers=[(b"retry-after", b"5")],
                 )
             else:
                 await self.legacy.open_stream(scope, receive, send)
@@ -327,6 +333,7 @@ class MCPApp:
     ) -> None:
         """Attach a response to a session's stream until the stream ends or the client leaves
         (with ``json_status``, a response that is ready first goes out as JSON)."""
+
         def opening() -> bytes:
             if not replayed and stream.store is not None and at_least(session.protocol_version, "2025-11-25"):
                 return stream.priming_event(self.retry_ms)
@@ -393,9 +400,7 @@ class MCPApp:
             check_request_headers(headers.as_mapping(), message, tool_input_schema=self._tool_schema(message))
             read_envelope(message.params, message.id)
         except ProtocolError as exc:
-            await send_jsonrpc_error(
-                send, exc.http_status, exc.code, exc.message, request_id=message.id, data=exc.data
-            )
+            await send_jsonrpc_error(send, exc.http_status, exc.code, exc.message, request_id=message.id, data=exc.data)
             return
         outbox = Outbox(self.outbound_buffer)
         async with open_session(self._stateless, outbox) as runtime:
@@ -458,7 +463,9 @@ class MCPApp:
         finally:
             session.end_exchange()
 
-    async def _resume(self, session: HTTPSession, last_event_id: str, send: Send) -> tuple[SSEStream, list[bytes]] | None:
+    async def _resume(
+        self, session: HTTPSession, last_event_id: str, send: Send
+    ) -> tuple[SSEStream, list[bytes]] | None:
         """The stream a ``Last-Event-ID`` names in this session and the events to replay, or
         ``None`` after answering why it cannot be resumed."""
         event_id = EventId.parse(last_event_id)

@@ -58,9 +58,9 @@ class ClientDisconnected(Exception):
 async def read_body(receive: Receive, limit: int, declared_length: str | None) -> bytes:
     """The whole request body; raises :class:`BodyTooLarge` past ``limit`` bytes (checking
     ``Content-Length`` before reading anything) and :class:`ClientDisconnected`."""
-    if declared_length is not None and declared_length.isascii() and declared_length.isdigit():
-        if len(declared_length) > 18 or int(declared_length) > limit:
-            raise BodyTooLarge
+    declared = declared_length or ""
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -138,7 +138,6 @@ def is_json_content_type(header: str | None) -> bool:
     return header is not None and header.split(";", 1)[0].strip().lower() == "application/json"
 
 
-
 #: What :func:`read_message` returns when it already answered the request with an error.
 ANSWERED = object()
 
@@ -147,7 +146,9 @@ async def read_message(headers: Headers, receive: Receive, send: Send, limit: in
     """Read a JSON-RPC body: the parsed message or batch, or :data:`ANSWERED` after sending the
     error (415 wrong content type, 413 too large, 400 not JSON-RPC; nothing if the client left)."""
     if not is_json_content_type(headers.get("content-type")):
-        await send_jsonrpc_error(send, 415, jsonrpc_errors.INVALID_REQUEST, "Unsupported Media Type: use application/json")
+        await send_jsonrpc_error(
+            send, 415, jsonrpc_errors.INVALID_REQUEST, "Unsupported Media Type: use application/json"
+        )
         return ANSWERED
     try:
         body = await read_body(receive, limit, headers.get("content-length"))

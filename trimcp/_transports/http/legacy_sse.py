@@ -93,4 +93,3 @@ class LegacySSE:
 
     def runtimes(self) -> list[Session]:
         return [session.runtime for session in self.sessions.values()]
-

@@ -44,7 +44,9 @@ _HOST = re.compile(
     re.ASCII | re.IGNORECASE | re.VERBOSE,
 )
 _ORIGIN = re.compile(r"([a-z][a-z0-9+\-.]*)://(.*)", re.ASCII | re.IGNORECASE)
-_CORS_ALLOW_HEADERS = b"content-type, accept, authorization, mcp-session-id, mcp-protocol-version, last-event-id, mcp-method, mcp-name"
+_CORS_ALLOW_HEADERS = (
+    b"content-type, accept, authorization, mcp-session-id, mcp-protocol-version, last-event-id, mcp-method, mcp-name"
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -88,7 +90,9 @@ def _listed(key: Key | None, allowed: AllowList) -> bool:
 
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 _LOOPBACK_HOSTS = _allow_list(_LOOPBACK_NAMES, parse_host)
-_LOOPBACK_ORIGINS = _allow_list([f"{scheme}://{name}" for scheme in ("http", "https") for name in _LOOPBACK_NAMES], parse_origin)
+_LOOPBACK_ORIGINS = _allow_list(
+    [f"{scheme}://{name}" for scheme in ("http", "https") for name in _LOOPBACK_NAMES], parse_origin
+)
 
 
 @functools.lru_cache(maxsize=64)

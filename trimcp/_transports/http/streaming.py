@@ -72,7 +72,12 @@ def _is_final(batch: Any) -> bool:
 
 
 async def answer_json(
-    send: Send, receive: Receive, outbox: Outbox, *, on_disconnect: Callable[[], None], json_status: Callable[[bytes], int]
+    send: Send,
+    receive: Receive,
+    outbox: Outbox,
+    *,
+    on_disconnect: Callable[[], None],
+    json_status: Callable[[bytes], int],
 ) -> bool:
     """Answer with the last message queued on ``outbox`` (the response) as JSON once the outbox
     closes; other messages are not delivered. A client that leaves meanwhile is noticed.
@@ -174,7 +179,9 @@ async def stream_sse(
     return completed
 
 
-async def _start_sse(send: Send, headers: list[tuple[bytes, bytes]] | None, opening: Callable[[], bytes] | None) -> None:
+async def _start_sse(
+    send: Send, headers: list[tuple[bytes, bytes]] | None, opening: Callable[[], bytes] | None
+) -> None:
     await start_sse(send, headers)
     first = opening() if opening is not None else b""
     if first:
