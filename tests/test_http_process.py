@@ -20,6 +20,12 @@ from .http_support import JSON_AND_SSE, RawHTTP
 from .ports import free_port, wait_until_listening_async
 
 
+def serve_http_command(port: int, *options: str) -> list[str]:
+    """``trimcp serve`` of the demo server over Streamable HTTP on 127.0.0.1:``port``."""
+    serve = ["serve", "examples/demo.py:server", "--transport", "streamable-http", "--port", str(port)]
+    return [sys.executable, "-m", "trimcp", *serve, *options]
+
+
 async def start(command: list[str], nursery: trio.Nursery, port: int, log: Path) -> trio.Process:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = await trio.lowlevel.open_process(
@@ -51,19 +57,7 @@ def sleep_call(request_id: int, seconds: float) -> dict:
 async def test_trimcp_serve_streamable_http_and_sigterm(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "trimcp",
-        "serve",
-        "examples/demo.py:server",
-        "--transport",
-        "streamable-http",
-        "--port",
-        str(port),
-        "--graceful-timeout",
-        "0.5",
-    ]
+    command = serve_http_command(port, "--graceful-timeout", "0.5")
     async with trio.open_nursery() as nursery:
         process = await start(command, nursery, port, log)
         http = RawHTTP("127.0.0.1", port)
@@ -143,21 +137,7 @@ async def test_tls_through_the_cli(tmp_path: Path) -> None:
     )
     port = free_port()
     log = tmp_path / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "trimcp",
-        "serve",
-        "examples/demo.py:server",
-        "--transport",
-        "streamable-http",
-        "--port",
-        str(port),
-        "--certfile",
-        str(cert),
-        "--keyfile",
-        str(key),
-    ]
+    command = serve_http_command(port, "--certfile", str(cert), "--keyfile", str(key))
     async with trio.open_nursery() as nursery:
         process = await start(command, nursery, port, log)
         context = ssl.create_default_context(cafile=str(cert))
@@ -231,8 +211,7 @@ def _connections_queued_while_stopped(port: int, attempts: int) -> int:
 async def test_the_listen_backlog_holds_a_burst_of_connections(tmp_path: Path, options: list, expected: tuple) -> None:
     # hypercorn's default backlog of 100 made a burst of 1,000 connections take 9 s (SYN retries).
     port = free_port()
-    command = [sys.executable, "-m", "trimcp", "serve", "examples/demo.py:server", "--transport", "streamable-http",
-               "--port", str(port), *options]  # fmt: skip
+    command = serve_http_command(port, *options)
     async with trio.open_nursery() as nursery:
         process = await start(command, nursery, port, tmp_path / "server.log")
         process.send_signal(signal.SIGSTOP)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -124,19 +125,15 @@ class _Process:
     async def wait_for(self, key: str, timeout: float) -> bool:
         """Wait for an answer to the id whose repr is ``key``; ``False`` after ``timeout``
         seconds without progress (or once stdout closed)."""
-        while not self.received[key]:
-            if self.stdout_closed:
-                return False
-            with trio.move_on_after(timeout) as scope:
-                await self.progress.wait()
-            if scope.cancelled_caught:
-                return False
-        return True
+        return await self._wait_until(lambda: bool(self.received[key]), timeout)
 
     async def wait_below(self, limit: int, timeout: float) -> bool:
         """Wait until at most ``limit`` answers are outstanding; ``False`` after ``timeout``
         seconds without progress (or when stdout closed)."""
-        while self.outstanding() > limit:
+        return await self._wait_until(lambda: self.outstanding() <= limit, timeout)
+
+    async def _wait_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        while not done():
             if self.stdout_closed:
                 return False
             with trio.move_on_after(timeout) as scope:
