@@ -17,7 +17,8 @@ import trio
 import trio.testing
 from hypercorn.utils import wrap_app
 
-from trimcp._transports.http.lean_worker import AppInbox, serve_lean
+from trimcp._transports.http.app_inbox import AppInbox
+from trimcp._transports.http.lean_worker import serve_lean
 
 App = Callable[..., Any]
 

@@ -30,6 +30,8 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState
 from hypercorn.utils import ShutdownError, parse_socket_addr, raise_shutdown, repr_socket_addr
 
+from .app_inbox import AppInbox
+
 MAX_RECV = 2**16
 HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
 #: Seconds one write (or a graceful close) may take before the peer is taken for gone and the
@@ -40,121 +42,6 @@ WRITE_TIMEOUT = 60.0
 REQUEST_DRAIN_TIMEOUT = 2.0
 #: What ends a connection quietly: the peer left, or its TLS handshake failed or took too long.
 _PEER_GONE = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError)
-
-
-class AppInbox:
-    """What one ASGI app receives, in order, bounded like hypercorn's channel: ``put`` waits
-    while ``size`` messages are unread (but for the one ``http.disconnect``). Consecutive body chunks reach the app as one message.
-    Once the app has finished, messages are dropped instead of waiting for a reader.
-
-    The inbox is the app's ``receive`` callable, and :meth:`watch_disconnect` lets an app that
-    knows it learn of ``http.disconnect`` without a task waiting in ``receive`` (trimcp does).
-    """
-
-    __slots__ = (
-        "_dropping_body",
-        "_ended",
-        "_messages",
-        "_readable",
-        "_size",
-        "_watchers",
-        "_writable",
-        "closed",
-        "disconnected",
-        "request_ended",
-    )
-
-    def __init__(self, size: int) -> None:
-        self._messages: list[dict[str, Any]] = []  # a few at most: lighter than a deque
-        self._size = max(size, 1)
-        self._readable = trio.lowlevel.ParkingLot()
-        self._writable = trio.lowlevel.ParkingLot()
-        self._watchers: list[Callable[[], None]] = []
-        self._ended = trio.lowlevel.ParkingLot()
-        self._dropping_body = False
-        self.closed = False
-        self.disconnected = False
-        #: The request's body has all arrived (or the client left).
-        self.request_ended = False
-
-    async def put(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "http.request":
-            if not message.get("more_body", False):
-                self._end_request()
-            if self._dropping_body:
-                return
-        elif kind == "http.disconnect":
-            if self.disconnected:
-                return
-            self.disconnected = True
-            for watcher in list(self._watchers):  # a watcher may stop watching
-                watcher()
-            self._end_request()
-        # A disconnect never waits for room: hypercorn reports one from inside the app's own
-        # send() when its response ends, and an app that did not read its body would wait
-        # for itself.
-        while kind != "http.disconnect" and len(self._messages) >= self._size and not self.closed:
-            await self._writable.park()
-        if self.closed:
-            return
-        self._messages.append(message)
-        self._readable.unpark()
-
-    async def get(self) -> dict[str, Any]:
-        messages = self._messages
-        while not messages:
-            await self._readable.park()
-        message = messages.pop(0)
-        if message["type"] == "http.request" and message["more_body"] and messages:
-            message = _join_body(message, messages)
-        self._writable.unpark_all()
-        return message
-
-    __call__ = get
-
-    def _end_request(self) -> None:
-        self.request_ended = True
-        self._ended.unpark_all()
-
-    def drop_body(self) -> None:
-        """The app has answered: body chunks still arriving are dropped, not queued."""
-        self._dropping_body = True
-        self._messages = [message for message in self._messages if message["type"] != "http.request"]
-        self._writable.unpark_all()
-
-    async def wait_request_end(self) -> None:
-        """Return once the request's body has all arrived (read or not) or the client left."""
-        while not self.request_ended:
-            await self._ended.park()
-
-    def watch_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback`` when the client disconnects (at once if it has); returns the
-        function that stops watching."""
-        if self.disconnected:
-            callback()
-            return _nothing
-        self._watchers.append(callback)
-        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
-
-    def close(self) -> None:
-        self.closed = True
-        self._messages.clear()
-        self._writable.unpark_all()
-
-
-def _nothing() -> None:
-    pass
-
-
-def _join_body(first: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
-    chunks = [first["body"]]
-    more_body = True
-    while more_body and messages and messages[0]["type"] == "http.request":
-        following = messages.pop(0)
-        chunks.append(following["body"])
-        more_body = following["more_body"]
-    return {"type": "http.request", "body": b"".join(chunks), "more_body": more_body}
 
 
 class ConnectionTasks:
