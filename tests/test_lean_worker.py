@@ -395,3 +395,20 @@ async def test_an_unread_body_neither_stalls_nor_costs_the_request_behind_it(fra
         answers = await read_until(stream, b"second")
         assert answers.count(b"HTTP/1.1 ") == 2 and answers.startswith(b"HTTP/1.1 404"), answers
         await stream.aclose()
+
+
+async def test_the_disconnect_hook_is_offered_in_the_scope_extensions() -> None:
+    from trimcp._transports.http.asgi import DISCONNECT_EXTENSION
+
+    seen: list[Any] = []
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        seen.append(scope["extensions"].get(DISCONNECT_EXTENSION))
+        await respond(send)
+
+    async with serving(app) as (port, _):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(REQUEST)
+        await read_until(stream, b"ok")
+        await stream.aclose()
+    assert callable(seen[0]["watch"])

@@ -48,6 +48,7 @@ from .asgi import (
     send_json,
     send_jsonrpc_error,
     send_response,
+    with_disconnect_hook,
 )
 from .events import EventId, EventStore, MemoryEventStore, SSEStream
 from .legacy_sse import LegacySSE
@@ -148,7 +149,7 @@ class MCPApp:
         kind = scope["type"]
         if kind == "http":
             try:
-                await self._http(scope, receive, send)
+                await self._http(scope, with_disconnect_hook(scope, receive), send)
             except Exception:
                 logger.exception("Serving %s %s failed", scope.get("method"), scope.get("path"))
                 await _answer_internal_error(send)

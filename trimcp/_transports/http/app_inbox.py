@@ -16,8 +16,9 @@ class AppInbox:
     chunks reach the app as one message. Once the app has finished, messages are dropped
     instead of waiting for a reader.
 
-    The inbox is the app's ``receive`` callable, and :meth:`watch_disconnect` lets an app that
-    knows it learn of ``http.disconnect`` without a task waiting in ``receive`` (trimcp does).
+    The inbox is the app's ``receive`` callable. The worker offers its :meth:`watch_disconnect`
+    to the app in ``scope["extensions"]`` (:data:`~.asgi.DISCONNECT_EXTENSION`), so an app that
+    knows it (trimcp does) learns of ``http.disconnect`` without a task waiting in ``receive``.
     """
 
     __slots__ = (

@@ -19,6 +19,32 @@ SSE_HEADERS = [
 ]
 
 
+#: The ASGI extension trimcp's lean worker offers in ``scope["extensions"]``:
+#: ``{"watch": watch}``, where ``watch(callback)`` calls ``callback`` once the client has
+#: disconnected (at once if it has) and returns the function that stops watching.
+DISCONNECT_EXTENSION = "trimcp.disconnect"
+
+
+class WatchedReceive:
+    """An app's ``receive`` with the server's disconnect hook (:data:`DISCONNECT_EXTENSION`),
+    so the app learns of a disconnect without a task waiting in ``receive``."""
+
+    __slots__ = ("_receive", "watch")
+
+    def __init__(self, receive: Receive, watch: Callable[[Callable[[], None]], Callable[[], None]]) -> None:
+        self._receive = receive
+        self.watch = watch
+
+    def __call__(self) -> Awaitable[dict[str, Any]]:
+        return self._receive()
+
+
+def with_disconnect_hook(scope: Scope, receive: Receive) -> Receive:
+    """``receive``, carrying the server's disconnect hook when the scope offers one."""
+    hook = scope.get("extensions", {}).get(DISCONNECT_EXTENSION)
+    return WatchedReceive(receive, hook["watch"]) if hook else receive
+
+
 class Headers:
     """Request headers by case-insensitive name, every value kept (repeats matter for routing
     headers). Values are decoded only when asked for."""

@@ -31,6 +31,7 @@ from hypercorn.typing import AppWrapper, ConnectionState
 from hypercorn.utils import ShutdownError, parse_socket_addr, raise_shutdown, repr_socket_addr
 
 from .app_inbox import AppInbox
+from .asgi import DISCONNECT_EXTENSION
 
 MAX_RECV = 2**16
 HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
@@ -60,6 +61,7 @@ class ConnectionTasks:
         send: Callable[[dict[str, Any] | None], Awaitable[None]],
     ) -> Callable[[dict[str, Any]], Awaitable[None]]:
         inbox = AppInbox(config.max_app_queue_size)
+        scope.setdefault("extensions", {})[DISCONNECT_EXTENSION] = {"watch": inbox.watch_disconnect}
         if scope.get("type") == "http" and scope.get("http_version") in HTTP1_VERSIONS:
             send = self._connection.http1_send(send, inbox)
         self._nursery.start_soon(_run_app, app, config, scope, inbox, send)

@@ -12,7 +12,7 @@ import trio
 from ..._runtime import Outbox
 from ...protocol.jsonrpc import is_response_bytes, split_before_responses
 from ...protocol.sse import encode_comment
-from .asgi import Receive, Send, send_chunk, send_json, start_sse, wait_for_disconnect
+from .asgi import Receive, Send, WatchedReceive, send_chunk, send_json, start_sse, wait_for_disconnect
 from .events import encode_messages
 
 _KEEPALIVE = encode_comment("keep-alive")
@@ -25,10 +25,11 @@ async def _plain(batch: list[bytes]) -> bytes:
 @asynccontextmanager
 async def watching_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> AsyncIterator[None]:
     """Run the block while watching ``receive``: when the client leaves, ``on_disconnect`` is
-    called at once and the block is cancelled. Served by trimcp's lean worker, ``receive``
-    reports the disconnect itself (``watch_disconnect``); elsewhere a task waits in it."""
-    watch = getattr(receive, "watch_disconnect", None)
-    if watch is not None:
+    called at once and the block is cancelled. Where the server offers a disconnect hook
+    (trimcp's lean worker: :func:`~.asgi.with_disconnect_hook`) it reports the disconnect;
+    elsewhere a task waits in ``receive``."""
+    if type(receive) is WatchedReceive:
+        watch = receive.watch
         with trio.CancelScope() as scope:
 
             def left() -> None:
