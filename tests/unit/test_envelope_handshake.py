@@ -19,6 +19,7 @@ from trimcp.protocol.errors import (
     RemoteProtocolError,
 )
 from trimcp.protocol.handshake import HandshakeSession, HandshakeState
+from trimcp.protocol.lifecycle import Feature, carries
 from trimcp.protocol.versions import (
     HANDSHAKE_VERSIONS,
     LATEST_HANDSHAKE_VERSION,
@@ -26,8 +27,6 @@ from trimcp.protocol.versions import (
     PER_REQUEST_VERSIONS,
     SUPPORTED_VERSIONS,
     Era,
-    allows_batches,
-    at_least,
     era_of,
     negotiate_handshake_version,
 )
@@ -91,17 +90,23 @@ def test_negotiate_offers_latest_handshake_version_otherwise(requested):
     assert negotiate_handshake_version(requested) == "2025-11-25"
 
 
-def test_allows_batches_only_for_2025_03_26():
-    assert allows_batches("2025-03-26")
+def test_batches_only_in_2025_03_26():
+    assert carries("2025-03-26", Feature.BATCHES)
     for version in ["2024-11-05", "2025-06-18", "2025-11-25", "2026-07-28", None]:
-        assert not allows_batches(version)
+        assert not carries(version, Feature.BATCHES)
 
 
-def test_at_least():
-    assert at_least("2025-06-18", "2025-06-18")
-    assert at_least("2025-11-25", "2025-06-18")
-    assert not at_least("2025-03-26", "2025-06-18")
-    assert not at_least(None, "2024-11-05")
+def test_a_feature_stays_in_every_later_revision():
+    assert carries("2025-06-18", Feature.TITLES)
+    assert carries("2025-11-25", Feature.TITLES)
+    assert not carries("2025-03-26", Feature.TITLES)
+    assert not carries("2024-11-05", Feature.TOOL_ANNOTATIONS)
+    assert carries(None, Feature.ICONS)  # no revision negotiated: the newest
+    assert not carries("2099-01-01", Feature.TITLES)  # a revision not supported carries nothing
+    for feature in Feature:
+        carried = [version for version in reversed(SUPPORTED_VERSIONS) if carries(version, feature)]
+        if feature is not Feature.BATCHES:
+            assert carried and carried == list(reversed(SUPPORTED_VERSIONS))[-len(carried) :], feature
 
 
 # -- envelope ----------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from ..protocol.errors import (
 )
 from ..protocol.handshake import HandshakeSession
 from ..protocol.jsonrpc import Notification, Request, RequestId
-from ..protocol.versions import SUPPORTED_VERSIONS, Era, allows_batches
+from ..protocol.lifecycle import Feature, carries
+from ..protocol.versions import SUPPORTED_VERSIONS, Era
 from .asking import Rounds, collect_input_required
 from .completions import choices_from_schema, completion_result
 from .content import ResourceContents
@@ -85,7 +86,7 @@ class Connection:
     # -- SessionHandler ---------------------------------------------------------------------------
 
     def allows_batches(self) -> bool:
-        return self.era is Era.HANDSHAKE and allows_batches(self.handshake.protocol_version)
+        return self.era is Era.HANDSHAKE and carries(self.handshake.protocol_version, Feature.BATCHES)
 
     def notification(self, notification: Notification) -> None:
         if notification.method == "notifications/initialized":

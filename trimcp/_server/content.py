@@ -9,7 +9,7 @@ from typing import Any, Literal
 import attrs
 
 from ..protocol.jsonrpc import dumps_text
-from ..protocol.versions import at_least
+from ..protocol.lifecycle import Feature, carries
 from .typeschema import to_json
 
 _CONTENT_TYPES = frozenset({"text", "image", "audio", "resource", "resource_link"})
@@ -157,16 +157,16 @@ def json_text(value: Any) -> str:
 
 
 def for_version(blocks: list[dict[str, Any]], version: str | None) -> list[dict[str, Any]]:
-    """Replace content blocks the negotiated revision cannot carry with a text block saying so:
-    ``audio`` arrived in 2025-03-26, ``resource_link`` in 2025-06-18."""
-    if version is None or at_least(version, "2025-06-18"):
+    """Replace content blocks the negotiated revision cannot carry (``audio``,
+    ``resource_link``: see :mod:`trimcp.protocol.lifecycle`) with a text block saying so."""
+    if carries(version, Feature.RESOURCE_LINKS) and carries(version, Feature.AUDIO_CONTENT):
         return blocks
     adapted = []
     for block in blocks:
         kind = block.get("type")
-        if kind == "resource_link":
+        if kind == "resource_link" and not carries(version, Feature.RESOURCE_LINKS):
             adapted.append({"type": "text", "text": f"Resource: {block.get('name')} <{block.get('uri')}>"})
-        elif kind == "audio" and not at_least(version, "2025-03-26"):
+        elif kind == "audio" and not carries(version, Feature.AUDIO_CONTENT):
             adapted.append({"type": "text", "text": f"[{block.get('mimeType')} audio not shown: revision {version}]"})
         else:
             adapted.append(block)

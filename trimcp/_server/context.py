@@ -15,7 +15,7 @@ from ..protocol.constants import LOG_LEVEL_RANK
 from ..protocol.envelope import Envelope
 from ..protocol.errors import LocalProtocolError
 from ..protocol.jsonrpc import RequestId
-from ..protocol.versions import at_least
+from ..protocol.lifecycle import Feature, carries
 from .asking import (
     ClientAnswerError,
     ElicitResult,
@@ -100,7 +100,7 @@ class Context:
     async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         """Report progress. Sent only when the client asked for it; ``progress`` must increase
         (else :class:`~trimcp.protocol.LocalProtocolError`)."""
-        if message is not None and not at_least(self.protocol_version, "2025-03-26"):
+        if message is not None and not carries(self.protocol_version, Feature.PROGRESS_MESSAGES):
             message = None
         await self._handle.progress(progress, total, message)
 
@@ -154,7 +154,7 @@ class Context:
             raise MissingClientCapability("elicitation", {"form": {}})
         form = elicitation_form(schema)
         params: dict[str, Any] = {"message": message, "requestedSchema": form.schema}
-        if at_least(self.protocol_version, "2025-11-25"):
+        if carries(self.protocol_version, Feature.ELICITATION_MODES):
             params = {"mode": "form", **params}
         return await self._ask("elicitation/create", params, key, form.read)
 

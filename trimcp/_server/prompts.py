@@ -9,6 +9,7 @@ import trio
 
 from ..protocol.errors import INVALID_PARAMS, RemoteProtocolError
 from ..protocol.jsonrpc import RequestId
+from ..protocol.lifecycle import Feature, carries
 from .content import Message
 from .context import Context
 from .functions import FunctionSpec, description_of
@@ -50,12 +51,11 @@ class Prompt:
             prompt["description"] = self.description
         if self.arguments:
             prompt["arguments"] = self.arguments
-        if (version or "") >= "2025-06-18":
-            if self.title is not None:
-                prompt["title"] = self.title
-            if self.meta:
-                prompt["_meta"] = self.meta
-        if self.icons and (version or "") >= "2025-11-25":
+        if self.title is not None and carries(version, Feature.TITLES):
+            prompt["title"] = self.title
+        if self.meta and carries(version, Feature.META_ON_LISTINGS):
+            prompt["_meta"] = self.meta
+        if self.icons and carries(version, Feature.ICONS):
             prompt["icons"] = self.icons
         return prompt
 

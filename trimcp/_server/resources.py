@@ -9,6 +9,7 @@ from typing import Any
 
 import trio
 
+from ..protocol.lifecycle import Feature, carries
 from .content import ResourceContents, json_text
 from .context import Context
 from .functions import FunctionSpec, description_of
@@ -93,12 +94,12 @@ class _ResourceBase:
 
     def _describe(self, head: dict[str, Any], version: str | None) -> dict[str, Any]:
         for key, value in (
-            ("title", self.title if (version or "") >= "2025-06-18" else None),
+            ("title", self.title if carries(version, Feature.TITLES) else None),
             ("description", self.description),
             ("mimeType", self.mime_type),
             ("annotations", self.annotations),
-            ("icons", self.icons if (version or "") >= "2025-11-25" else None),
-            ("_meta", self.meta if (version or "") >= "2025-06-18" else None),
+            ("icons", self.icons if carries(version, Feature.ICONS) else None),
+            ("_meta", self.meta if carries(version, Feature.META_ON_LISTINGS) else None),
         ):
             if value is not None:
                 head[key] = value

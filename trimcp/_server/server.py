@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import trio
 
-from ..protocol.versions import at_least
+from ..protocol.lifecycle import Feature, carries
 from .completions import Completer
 from .content import ResourceContents
 from .context import Context
@@ -255,7 +255,7 @@ class Server:
     def capabilities(self, version: str | None) -> dict[str, Any]:
         """The server capabilities, as ``version`` knows them."""
         capabilities: dict[str, Any] = {"logging": {}}
-        if at_least(version, "2025-03-26"):
+        if carries(version, Feature.COMPLETIONS):
             capabilities["completions"] = {}
         if self.tools:
             capabilities["tools"] = {"listChanged": True}

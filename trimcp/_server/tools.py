@@ -13,7 +13,7 @@ import attrs
 import trio
 
 from ..protocol.errors import RequestFailed
-from ..protocol.versions import at_least
+from ..protocol.lifecycle import Feature, carries
 from .asking import ClientAnswerError, MissingClientCapability
 from .content import (
     Audio,
@@ -112,16 +112,15 @@ class Tool:
         if self.description is not None:
             tool["description"] = self.description
         tool["inputSchema"] = self.input_schema
-        if self.annotations and at_least(version, "2025-03-26"):
+        if self.annotations and carries(version, Feature.TOOL_ANNOTATIONS):
             tool["annotations"] = self.annotations
-        if at_least(version, "2025-06-18"):
-            if self.title is not None:
-                tool["title"] = self.title
-            if self.output_schema is not None:
-                tool["outputSchema"] = self.output_schema
-            if self.meta:
-                tool["_meta"] = self.meta
-        if self.icons and at_least(version, "2025-11-25"):
+        if self.title is not None and carries(version, Feature.TITLES):
+            tool["title"] = self.title
+        if self.output_schema is not None and carries(version, Feature.OUTPUT_SCHEMAS):
+            tool["outputSchema"] = self.output_schema
+        if self.meta and carries(version, Feature.META_ON_LISTINGS):
+            tool["_meta"] = self.meta
+        if self.icons and carries(version, Feature.ICONS):
             tool["icons"] = self.icons
         self._definitions[version] = tool
         return tool
@@ -164,7 +163,7 @@ class Tool:
             return error_result(f"Tool {self.name!r} failed: its result cannot be sent ({exc})")
 
     def _result(self, value: Any, version: str | None) -> dict[str, Any]:
-        structured_ok = at_least(version, "2025-06-18")
+        structured_ok = carries(version, Feature.OUTPUT_SCHEMAS)
         if isinstance(value, ToolResult):
             structured = None if value.structured_content is None else to_json(value.structured_content)
             if not value.is_error and (failed := self._schema_error(structured)) is not None:

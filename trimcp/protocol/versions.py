@@ -36,13 +36,3 @@ def negotiate_handshake_version(requested: object) -> str:
     if requested in HANDSHAKE_VERSIONS:
         return requested  # type: ignore[return-value]
     return LATEST_HANDSHAKE_VERSION
-
-
-def allows_batches(version: str | None) -> bool:
-    """JSON-RPC batches exist only in 2025-03-26."""
-    return version == "2025-03-26"
-
-
-def at_least(version: str | None, minimum: str) -> bool:
-    """Whether ``version`` is ``minimum`` or newer (revisions are dates, so they sort as text)."""
-    return version is not None and version >= minimum

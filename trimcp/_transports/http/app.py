@@ -36,7 +36,8 @@ from ...protocol.errors import (
 )
 from ...protocol.http_headers import check_request_headers
 from ...protocol.jsonrpc import Batch, Notification, Request
-from ...protocol.versions import HANDSHAKE_VERSIONS, PER_REQUEST_VERSIONS, Era, at_least
+from ...protocol.lifecycle import Feature, carries
+from ...protocol.versions import HANDSHAKE_VERSIONS, PER_REQUEST_VERSIONS, Era
 from .asgi import (
     ANSWERED,
     Headers,
@@ -336,7 +337,7 @@ class MCPApp:
         (with ``json_status``, a response that is ready first goes out as JSON)."""
 
         def opening() -> bytes:
-            if not replayed and stream.store is not None and at_least(session.protocol_version, "2025-11-25"):
+            if not replayed and stream.store is not None and carries(session.protocol_version, Feature.PRIMING_EVENTS):
                 return stream.priming_event(self.retry_ms)
             return b"".join(replayed)
 
