@@ -58,7 +58,6 @@ def fuzz_jsonrpc(rng: random.Random) -> Any:
     source: bytes | str = data
     if rng.random() < 0.2:
         source = data.decode("utf-8", rng.choice(("replace", "surrogateescape")))
-    jsonrpc.is_response_bytes(data)
     try:
         parsed = jsonrpc.parse(source)
     except RemoteProtocolError as exc:
@@ -70,14 +69,10 @@ def fuzz_jsonrpc(rng: random.Random) -> Any:
             jsonrpc.error_bytes(item.request_id, item.to_error_object())
             continue
         _dumpable(item.to_dict(), "what parse() returned")
-        if isinstance(item, jsonrpc.Request):
-            encoded = jsonrpc.request_bytes(item.id, item.method, item.params)
-            if jsonrpc.is_response_bytes(encoded):
-                raise Violation("is_response_bytes says a request is a response")
-            if not jsonrpc.is_response_bytes(jsonrpc.response_bytes(item.id, {})):
-                raise Violation("is_response_bytes misses a response")
-            if not jsonrpc.is_response_bytes(jsonrpc.error_bytes(item.id, {"code": -1, "message": "m"})):
-                raise Violation("is_response_bytes misses an error response")
+        if isinstance(item, jsonrpc.Request):  # what trimcp writes for it must encode too
+            jsonrpc.request_bytes(item.id, item.method, item.params)
+            jsonrpc.response_bytes(item.id, {})
+            jsonrpc.error_bytes(item.id, {"code": -1, "message": "m"})
     return data
 
 

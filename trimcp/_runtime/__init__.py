@@ -1,6 +1,6 @@
 """The Trio runtime: sessions as nurseries, requests as cancel scopes, bounded outboxes."""
 
-from .outbox import Outbox, OutboxStatistics
+from .outbox import Outbox, OutboxStatistics, Outgoing, split_before_final
 from .request import CancelReason, RequestHandle
 from .session import Routed, Session, SessionHandler, SessionStatistics, open_session
 
@@ -8,10 +8,12 @@ __all__ = [
     "CancelReason",
     "Outbox",
     "OutboxStatistics",
+    "Outgoing",
     "RequestHandle",
     "Routed",
     "Session",
     "SessionHandler",
     "SessionStatistics",
     "open_session",
+    "split_before_final",
 ]

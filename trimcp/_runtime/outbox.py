@@ -7,6 +7,41 @@ from collections.abc import AsyncIterator
 import attrs
 import trio
 
+from ..protocol.errors import ProtocolError
+
+
+class Outgoing:
+    """One encoded message on its way to a peer, with what a transport needs to know of it
+    without reading it: whether it is ``final`` (a response, or a batch of them: it ends what
+    it answers) and, for an error response, its ``error``."""
+
+    __slots__ = ("data", "error", "final")
+
+    def __init__(self, data: bytes, *, final: bool = False, error: ProtocolError | None = None) -> None:
+        self.data = data
+        self.final = final
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Outgoing({self.data[:60]!r}{', final' if self.final else ''})"
+
+
+def split_before_final(batch: list[Outgoing]) -> list[list[Outgoing]]:
+    """``batch`` (messages bound for one write) as the writes to make: a response that follows
+    other messages (its request's progress, say) starts a write of its own, so a client reading
+    it has those messages first. Some clients (the TypeScript SDKs, as of typescript-sdk#2580)
+    drop notifications that arrive in the same read as the response."""
+    if len(batch) == 1:
+        return [batch]
+    parts: list[list[Outgoing]] = []
+    start = 0
+    for index in range(1, len(batch)):
+        if batch[index].final and not batch[index - 1].final:
+            parts.append(batch[start:index])
+            start = index
+    parts.append(batch[start:])
+    return parts
+
 
 @attrs.frozen
 class OutboxStatistics:
@@ -20,7 +55,7 @@ class OutboxStatistics:
 
 
 class Outbox:
-    """Encoded messages on their way to one stream (stdout, an SSE response, …).
+    """Messages (:class:`Outgoing`) on their way to one stream (stdout, an SSE response, …).
 
     Producers ``await send()``; when the buffer is full they wait (backpressure). After
     :meth:`close` every send is a no-op that returns ``False``: writing to a finished stream
@@ -33,7 +68,7 @@ class Outbox:
 
     def __init__(self, max_buffer: int = 256) -> None:
         self.max_buffer = max_buffer
-        self._queue: list[bytes] = []
+        self._queue: list[Outgoing] = []
         self._readable = trio.lowlevel.ParkingLot()
         self._writable = trio.lowlevel.ParkingLot()
         self._peak = 0
@@ -44,19 +79,19 @@ class Outbox:
         #: Set by :meth:`need_stream`.
         self.needs_stream = False
 
-    async def send(self, data: bytes) -> bool:
-        """Queue ``data``; ``False`` when the outbox is closed (the message is dropped). Waits
+    async def send(self, item: Outgoing) -> bool:
+        """Queue ``item``; ``False`` when the outbox is closed (the message is dropped). Waits
         only while the buffer is full (a cancellation point all the same)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         while len(self._queue) >= self.max_buffer and not self._closed:
             await self._writable.park()
-        return self.send_nowait(data)
+        return self.send_nowait(item)
 
-    def send_nowait(self, data: bytes) -> bool:
-        """Queue ``data`` if there is room; ``False`` (dropped) when full or closed."""
+    def send_nowait(self, item: Outgoing) -> bool:
+        """Queue ``item`` if there is room; ``False`` (dropped) when full or closed."""
         if self._closed or len(self._queue) >= self.max_buffer:
             return False
-        self._queue.append(data)
+        self._queue.append(item)
         self._readable.unpark()
         return True
 
@@ -93,7 +128,7 @@ class Outbox:
         self._queue.clear()
         self.close()
 
-    def put_back(self, taken: list[bytes]) -> None:
+    def put_back(self, taken: list[Outgoing]) -> None:
         """Return messages taken by :meth:`next_batch` to the front of the queue, in order
         (a consumer that hands the outbox over to another)."""
         if taken:
@@ -105,7 +140,7 @@ class Outbox:
     def closed(self) -> bool:
         return self._closed
 
-    async def next_batch(self) -> list[bytes] | None:
+    async def next_batch(self) -> list[Outgoing] | None:
         """Wait for messages and take everything queued (one write's worth); ``None`` once the
         outbox is closed and drained. Safe to cancel: nothing is lost."""
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -119,7 +154,7 @@ class Outbox:
         self._sent += len(batch)
         return batch
 
-    async def batches(self) -> AsyncIterator[list[bytes]]:
+    async def batches(self) -> AsyncIterator[list[Outgoing]]:
         """Yield :meth:`next_batch` until the outbox is closed and drained."""
         while (batch := await self.next_batch()) is not None:
             yield batch

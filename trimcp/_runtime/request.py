@@ -11,6 +11,7 @@ import trio
 from ..protocol import jsonrpc
 from ..protocol.errors import LocalProtocolError
 from ..protocol.jsonrpc import RequestId
+from .outbox import Outgoing
 
 if TYPE_CHECKING:
     from .outbox import Outbox
@@ -77,13 +78,13 @@ class RequestHandle:
         because the request or its stream is finished."""
         if self.finished:
             return False
-        return await self.outbox.send(jsonrpc.notification_bytes(method, params))
+        return await self.outbox.send(Outgoing(jsonrpc.notification_bytes(method, params)))
 
     def notify_nowait(self, method: str, params: Any = None) -> bool:
         """:meth:`notify` without waiting: dropped (``False``) when the stream's buffer is full."""
         if self.finished:
             return False
-        return self.outbox.send_nowait(jsonrpc.notification_bytes(method, params))
+        return self.outbox.send_nowait(Outgoing(jsonrpc.notification_bytes(method, params)))
 
     async def ask(self, method: str, params: Any = None) -> Any:
         """Send a request to the client on this request's stream and return its result.

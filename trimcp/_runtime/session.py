@@ -19,7 +19,7 @@ import trio
 from ..protocol import jsonrpc
 from ..protocol.errors import INTERNAL_ERROR, LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed
 from ..protocol.jsonrpc import Batch, ErrorResponse, Message, Notification, Request, RequestId, Response
-from .outbox import Outbox, OutboxStatistics
+from .outbox import Outbox, OutboxStatistics, Outgoing
 from .request import CancelReason, RequestHandle
 
 logger = logging.getLogger("trimcp")
@@ -142,68 +142,67 @@ class Session:
 
     async def _receive_request(self, request: Request, outbox: Outbox) -> None:
         prepared = self._prepare(request, outbox)
-        if type(prepared) is bytes:
+        if type(prepared) is Outgoing:
             await outbox.send(prepared)
         elif prepared is not None:
             self._nursery.start_soon(self._run_and_send, prepared)
 
-    def _prepare(self, request: Request, outbox: Outbox) -> bytes | tuple[RequestHandle, Any] | None:
-        """Route a request: encoded bytes to send now, or a handle and runner to start."""
+    def _prepare(self, request: Request, outbox: Outbox) -> Outgoing | _Started | None:
+        """Route a request: the answer to send now, or the request to start in a task of its own
+        (``None`` once the session is closed)."""
         if self._closed:
             return None
         if request.id in self._requests:
-            return _error_bytes(
-                request.id, RemoteProtocolError(f"Invalid Request: id {request.id!r} is already in use")
-            )
+            return _error(request.id, RemoteProtocolError(f"Invalid Request: id {request.id!r} is already in use"))
         try:
             routed = self.handler.route(request)
         except ProtocolError as exc:
-            return _error_bytes(request.id, exc)
+            return _error(request.id, exc)
         except Exception:
             logger.exception("Routing %r failed", request.method)
             self._failed += 1
-            return _error_bytes(request.id, _internal_error())
+            return _error(request.id, _internal_error())
         if type(routed) is dict:
-            return _response_bytes(request.id, routed)
+            return _response(request.id, routed)
         handle = RequestHandle(request.id, request.method, request.params, outbox, self)
         outbox.attach()
         if not self._requests:
             self._idle = trio.Event()
         self._requests[request.id] = handle
         self._started += 1
-        return handle, routed
+        return _Started(handle, routed)  # type: ignore[arg-type]
 
-    async def _run_and_send(self, prepared: tuple[RequestHandle, Any]) -> None:
-        outbox = prepared[0].outbox
+    async def _run_and_send(self, started: _Started) -> None:
+        outbox = started.handle.outbox
         try:
-            data = await self._execute(prepared)
-            if data is not None:
-                await outbox.send(data)
+            answer = await self._execute(started)
+            if answer is not None:
+                await outbox.send(answer)
         except Exception:  # a bug past the request's own error handling: it must not end the session
-            logger.exception("Running request %r failed", prepared[0].id)
+            logger.exception("Running request %r failed", started.handle.id)
         finally:
             outbox.detach()
 
-    async def _execute(self, prepared: tuple[RequestHandle, Any]) -> bytes | None:
-        """Run a request in its own cancel scope; return its encoded response, or ``None``
-        when it was cancelled (a cancelled request is never answered)."""
-        handle, runner = prepared
+    async def _execute(self, started: _Started) -> Outgoing | None:
+        """Run a request in its own cancel scope; return its response, or ``None`` when it was
+        cancelled (a cancelled request is never answered)."""
+        handle, runner = started.handle, started.runner
         try:
             with handle.cancel_scope:
                 try:
                     result = await runner(handle)
                 except ProtocolError as exc:
-                    return None if handle.finished else _error_bytes(handle.id, exc)
+                    return None if handle.finished else _error(handle.id, exc)
                 except Exception:
                     if handle.finished:
                         return None
                     logger.exception("Request %r (%s) failed", handle.id, handle.method)
                     self._failed += 1
-                    return _error_bytes(handle.id, _internal_error())
+                    return _error(handle.id, _internal_error())
             if handle.finished:
                 return None
             handle.finished = True
-            return _response_bytes(handle.id, result)
+            return _response(handle.id, result)
         finally:
             handle.finished = True
             del self._requests[handle.id]
@@ -218,17 +217,17 @@ class Session:
                 RemoteProtocolError("Invalid Request: JSON-RPC batches are not supported in this revision"),
             )
             return
-        answers: list[bytes] = []
-        to_run: list[tuple[RequestHandle, Any]] = []
+        answers: list[Outgoing] = []
+        to_run: list[_Started] = []
         for item in batch:
             if isinstance(item, RemoteProtocolError):
-                answers.append(_error_bytes(item.request_id, item))
+                answers.append(_error(item.request_id, item))
             elif type(item) is Request:
                 prepared = self._prepare(item, outbox)
-                if type(prepared) is bytes:
+                if type(prepared) is Outgoing:
                     answers.append(prepared)
                 elif prepared is not None:
-                    to_run.append(prepared)  # type: ignore[arg-type]
+                    to_run.append(prepared)
             elif type(item) is Notification:
                 self._receive_notification(item)
             else:
@@ -236,20 +235,20 @@ class Session:
         if to_run:
             self._nursery.start_soon(self._run_batch, to_run, answers, outbox)
         elif answers:
-            await outbox.send(b"[" + b",".join(answers) + b"]")
+            await outbox.send(_batch_of(answers))
 
-    async def _run_batch(self, to_run: list[tuple[RequestHandle, Any]], answers: list[bytes], outbox: Outbox) -> None:
-        async def run_one(prepared: tuple[RequestHandle, Any]) -> None:
-            data = await self._execute(prepared)
-            if data is not None:
-                answers.append(data)
+    async def _run_batch(self, to_run: list[_Started], answers: list[Outgoing], outbox: Outbox) -> None:
+        async def run_one(started: _Started) -> None:
+            answer = await self._execute(started)
+            if answer is not None:
+                answers.append(answer)
 
         try:
             async with trio.open_nursery() as nursery:
-                for prepared in to_run:
-                    nursery.start_soon(run_one, prepared)
+                for started in to_run:
+                    nursery.start_soon(run_one, started)
             if answers:
-                await outbox.send(b"[" + b",".join(answers) + b"]")
+                await outbox.send(_batch_of(answers))
         except Exception:  # as in _run_and_send
             logger.exception("Running a batch failed")
         finally:
@@ -293,13 +292,13 @@ class Session:
         self._asked[request_id] = send
         try:
             outbox.need_stream()
-            if not await outbox.send(jsonrpc.request_bytes(request_id, method, params)):
+            if not await outbox.send(Outgoing(jsonrpc.request_bytes(request_id, method, params))):
                 raise LocalProtocolError(f"cannot send {method!r}: the client's stream is closed")
             try:
                 answer = await receive.receive()
             except trio.Cancelled:
                 cancel = {"requestId": request_id, "reason": "the request that asked was cancelled"}
-                outbox.send_nowait(jsonrpc.notification_bytes("notifications/cancelled", cancel))
+                outbox.send_nowait(Outgoing(jsonrpc.notification_bytes("notifications/cancelled", cancel)))
                 raise
         finally:
             del self._asked[request_id]
@@ -308,25 +307,38 @@ class Session:
         return answer.result  # type: ignore[union-attr]
 
     async def _send_error(self, outbox: Outbox, request_id: RequestId | None, exc: ProtocolError) -> None:
-        await outbox.send(_error_bytes(request_id, exc))
+        await outbox.send(_error(request_id, exc))
 
 
-def _response_bytes(request_id: RequestId, result: Any) -> bytes:
+@attrs.frozen
+class _Started:
+    """A routed request to run in a task of its own: its handle, and the handler's runner."""
+
+    handle: RequestHandle
+    runner: Callable[[RequestHandle], Awaitable[dict]]
+
+
+def _response(request_id: RequestId, result: Any) -> Outgoing:
+    """A success response; a result JSON cannot carry is a -32603 saying why."""
     try:
-        return jsonrpc.response_bytes(request_id, result)
+        return Outgoing(jsonrpc.response_bytes(request_id, result), final=True)
     except (TypeError, ValueError) as exc:
         logger.error("The result of request %r cannot be encoded as JSON: %s", request_id, exc)
-        return _error_bytes(request_id, _internal_error(f"the result cannot be encoded as JSON ({exc})"))
+        return _error(request_id, _internal_error(f"the result cannot be encoded as JSON ({exc})"))
 
 
-def _error_bytes(request_id: RequestId | None, exc: ProtocolError) -> bytes:
+def _error(request_id: RequestId | None, exc: ProtocolError) -> Outgoing:
     """An error response; ``data`` that JSON cannot carry is left out (and logged)."""
-    error = exc.to_error_object()
     try:
-        return jsonrpc.error_bytes(request_id, error)
+        data = jsonrpc.error_bytes(request_id, exc.to_error_object())
     except (TypeError, ValueError) as why:
         logger.error("The data of error %r cannot be encoded as JSON (%s); sending it without", exc.message, why)
-        return jsonrpc.error_bytes(request_id, {"code": exc.code, "message": str(exc.message)})
+        data = jsonrpc.error_bytes(request_id, {"code": exc.code, "message": str(exc.message)})
+    return Outgoing(data, final=True, error=exc)
+
+
+def _batch_of(answers: list[Outgoing]) -> Outgoing:
+    return Outgoing(b"[" + b",".join(answer.data for answer in answers) + b"]", final=True)
 
 
 def _internal_error(detail: str | None = None) -> ProtocolError:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
-from .._runtime import Outbox, RequestHandle
+from .._runtime import Outbox, Outgoing, RequestHandle
 from ..protocol import jsonrpc
 from ..protocol.constants import META_SUBSCRIPTION_ID
 
@@ -108,7 +108,7 @@ class Subscribers:
         _in_trio_thread(self._resource_updated, uri)
 
     def _list_changed(self, kind: str) -> None:
-        data = jsonrpc.notification_bytes(f"notifications/{kind}/list_changed")
+        data = Outgoing(jsonrpc.notification_bytes(f"notifications/{kind}/list_changed"))
         for outlet in list(self._sessions):
             if outlet.outbox is not None:
                 outlet.outbox.send_nowait(data)
@@ -116,7 +116,7 @@ class Subscribers:
             listener.list_changed(kind)
 
     def _resource_updated(self, uri: str) -> None:
-        data = jsonrpc.notification_bytes("notifications/resources/updated", {"uri": uri})
+        data = Outgoing(jsonrpc.notification_bytes("notifications/resources/updated", {"uri": uri}))
         for outlet in list(self._sessions):
             if outlet.outbox is not None and uri in outlet.subscriptions:
                 outlet.outbox.send_nowait(data)

@@ -7,13 +7,12 @@ import logging
 
 import trio
 
-from .._runtime import CancelReason, Outbox, Session, open_session
+from .._runtime import CancelReason, Outbox, Outgoing, Session, open_session, split_before_final
 from .._server.connection import Connection
 from .._server.server import Server
 from ..protocol import jsonrpc
 from ..protocol.errors import INVALID_REQUEST
 from ..protocol.framing import LineBuffer, OversizedLine
-from ..protocol.jsonrpc import split_before_responses
 
 logger = logging.getLogger("trimcp")
 
@@ -101,20 +100,20 @@ async def _receive_line(session: Session, line: bytes | OversizedLine, max_messa
             "code": INVALID_REQUEST,
             "message": f"Invalid Request: message of {line.size} bytes exceeds the limit of {max_message_size} bytes",
         }
-        await session.outbox.send(jsonrpc.error_bytes(None, error))
+        await session.outbox.send(Outgoing(jsonrpc.error_bytes(None, error), final=True))
     else:
         await session.receive_bytes(line)  # type: ignore[arg-type]
 
 
 async def _write_loop(outbox: Outbox, stream: trio.abc.SendStream, session: Session) -> None:
     """Write queued messages, one write per batch (a response that follows other messages
-    starts a write of its own: :func:`~trimcp.protocol.jsonrpc.split_before_responses`), then
+    starts a write of its own: :func:`~trimcp._runtime.split_before_final`), then
     close the stream once the outbox is closed and drained. If the peer stops reading, or
     writing fails otherwise, the session ends."""
     try:
         async for batch in outbox.batches():
-            for part in split_before_responses(batch):
-                await stream.send_all(b"\n".join(part) + b"\n")
+            for part in split_before_final(batch):
+                await stream.send_all(b"\n".join(item.data for item in part) + b"\n")
         await stream.aclose()
     except Exception as exc:
         if isinstance(exc, (trio.BrokenResourceError, trio.ClosedResourceError, OSError)):

@@ -24,13 +24,14 @@ MISSING_CLIENT_CAPABILITY = -32021
 #: 2026-07-28: the request's protocol version is not one the server supports.
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 
-_DEFAULT_HTTP_STATUS = {
+#: The one error -> HTTP status table: the errors the specification (2026-07-28) answers with an
+#: HTTP error status. Any other error (a failing handler's, an unknown resource's) travels in a
+#: 200 response like a result; handshake-era answers are always 200.
+_HTTP_STATUS = {
     PARSE_ERROR: 400,
     INVALID_REQUEST: 400,
     METHOD_NOT_FOUND: 404,
     INVALID_PARAMS: 400,
-    INTERNAL_ERROR: 500,
-    RESOURCE_NOT_FOUND: 404,
     HEADER_MISMATCH: 400,
     MISSING_CLIENT_CAPABILITY: 400,
     UNSUPPORTED_PROTOCOL_VERSION: 400,
@@ -38,8 +39,8 @@ _DEFAULT_HTTP_STATUS = {
 
 
 def http_status_for(code: int) -> int:
-    """The HTTP status that goes with a JSON-RPC error code (400 for codes without one)."""
-    return _DEFAULT_HTTP_STATUS.get(code, 400)
+    """The HTTP status that goes with a JSON-RPC error code (200 for codes without one)."""
+    return _HTTP_STATUS.get(code, 200)
 
 
 class ProtocolError(Exception):

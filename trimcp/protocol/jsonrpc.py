@@ -240,52 +240,6 @@ def _invalid(reason: str, request_id: RequestId | None) -> RemoteProtocolError:
     return RemoteProtocolError(f"Invalid Request: {reason}", code=INVALID_REQUEST, request_id=request_id)
 
 
-_RESPONSE_PREFIX = '{"jsonrpc":"2.0","id":'
-_RESPONSE_PREFIX_BYTES = _RESPONSE_PREFIX.encode()
-_id_decoder = json.JSONDecoder()
-
-
-def is_response_bytes(data: bytes) -> bool:
-    """Whether encoded output (as this module writes it) is a response or a batch of them,
-    rather than a notification or a request."""
-    if data[:1] == b"[":
-        return True
-    if not data.startswith(_RESPONSE_PREFIX_BYTES):
-        return False
-    head = data[:512].decode("utf-8", "replace")
-    try:
-        _, end = _id_decoder.raw_decode(head, len(_RESPONSE_PREFIX))
-    except ValueError:
-        if len(data) <= 512:
-            return False
-        head = data.decode("utf-8", "replace")  # an id longer than the head: rare, read it all
-        try:
-            _, end = _id_decoder.raw_decode(head, len(_RESPONSE_PREFIX))
-        except ValueError:
-            return False
-    return head.startswith((',"result":', ',"error":'), end)
-
-
-def split_before_responses(batch: list[bytes]) -> list[list[bytes]]:
-    """``batch`` (encoded messages bound for one write) as the writes to make: a response that
-    follows other messages (its request's progress, say) starts a write of its own, so a
-    client reading it has those messages first. Some clients (the TypeScript SDKs, as of
-    typescript-sdk#2580) drop notifications that arrive in the same read as the response."""
-    if len(batch) == 1:
-        return [batch]
-    parts: list[list[bytes]] = []
-    start = 0
-    previous_is_response = True
-    for index, data in enumerate(batch):
-        is_response = is_response_bytes(data)
-        if is_response and not previous_is_response:
-            parts.append(batch[start:index])
-            start = index
-        previous_is_response = is_response
-    parts.append(batch[start:])
-    return parts
-
-
 def response_bytes(request_id: RequestId, result: Any) -> bytes:
     """Serialise a success response without building an intermediate dict."""
     return b'{"jsonrpc":"2.0","id":' + dumps(request_id) + b',"result":' + dumps(result) + b"}"

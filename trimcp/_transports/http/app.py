@@ -9,27 +9,20 @@ app's host nursery.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
 import trio
 
-from ..._runtime import CancelReason, Outbox, Session, open_session
+from ..._runtime import CancelReason, Outbox, Outgoing, Session, open_session
 from ..._server.connection import Connection
 from ..._server.server import Server
 from ...protocol import jsonrpc
 from ...protocol.envelope import has_envelope, read_envelope
 from ...protocol.errors import (
-    HEADER_MISMATCH,
     INTERNAL_ERROR,
-    INVALID_PARAMS,
     INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    MISSING_CLIENT_CAPABILITY,
-    PARSE_ERROR,
-    UNSUPPORTED_PROTOCOL_VERSION,
     ProtocolError,
     RemoteProtocolError,
     show_value,
@@ -331,7 +324,7 @@ class MCPApp:
         send: Send,
         replayed: list[bytes] = (),  # type: ignore[assignment]
         *,
-        json_status: Callable[[bytes], int] | None = None,
+        json_status: Callable[[Outgoing], int] | None = None,
     ) -> None:
         """Attach a response to a session's stream until the stream ends or the client leaves
         (with ``json_status``, a response that is ready first goes out as JSON)."""
@@ -375,7 +368,7 @@ class MCPApp:
         try:
             result = connection.route(request)
         except ProtocolError as exc:
-            await send_jsonrpc_error(send, 400, exc.code, exc.message, request_id=request.id, data=exc.data)
+            await send_jsonrpc_error(send, exc.http_status, exc.code, exc.message, request_id=request.id, data=exc.data)
             return
         session = await self.sessions.create(await self._host_nursery(), connection)
         body = jsonrpc.response_bytes(request.id, result)
@@ -412,7 +405,7 @@ class MCPApp:
                 outbox.seal()
                 abandon = functools.partial(_abandon, runtime, outbox)
                 if not (outbox.closed or self.json_response) or not await answer_json(
-                    send, receive, outbox, on_disconnect=abandon, json_status=_error_status
+                    send, receive, outbox, on_disconnect=abandon, json_status=_status_of
                 ):
                     await stream_sse(
                         send,
@@ -420,7 +413,7 @@ class MCPApp:
                         outbox,
                         on_disconnect=abandon,
                         keepalive_interval=self.keepalive_interval,
-                        json_status=_error_status,
+                        json_status=_status_of,
                     )
             except trio.Cancelled:
                 runtime.close(CancelReason.SHUTDOWN)  # the server cancelled this connection's task
@@ -500,8 +493,13 @@ async def _answer_internal_error(send: Send) -> None:
         logger.debug("No 500 after the failure: the response had started (%s); the server ends it", exc)
 
 
-def _always_ok(body: bytes) -> int:
+def _always_ok(answer: Outgoing) -> int:
     return 200  # handshake-era errors travel in 200 responses, like results
+
+
+def _status_of(answer: Outgoing) -> int:
+    """The HTTP status of a 2026-07-28 JSON answer: its error's, else 200."""
+    return answer.error.http_status if answer.error is not None else 200
 
 
 def _normalize(path: str | None) -> str | None:
@@ -530,27 +528,3 @@ def _has_request(message: Any) -> bool:
 def _abandon(runtime: Any, outbox: Outbox) -> None:
     runtime.cancel_requests_on(outbox, CancelReason.CLIENT_DISCONNECTED)
     outbox.abort()
-
-
-#: 2026-07-28 errors that the specification answers with an HTTP error status; other errors
-#: (a failing handler, say) travel in a 200 response like any result.
-_STATUS_OF_ERROR = {
-    PARSE_ERROR: 400,
-    INVALID_REQUEST: 400,
-    INVALID_PARAMS: 400,
-    METHOD_NOT_FOUND: 404,
-    HEADER_MISMATCH: 400,
-    MISSING_CLIENT_CAPABILITY: 400,
-    UNSUPPORTED_PROTOCOL_VERSION: 400,
-}
-
-
-def _error_status(body: bytes) -> int:
-    """The HTTP status for a 2026-07-28 JSON answer."""
-    if b'"error":' not in body:
-        return 200
-    try:
-        code = json.loads(body)["error"]["code"]
-    except (ValueError, KeyError, TypeError):
-        return 200
-    return _STATUS_OF_ERROR.get(code, 200)

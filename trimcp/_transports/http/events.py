@@ -15,7 +15,7 @@ from typing import Protocol
 import attrs
 import trio
 
-from ..._runtime import Outbox
+from ..._runtime import Outbox, Outgoing
 from ...protocol.sse import encode_event
 
 
@@ -86,9 +86,9 @@ class MemoryEventStore:
         return sum(len(events) for events in self._streams.values())
 
 
-def encode_messages(batch: list[bytes]) -> bytes:
-    """Encoded JSON-RPC messages as plain SSE ``message`` events (no ids)."""
-    return b"".join(encode_event(data, event="message") for data in batch)
+def encode_messages(batch: list[Outgoing]) -> bytes:
+    """Messages as plain SSE ``message`` events (no ids)."""
+    return b"".join(encode_event(item.data, event="message") for item in batch)
 
 
 class SSEStream:
@@ -116,14 +116,14 @@ class SSEStream:
         """An event with an id and empty data: the client's resume point before any message."""
         return encode_event(b"", id=self.event_id(self.seq), retry=retry_ms)
 
-    async def encode(self, batch: list[bytes]) -> bytes:
+    async def encode(self, batch: list[Outgoing]) -> bytes:
         """Number the messages, keep them for replay, and return them as SSE bytes."""
         if self.store is None:
             return encode_messages(batch)
         parts = []
-        for data in batch:
+        for item in batch:
             self.seq += 1
-            event = encode_event(data, event="message", id=self.event_id(self.seq))
+            event = encode_event(item.data, event="message", id=self.event_id(self.seq))
             await self.store.append(self.session, self.number, self.seq, event)
             parts.append(event)
         return b"".join(parts)

@@ -9,8 +9,7 @@ from typing import Any
 
 import trio
 
-from ..._runtime import Outbox
-from ...protocol.jsonrpc import is_response_bytes, split_before_responses
+from ..._runtime import Outbox, Outgoing, split_before_final
 from ...protocol.sse import encode_comment
 from .asgi import Receive, Send, WatchedReceive, send_chunk, send_json, start_sse, wait_for_disconnect
 from .events import encode_messages
@@ -18,7 +17,7 @@ from .events import encode_messages
 _KEEPALIVE = encode_comment("keep-alive")
 
 
-async def _plain(batch: list[bytes]) -> bytes:
+async def _plain(batch: list[Outgoing]) -> bytes:
     return encode_messages(batch)
 
 
@@ -69,7 +68,11 @@ async def _next_within(outbox: Outbox, seconds: float) -> Any:
 
 
 def _is_final(batch: Any) -> bool:
-    return type(batch) is list and len(batch) == 1 and is_response_bytes(batch[0])
+    return type(batch) is list and len(batch) == 1 and batch[0].final
+
+
+#: What a JSON answer carries when its request was answered with nothing (it was cancelled).
+_NOTHING = Outgoing(b"")
 
 
 async def answer_json(
@@ -78,7 +81,7 @@ async def answer_json(
     outbox: Outbox,
     *,
     on_disconnect: Callable[[], None],
-    json_status: Callable[[bytes], int],
+    json_status: Callable[[Outgoing], int],
 ) -> bool:
     """Answer with the last message queued on ``outbox`` (the response) as JSON once the outbox
     closes; other messages are not delivered. A client that leaves meanwhile is noticed.
@@ -86,7 +89,7 @@ async def answer_json(
     Returns ``False``, having answered nothing and put back what it took, as soon as the outbox
     needs a stream (a question to the client, a listen stream: see
     :meth:`~trimcp._runtime.Outbox.need_stream`): the caller streams the answer instead."""
-    messages: list[bytes] = []
+    messages: list[Outgoing] = []
     batch = await _next_within(outbox, QUICK_ANSWER)
     if batch is not None and batch is not _WAITING:
         messages.extend(batch)
@@ -106,8 +109,8 @@ async def answer_json(
     if outbox.needs_stream:
         outbox.put_back(messages)
         return False
-    body = messages[-1] if messages else b""
-    await send_json(send, json_status(body), body)
+    answer = messages[-1] if messages else _NOTHING
+    await send_json(send, json_status(answer), answer.data)
     return True
 
 
@@ -118,17 +121,17 @@ async def stream_sse(
     *,
     on_disconnect: Callable[[], None],
     keepalive_interval: float,
-    encode: Callable[[list[bytes]], Awaitable[bytes]] | None = None,
+    encode: Callable[[list[Outgoing]], Awaitable[bytes]] | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
     opening: Callable[[], bytes] | None = None,
-    json_status: Callable[[bytes], int] | None = None,
+    json_status: Callable[[Outgoing], int] | None = None,
     json_window: float = 0.25,
 ) -> bool:
     """Send every message queued on ``outbox`` until it is closed and drained.
 
     With ``json_status``, the response waits up to ``json_window`` seconds for the first
     message: when that is already the final response, it goes out alone as
-    ``application/json`` with the status ``json_status(body)`` gives (so an error raised early
+    ``application/json`` with the status ``json_status(answer)`` gives (so an error raised early
     gets its HTTP status). Otherwise an SSE response starts, with what ``opening()`` returns (a
     priming event, replayed events) and then each batch as ``encode`` renders it (plain
     ``message`` events by default; a response that follows other messages in a batch starts a
@@ -145,7 +148,7 @@ async def stream_sse(
     else:
         pending = await _next_within(outbox, QUICK_ANSWER)
         if _is_final(pending):
-            await send_json(send, json_status(pending[0]), pending[0])  # type: ignore[misc]
+            await send_json(send, json_status(pending[0]), pending[0].data)  # type: ignore[index]
             return True
     completed = False
 
@@ -162,7 +165,7 @@ async def stream_sse(
             if not started:
                 if _is_final(batch) and json_status:
                     completed = True
-                    await send_json(send, json_status(batch[0]), batch[0])
+                    await send_json(send, json_status(batch[0]), batch[0].data)
                     break
                 await _start_sse(send, headers, opening)
                 started = True
@@ -175,7 +178,7 @@ async def stream_sse(
                 completed = True
                 await send_chunk(send, b"", more=False)
                 break
-            for part in split_before_responses(batch):
+            for part in split_before_final(batch):
                 await send_chunk(send, await encode(part))
     return completed
 
