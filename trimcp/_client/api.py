@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,15 +19,36 @@ _MAX_PAGES = 10_000
 log = logging.getLogger("trimcp.client")
 
 
-class CommonRequests:
-    """The requests whose shape does not depend on the client: listing (every page), reading a
-    resource, getting a prompt, completing. Shared by :class:`Client` and ``trimcp.testing``'s
-    client, which each bring ``request(method, params)``."""
+class Client(ClientCore):
+    """A connection to one MCP server, in whichever era it speaks. Create it with
+    :func:`trimcp.open_client`.
 
-    request: Callable[..., Awaitable[dict[str, Any]]]
+    ``era``, ``protocol_version``, ``server_info``, ``server_capabilities`` and
+    ``instructions`` describe the server as negotiated.
+    """
+
+    async def ping(self) -> None:
+        await self.request("ping")
 
     async def list_tools(self) -> list[dict[str, Any]]:
-        return await self._list_all("tools/list", "tools")
+        """Every tool (following ``nextCursor``). Over 2026-07-28 Streamable HTTP, a tool whose
+        ``x-mcp-header`` annotations break the spec's rules is left out (with a warning), and
+        the others' annotations are remembered so :meth:`call_tool` mirrors those arguments
+        into ``Mcp-Param-*`` headers."""
+        tools = await self._list_all("tools/list", "tools")
+        if not self.mirrors_tool_headers:
+            return tools
+        usable = []
+        for tool in tools:
+            try:
+                header_parameters(tool.get("inputSchema"))
+            except ValueError as exc:
+                log.warning("leaving out tool %r: %s", tool.get("name"), exc)
+                continue
+            self.tool_schemas[tool.get("name", "")] = tool.get("inputSchema")
+            usable.append(tool)
+        self._tools_listed = True
+        return usable
 
     async def list_resources(self) -> list[dict[str, Any]]:
         return await self._list_all("resources/list", "resources")
@@ -63,38 +84,6 @@ class CommonRequests:
         if context is not None:
             params["context"] = {"arguments": context}
         return (await self.request("completion/complete", params)).get("completion") or {}
-
-
-class Client(ClientCore, CommonRequests):
-    """A connection to one MCP server, in whichever era it speaks. Create it with
-    :func:`trimcp.open_client`.
-
-    ``era``, ``protocol_version``, ``server_info``, ``server_capabilities`` and
-    ``instructions`` describe the server as negotiated.
-    """
-
-    async def ping(self) -> None:
-        await self.request("ping")
-
-    async def list_tools(self) -> list[dict[str, Any]]:
-        """Every tool (following ``nextCursor``). Over 2026-07-28 Streamable HTTP, a tool whose
-        ``x-mcp-header`` annotations break the spec's rules is left out (with a warning), and
-        the others' annotations are remembered so :meth:`call_tool` mirrors those arguments
-        into ``Mcp-Param-*`` headers."""
-        tools = await super().list_tools()
-        if not self.mirrors_tool_headers:
-            return tools
-        usable = []
-        for tool in tools:
-            try:
-                header_parameters(tool.get("inputSchema"))
-            except ValueError as exc:
-                log.warning("leaving out tool %r: %s", tool.get("name"), exc)
-                continue
-            self.tool_schemas[tool.get("name", "")] = tool.get("inputSchema")
-            usable.append(tool)
-        self._tools_listed = True
-        return usable
 
     async def call_tool(
         self,

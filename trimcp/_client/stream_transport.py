@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio.testing
@@ -17,6 +17,9 @@ from ..protocol.errors import ProtocolError
 from ..protocol.framing import LineBuffer, OversizedLine
 from .core import ClientCore
 from .errors import ServerClosed
+
+if TYPE_CHECKING:
+    from .._transports.streams import StreamConnection
 
 MAX_LINE = 64 * 1024 * 1024
 
@@ -30,18 +33,20 @@ class StreamTransport:
         self._lock = trio.StrictFIFOLock()
 
     async def send_request(self, request_id: Any, message: dict[str, Any], data: bytes) -> None:
-        await self._write(data)
+        await self.write(data + b"\n")
 
     async def send_message(self, message: dict[str, Any], data: bytes) -> None:
-        await self._write(data)
+        await self.write(data + b"\n")
 
     def abandon(self, request_id: Any) -> bool:
         return False  # one stream for everything: cancellation is a notification
 
-    async def _write(self, data: bytes) -> None:
+    async def write(self, data: bytes) -> None:
+        """Write ``data`` as it is (whole, never interleaved with another write). Raises
+        :class:`ServerClosed` when the server's input is closed."""
         async with self._lock:
             try:
-                await self._send_stream.send_all(data + b"\n")
+                await self._send_stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 raise ServerClosed("the server's input is closed") from None
 
@@ -66,6 +71,15 @@ class StreamTransport:
                     await client.dispatch(message)
         finally:
             client.close()
+
+
+class InProcessTransport(StreamTransport):
+    """A :class:`StreamTransport` to a server in this process; ``server_connection`` is the
+    server's end of it (tests read its session's statistics)."""
+
+    def __init__(self, client_end: trio.StapledStream, server_connection: StreamConnection) -> None:
+        super().__init__(client_end.send_stream, client_end.receive_stream)
+        self.server_connection = server_connection
 
 
 @asynccontextmanager
@@ -105,23 +119,30 @@ async def open_subprocess(
 
 
 @asynccontextmanager
-async def open_in_process(server: Any, **serve_options: Any) -> AsyncIterator[StreamTransport]:
-    """Serve ``server`` (a :class:`trimcp.Server`) in this process over a memory stream pair."""
+async def open_in_process(server: Any, **serve_options: Any) -> AsyncIterator[InProcessTransport]:
+    """Serve ``server`` (a :class:`trimcp.Server`) in this process over a memory stream pair,
+    with ``serve_options`` for :func:`trimcp.serve_stream`; yields once the server is ready.
+
+    Resource handling: owns the server's task. On exit the client's side is closed (end of
+    input: the server finishes), then the server gets 5 seconds before it is cancelled.
+    """
     from .._transports.streams import serve_stream
 
     client_end, server_end = trio.testing.memory_stream_pair()
     finished = trio.Event()
 
-    async def serve() -> None:
+    async def serve(task_status: trio.TaskStatus[StreamConnection]) -> None:
         try:
-            await serve_stream(server, server_end.receive_stream, server_end.send_stream, **serve_options)
+            await serve_stream(
+                server, server_end.receive_stream, server_end.send_stream, task_status=task_status, **serve_options
+            )
         finally:
             finished.set()
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(serve)
+        connection = await nursery.start(serve)
         try:
-            yield StreamTransport(client_end.send_stream, client_end.receive_stream)
+            yield InProcessTransport(client_end, connection)
         finally:
             with trio.CancelScope(shield=True):
                 await client_end.send_stream.aclose()  # end of input: the server finishes
