@@ -9,14 +9,13 @@ import trio
 
 from ..protocol.errors import INVALID_PARAMS, RemoteProtocolError
 from ..protocol.jsonrpc import RequestId
-from ..protocol.lifecycle import Feature, carries
 from .content import Message
 from .context import Context
-from .functions import FunctionSpec, description_of
+from .offering import Offering
 from .typeschema import from_text
 
 
-class Prompt:
+class Prompt(Offering):
     """A registered prompt. Built by :meth:`trimcp.Server.prompt`."""
 
     def __init__(
@@ -30,12 +29,9 @@ class Prompt:
         meta: dict[str, Any] | None = None,
         localns: dict[str, Any] | None = None,
     ) -> None:
-        self.spec = FunctionSpec(fn, what="prompt", localns=localns)
-        self.name = name or fn.__name__
-        self.title = title
-        self.description = description if description is not None else description_of(fn)
-        self.icons = icons
-        self.meta = meta
+        super().__init__(
+            fn, what="prompt", name=name, title=title, description=description, icons=icons, meta=meta, localns=localns
+        )
         required = set(self.spec.input_schema.get("required", ()))
         self.arguments = []
         for arg_name in self.spec.parameters:
@@ -51,12 +47,7 @@ class Prompt:
             prompt["description"] = self.description
         if self.arguments:
             prompt["arguments"] = self.arguments
-        if self.title is not None and carries(version, Feature.TITLES):
-            prompt["title"] = self.title
-        if self.meta and carries(version, Feature.META_ON_LISTINGS):
-            prompt["_meta"] = self.meta
-        if self.icons and carries(version, Feature.ICONS):
-            prompt["icons"] = self.icons
+        prompt.update(self.presented(version))
         return prompt
 
     def arguments_from(self, raw: Any, request_id: RequestId | None) -> dict[str, Any]:

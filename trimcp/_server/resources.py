@@ -9,10 +9,9 @@ from typing import Any
 
 import trio
 
-from ..protocol.lifecycle import Feature, carries
 from .content import ResourceContents, json_text
 from .context import Context
-from .functions import FunctionSpec, description_of
+from .offering import Offering
 from .typeschema import from_text, to_json
 
 _EXPRESSION = re.compile(r"\{([+#./;?&]?)([^{}]+)\}")
@@ -69,7 +68,7 @@ def _variable_name(raw: str) -> str:
     return raw.strip().rstrip("*").split(":", 1)[0]
 
 
-class _ResourceBase:
+class _ResourceBase(Offering):
     def __init__(
         self,
         fn: Callable[..., Any],
@@ -83,26 +82,28 @@ class _ResourceBase:
         meta: dict[str, Any] | None,
         localns: dict[str, Any] | None = None,
     ) -> None:
-        self.spec = FunctionSpec(fn, what="resource", localns=localns)
-        self.name = name or fn.__name__
-        self.title = title
-        self.description = description if description is not None else description_of(fn)
+        super().__init__(
+            fn,
+            what="resource",
+            name=name,
+            title=title,
+            description=description,
+            icons=icons,
+            meta=meta,
+            localns=localns,
+        )
         self.mime_type = mime_type
         self.annotations = annotations
-        self.icons = icons
-        self.meta = meta
 
     def _describe(self, head: dict[str, Any], version: str | None) -> dict[str, Any]:
         for key, value in (
-            ("title", self.title if carries(version, Feature.TITLES) else None),
             ("description", self.description),
             ("mimeType", self.mime_type),
             ("annotations", self.annotations),
-            ("icons", self.icons if carries(version, Feature.ICONS) else None),
-            ("_meta", self.meta if carries(version, Feature.META_ON_LISTINGS) else None),
         ):
             if value is not None:
                 head[key] = value
+        head.update(self.presented(version))
         return head
 
     async def read(

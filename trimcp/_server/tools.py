@@ -28,8 +28,8 @@ from .content import (
 )
 from .context import Context
 from .errors import ToolError
-from .functions import FunctionSpec, description_of
 from .jsonschema import Validator
+from .offering import Offering
 from .typeschema import SchemaBuilder, is_object_type, to_json
 
 logger = logging.getLogger("trimcp")
@@ -45,7 +45,7 @@ class ToolResult:
     meta: dict[str, Any] | None = None
 
 
-class Tool:
+class Tool(Offering):
     """A registered tool. Built by :meth:`trimcp.Server.tool`."""
 
     def __init__(
@@ -63,13 +63,10 @@ class Tool:
         meta: dict[str, Any] | None = None,
         localns: dict[str, Any] | None = None,
     ) -> None:
-        self.spec = FunctionSpec(fn, what="tool", localns=localns)
-        self.name = name or fn.__name__
-        self.title = title
-        self.description = description if description is not None else description_of(fn)
+        super().__init__(
+            fn, what="tool", name=name, title=title, description=description, icons=icons, meta=meta, localns=localns
+        )
         self.annotations = annotations
-        self.icons = icons
-        self.meta = meta
         self.deadline = deadline
         #: A raw schema given by the author is sent verbatim and validated as given.
         self.input_schema = input_schema if input_schema is not None else self.spec.input_schema
@@ -114,14 +111,9 @@ class Tool:
         tool["inputSchema"] = self.input_schema
         if self.annotations and carries(version, Feature.TOOL_ANNOTATIONS):
             tool["annotations"] = self.annotations
-        if self.title is not None and carries(version, Feature.TITLES):
-            tool["title"] = self.title
         if self.output_schema is not None and carries(version, Feature.OUTPUT_SCHEMAS):
             tool["outputSchema"] = self.output_schema
-        if self.meta and carries(version, Feature.META_ON_LISTINGS):
-            tool["_meta"] = self.meta
-        if self.icons and carries(version, Feature.ICONS):
-            tool["icons"] = self.icons
+        tool.update(self.presented(version))
         self._definitions[version] = tool
         return tool
 

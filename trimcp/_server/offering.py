@@ -1,0 +1,48 @@
+"""What tools, prompts, resources and resource templates share: the function behind each, and
+how it is presented to clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..protocol.lifecycle import Feature, carries
+from .functions import FunctionSpec, description_of
+
+
+class Offering:
+    """Something a server offers, backed by a function: its ``spec`` (parameters, schema,
+    calling) and its presentation (``name``, defaulting to the function's; ``title``;
+    ``description``, defaulting to the docstring; ``icons``; ``meta``).
+
+    Raises ``TypeError`` (from :class:`FunctionSpec`) for a function clients cannot call."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        what: str,
+        name: str | None,
+        title: str | None,
+        description: str | None,
+        icons: list[dict[str, Any]] | None,
+        meta: dict[str, Any] | None,
+        localns: dict[str, Any] | None,
+    ) -> None:
+        self.spec = FunctionSpec(fn, what=what, localns=localns)
+        self.name = name or fn.__name__
+        self.title = title
+        self.description = description if description is not None else description_of(fn)
+        self.icons = icons
+        self.meta = meta
+
+    def presented(self, version: str | None) -> dict[str, Any]:
+        """The title, icons and ``_meta`` of a listing entry, as far as ``version`` carries them."""
+        extra: dict[str, Any] = {}
+        if self.title is not None and carries(version, Feature.TITLES):
+            extra["title"] = self.title
+        if self.icons and carries(version, Feature.ICONS):
+            extra["icons"] = self.icons
+        if self.meta and carries(version, Feature.META_ON_LISTINGS):
+            extra["_meta"] = self.meta
+        return extra
