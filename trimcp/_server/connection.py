@@ -23,7 +23,7 @@ from ..protocol.errors import (
 )
 from ..protocol.handshake import HandshakeSession
 from ..protocol.jsonrpc import Notification, Request, RequestId
-from ..protocol.lifecycle import Feature, carries
+from ..protocol.lifecycle import HANDSHAKE_ONLY_METHODS, Feature, carries, era_of_first_message
 from ..protocol.versions import SUPPORTED_VERSIONS, Era
 from .asking import Rounds, collect_input_required
 from .completions import choices_from_schema, completion_result
@@ -43,8 +43,6 @@ Runner = Callable[[RequestHandle], Awaitable[dict]]
 _CACHEABLE = frozenset(
     {"server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"}
 )
-#: Handshake-era methods that do not exist in 2026-07-28.
-_HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
 
 
 class Connection:
@@ -94,7 +92,7 @@ class Connection:
 
     def route(self, request: Request) -> Routed:
         era = self.era
-        if era is Era.PER_REQUEST or (era is None and has_envelope(request.params)):
+        if era is Era.PER_REQUEST or (era is None and era_of_first_message(request.params) is Era.PER_REQUEST):
             return self._route_per_request(request)
         if era is None and request.method == "server/discover":
             read_envelope(request.params, request.id)  # raises: a discover without an envelope
@@ -104,7 +102,7 @@ class Connection:
 
     def _route_per_request(self, request: Request) -> Routed:
         method = request.method
-        if method in _HANDSHAKE_ONLY and not has_envelope(request.params):
+        if method in HANDSHAKE_ONLY_METHODS and not has_envelope(request.params):
             raise RemoteProtocolError(
                 f"Method not found: {method!r} does not exist in revision 2026-07-28, which this connection "
                 f"speaks (supported versions: {', '.join(SUPPORTED_VERSIONS)})",

@@ -1,14 +1,48 @@
-"""The protocol's rules as data, for every layer to ask instead of comparing revision strings.
-
-For now: which revision carries which feature (the era rules and the handshake join this module
-next). Revisions are compared here and in :mod:`.versions`, nowhere else.
+"""The protocol's rules, for every layer to ask instead of deciding them itself: which era a
+message belongs to (the first one decides) and what each era refuses, and which revision
+carries which feature. Revisions are compared here and in :mod:`.versions`, nowhere else.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Any
 
-from .versions import LATEST_VERSION, SUPPORTED_VERSIONS
+from .envelope import has_envelope
+from .versions import HANDSHAKE_VERSIONS, LATEST_VERSION, PER_REQUEST_VERSIONS, SUPPORTED_VERSIONS, Era
+
+#: Handshake-era methods that do not exist in 2026-07-28.
+HANDSHAKE_ONLY_METHODS = frozenset(
+    {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
+)
+
+
+def era_of_first_message(params: Any) -> Era | None:
+    """The era a connection's first request chooses: 2026-07-28 when it carries the envelope,
+    else none yet (``initialize`` chooses the handshake era; anything else is refused until
+    one of them comes)."""
+    return Era.PER_REQUEST if has_envelope(params) else None
+
+
+def era_of_http_post(params: Any, *, session_id: str | None, version_header: str | None) -> Era:
+    """The era of one Streamable HTTP POST: the body decides; without an envelope, a POST with
+    no session that announces a revision other than a handshake-era one is 2026-07-28 traffic
+    (and gets that era's errors); everything else belongs to a handshake-era session."""
+    if has_envelope(params):
+        return Era.PER_REQUEST
+    if session_id is None and version_header is not None and version_header not in HANDSHAKE_VERSIONS:
+        return Era.PER_REQUEST
+    return Era.HANDSHAKE
+
+
+def http_stream_refused(*, session_id: str | None, version_header: str | None) -> bool:
+    """Whether a GET or DELETE is 2026-07-28 traffic, which has no session streams (405)."""
+    return session_id is None and version_header in PER_REQUEST_VERSIONS
+
+
+def handshake_version_refused(version_header: str | None) -> bool:
+    """Whether a handshake-era session's request announces a revision that is not of its era."""
+    return version_header is not None and version_header not in HANDSHAKE_VERSIONS
 
 
 class Feature(enum.Enum):

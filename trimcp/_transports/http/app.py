@@ -19,7 +19,7 @@ from ..._runtime import CancelReason, Outbox, Outgoing, Session, open_session
 from ..._server.connection import Connection
 from ..._server.server import Server
 from ...protocol import jsonrpc
-from ...protocol.envelope import has_envelope, read_envelope
+from ...protocol.envelope import read_envelope
 from ...protocol.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -29,8 +29,8 @@ from ...protocol.errors import (
 )
 from ...protocol.http_headers import check_request_headers
 from ...protocol.jsonrpc import Batch, Notification, Request
-from ...protocol.lifecycle import Feature, carries
-from ...protocol.versions import HANDSHAKE_VERSIONS, PER_REQUEST_VERSIONS, Era
+from ...protocol.lifecycle import Feature, carries, era_of_http_post, handshake_version_refused, http_stream_refused
+from ...protocol.versions import Era
 from .asgi import (
     ANSWERED,
     Headers,
@@ -276,12 +276,12 @@ class MCPApp:
 
     @staticmethod
     def _is_per_request(message: Any, headers: Headers) -> bool:
-        """The body decides; without an envelope, a session-less POST announcing a version that
-        is not a handshake-era one is 2026-07-28 traffic (and gets that era's errors)."""
-        if type(message) in (Request, Notification) and has_envelope(message.params):
-            return True
-        version = headers.get("mcp-protocol-version")
-        return headers.get("mcp-session-id") is None and version is not None and version not in HANDSHAKE_VERSIONS
+        """See :func:`~trimcp.protocol.lifecycle.era_of_http_post`."""
+        params = message.params if type(message) in (Request, Notification) else None
+        era = era_of_http_post(
+            params, session_id=headers.get("mcp-session-id"), version_header=headers.get("mcp-protocol-version")
+        )
+        return era is Era.PER_REQUEST
 
     async def _post_handshake(self, message: Any, headers: Headers, receive: Receive, send: Send) -> None:
         if type(message) is Request and message.method == "initialize":
@@ -291,7 +291,7 @@ class MCPApp:
         if session is None:
             return
         version = headers.get("mcp-protocol-version")
-        if version is not None and version not in HANDSHAKE_VERSIONS:
+        if handshake_version_refused(version):
             await send_jsonrpc_error(
                 send, 400, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}"
             )
@@ -433,7 +433,9 @@ class MCPApp:
     # -- GET and DELETE -------------------------------------------------------------------------------
 
     async def _get(self, headers: Headers, receive: Receive, send: Send) -> None:
-        if headers.get("mcp-protocol-version") in PER_REQUEST_VERSIONS and headers.get("mcp-session-id") is None:
+        if http_stream_refused(
+            session_id=headers.get("mcp-session-id"), version_header=headers.get("mcp-protocol-version")
+        ):
             await send_response(send, 405, b"", [(b"allow", b"POST")])
             return
         if not accepts(headers.get("accept"), "text/event-stream"):
@@ -477,7 +479,9 @@ class MCPApp:
         return stream, replayed
 
     async def _delete(self, headers: Headers, send: Send) -> None:
-        if headers.get("mcp-protocol-version") in PER_REQUEST_VERSIONS and headers.get("mcp-session-id") is None:
+        if http_stream_refused(
+            session_id=headers.get("mcp-session-id"), version_header=headers.get("mcp-protocol-version")
+        ):
             await send_response(send, 405, b"", [(b"allow", b"POST")])
             return
         session = await self._find_session(headers, send)
