@@ -139,18 +139,7 @@ class RawHTTP:
 
     async def initialize(self, version: str = "2025-11-25", *, notify: bool = True) -> str:
         """Open a handshake-era session and return its id."""
-        reply = await self.post(
-            {
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": version,
-                    "capabilities": {},
-                    "clientInfo": {"name": "raw", "version": "1"},
-                },
-            }
-        )
+        reply = await self.post(initialize_request(version))
         assert reply.status == 200, reply
         session_id = reply.headers["mcp-session-id"]
         if not notify:
@@ -161,6 +150,16 @@ class RawHTTP:
         )
         assert notified.status == 202
         return session_id
+
+
+def initialize_request(version: str = "2025-11-25", capabilities: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An ``initialize`` request (id 0) of a handshake-era revision."""
+    params = {
+        "protocolVersion": version,
+        "capabilities": capabilities or {},
+        "clientInfo": {"name": "raw", "version": "1"},
+    }
+    return {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
 
 
 def envelope(version: str = "2026-07-28", **extra: Any) -> dict[str, Any]:

@@ -12,7 +12,16 @@ import trio
 import trimcp
 from trimcp import CancelReason, Context
 
-from .http_support import JSON_AND_SSE, Probe, RawHTTP, envelope, modern_headers, probe_server, running_server
+from .http_support import (
+    JSON_AND_SSE,
+    Probe,
+    RawHTTP,
+    envelope,
+    initialize_request,
+    modern_headers,
+    probe_server,
+    running_server,
+)
 
 
 def call(request_id: Any, name: str, arguments: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
@@ -158,18 +167,7 @@ async def test_session_cap_answers_503_with_retry_after() -> None:
     async with running_server(app) as http:
         await http.initialize()
         await http.initialize()
-        reply = await http.post(
-            {
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {},
-                    "clientInfo": {"name": "x", "version": "1"},
-                },
-            }
-        )
+        reply = await http.post(initialize_request())
         assert reply.status == 503 and int(reply.headers["retry-after"]) > 0
         assert "mcp-session-id" not in reply.headers
         assert app.sessions.statistics().live_sessions == 2
@@ -438,16 +436,7 @@ async def test_closing_a_modern_stream_cancels_at_once_and_writes_nothing_more(r
 async def test_host_and_origin_are_checked_on_loopback() -> None:
     app = trimcp.asgi_app(probe_server(Probe()))
     async with running_server(app) as http:
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "x", "version": "1"},
-            },
-        }
+        initialize = initialize_request()
         bad_origin = await http.post(initialize, {"origin": "https://evil.example"})
         assert bad_origin.status == 403 and bad_origin.json()["id"] is None
         bad_host = await http.post(initialize, {"host": "evil.example:8000"})
@@ -481,16 +470,7 @@ async def test_allow_lists_and_cors() -> None:
         assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
         assert "mcp-protocol-version" in preflight.headers["access-control-allow-headers"]
         init = await http.post(
-            {
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {},
-                    "clientInfo": {"name": "x", "version": "1"},
-                },
-            },
+            initialize_request(),
             {"host": "mcp.example.com", "origin": "https://app.example.com"},
         )
         assert init.status == 200 and "mcp-session-id" in init.headers["access-control-expose-headers"]
@@ -522,16 +502,7 @@ async def test_mounted_under_a_sub_path() -> None:
 
 async def http_initialize_at(http: RawHTTP, path: str) -> str:
     reply = await http.post(
-        {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "x", "version": "1"},
-            },
-        },
+        initialize_request(),
         path=path,
     )
     assert reply.status == 200
@@ -566,18 +537,7 @@ async def test_a_question_travels_on_the_posts_stream_and_the_answer_is_posted_b
 
 
 async def _ask_and_answer(http: RawHTTP) -> None:
-    reply = await http.post(
-        {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {"elicitation": {}},
-                "clientInfo": {"name": "x", "version": "1"},
-            },
-        }
-    )
+    reply = await http.post(initialize_request(capabilities={"elicitation": {}}))
     session_id = reply.headers["mcp-session-id"]
     headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
     async with http.open("POST", headers=headers, body=call(1, "confirm")) as stream:
