@@ -43,11 +43,7 @@ def _check_error(exc: ProtocolError) -> None:
 
 
 def _body(rng: random.Random) -> bytes:
-    message = messages.seed_message(rng, modern=rng.random() < 0.5)
-    if rng.random() < 0.8:
-        message = values.mutate(message, rng)
-    data = values.encode(message, rng)
-    return values.mutate_bytes(data, rng) if rng.random() < 0.2 else data
+    return messages.fuzzed(rng, rng.random() < 0.5, messages.HANDSHAKE_VERSIONS[0], mutate=0.8, damage=0.2)[1]
 
 
 # --- jsonrpc ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import attrs
 from trimcp.protocol.http_headers import request_headers
 from trimcp.protocol.jsonrpc import RemoteProtocolError, from_value
 
-from . import messages, values
+from . import messages
 from .core import ROUTED_SCHEMA
 
 EVIL_HOSTS = [
@@ -161,12 +161,7 @@ def _header_list(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
 def _message_and_headers(rng: random.Random, sessions: dict[str, str]) -> tuple[bytes, dict[str, str], str | None]:
     modern = rng.random() < 0.5
     version = rng.choice(messages.HANDSHAKE_VERSIONS)
-    message = messages.seed_message(rng, modern, version)
-    if rng.random() < 0.6:
-        message = values.mutate(message, rng)
-    body = values.encode(message, rng)
-    if rng.random() < 0.08:
-        body = values.mutate_bytes(body, rng)
+    message, body = messages.fuzzed(rng, modern, version)
     headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
     session = None
     if modern:

@@ -8,6 +8,8 @@ from typing import Any
 
 from trimcp.protocol.jsonrpc import RemoteProtocolError, Request, from_value, loads
 
+from . import values
+
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 MODERN = "2026-07-28"
 MODERN_CAPABILITIES = ({}, {"elicitation": {}}, {"elicitation": {"form": {}}, "sampling": {}, "roots": {}})
@@ -134,6 +136,20 @@ def seed_message(rng: random.Random, modern: bool, version: str = HANDSHAKE_VERS
         request(rng, modern, version) if rng.random() < 0.7 else other_message(rng, modern)
         for _ in range(rng.randint(1, 4))
     ]
+
+
+def fuzzed(
+    rng: random.Random, modern: bool, version: str, *, mutate: float = 0.6, damage: float = 0.08
+) -> tuple[Any, bytes]:
+    """A seed message, mutated with probability ``mutate``, and its encoding, with byte damage
+    with probability ``damage``."""
+    message = seed_message(rng, modern, version)
+    if rng.random() < mutate:
+        message = values.mutate(message, rng)
+    data = values.encode(message, rng)
+    if rng.random() < damage:
+        data = values.mutate_bytes(data, rng)
+    return message, data
 
 
 def has_surrogate(value: Any) -> bool:

@@ -33,16 +33,11 @@ STRAGGLERS = 1.0
 def make_line(rng: random.Random, modern: bool, version: str) -> bytes:
     """One line (or, after byte damage, a few) with its line ending."""
     roll = rng.random()
-    if roll < 0.01:
-        return rng.choice((b"\n", b"   \n", b"\r\n", b"\t\r\n"))
-    if roll < 0.0015:
+    if roll < 0.0015:  # over the 4 MiB line limit
         return b"[" + b" " * (4 * 1024 * 1024) + b"]\n"
-    message = messages.seed_message(rng, modern, version)
-    if rng.random() < 0.6:
-        message = values.mutate(message, rng)
-    data = values.encode(message, rng)
-    if rng.random() < 0.08:
-        data = values.mutate_bytes(data, rng)
+    if roll < 0.0115:
+        return rng.choice((b"\n", b"   \n", b"\r\n", b"\t\r\n"))
+    data = messages.fuzzed(rng, modern, version)[1]
     return data + (b"\r\n" if rng.random() < 0.1 else b"\n")
 
 
