@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from trimcp.protocol import envelope, framing, handshake, http_headers, jsonrpc, sse
+from trimcp.protocol import envelope, framing, http_headers, jsonrpc, lifecycle, sse
 from trimcp.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 
 from . import messages, values
@@ -119,7 +119,7 @@ def fuzz_envelope(rng: random.Random) -> Any:
 def fuzz_handshake(rng: random.Random) -> Any:
     message = messages.initialize(rng.choice(messages.HANDSHAKE_VERSIONS + ("2026-07-28", "x")), rng)
     params = _reachable(values.mutate(message["params"], rng), rng) if rng.random() < 0.85 else message["params"]
-    session = handshake.HandshakeSession()
+    session = lifecycle.Lifecycle()
     method = rng.choice(("tools/list", "ping", "initialize", values.scalar(rng)))
     if isinstance(method, str):
         try:
@@ -133,7 +133,7 @@ def fuzz_handshake(rng: random.Random) -> Any:
         return params
     if version not in messages.HANDSHAKE_VERSIONS:
         raise Violation(f"negotiated {version!r}")
-    session.initialized()
+    session.notification("notifications/initialized")
     try:
         session.initialize(params, 2)
     except RemoteProtocolError:

@@ -18,8 +18,7 @@ from trimcp.protocol.errors import (
     UNSUPPORTED_PROTOCOL_VERSION,
     RemoteProtocolError,
 )
-from trimcp.protocol.handshake import HandshakeSession, HandshakeState
-from trimcp.protocol.lifecycle import Feature, carries
+from trimcp.protocol.lifecycle import Feature, HandshakeState, Lifecycle, carries
 from trimcp.protocol.versions import (
     HANDSHAKE_VERSIONS,
     LATEST_HANDSHAKE_VERSION,
@@ -259,7 +258,7 @@ def init_params(version="2025-06-18", **extra):
 
 @pytest.mark.parametrize("version", HANDSHAKE_VERSIONS)
 def test_initialize_echoes_supported_version(version):
-    session = HandshakeSession()
+    session = Lifecycle()
     assert session.initialize(init_params(version), 1) == version
     assert session.protocol_version == version
     assert session.state is HandshakeState.INITIALIZING
@@ -267,41 +266,41 @@ def test_initialize_echoes_supported_version(version):
 
 @pytest.mark.parametrize("version", ["2099-01-01", "2026-07-28", "2024-10-07"])
 def test_initialize_offers_latest_for_unknown_version(version):
-    session = HandshakeSession()
+    session = Lifecycle()
     assert session.initialize(init_params(version), 1) == "2025-11-25"
     assert session.protocol_version == "2025-11-25"
 
 
 def test_initialize_records_client_declarations():
-    session = HandshakeSession()
+    session = Lifecycle()
     session.initialize(init_params(), 1)
     assert session.client_capabilities == {"roots": {}}
     assert session.client_info == {"name": "c", "version": "1"}
 
 
 def test_initialize_capabilities_default_to_empty():
-    session = HandshakeSession()
+    session = Lifecycle()
     session.initialize({"protocolVersion": "2025-03-26"}, 1)
     assert session.client_capabilities == {}
     assert session.client_info is None
 
 
 def test_state_machine():
-    session = HandshakeSession()
+    session = Lifecycle()
     assert session.state is HandshakeState.NEW
-    session.initialized()  # ignored before initialize
+    session.notification("notifications/initialized")  # ignored before initialize
     assert session.state is HandshakeState.NEW
     session.initialize(init_params(), 1)
     assert session.state is HandshakeState.INITIALIZING
-    session.initialized()
+    session.notification("notifications/initialized")
     assert session.state is HandshakeState.READY
-    session.initialized()
+    session.notification("notifications/initialized")
     assert session.state is HandshakeState.READY
 
 
 @pytest.mark.parametrize("method", ["tools/list", "tools/call", "resources/read", "notifications/initialized"])
 def test_check_request_refuses_before_initialize(method):
-    session = HandshakeSession()
+    session = Lifecycle()
     with pytest.raises(RemoteProtocolError) as info:
         session.check_request(method, 4)
     assert info.value.code == INVALID_REQUEST
@@ -310,26 +309,26 @@ def test_check_request_refuses_before_initialize(method):
 
 @pytest.mark.parametrize("method", ["ping", "initialize"])
 def test_check_request_allows_ping_and_initialize_before_initialize(method):
-    HandshakeSession().check_request(method, 1)
+    Lifecycle().check_request(method, 1)
 
 
 def test_check_request_allows_everything_after_initialize():
-    session = HandshakeSession()
+    session = Lifecycle()
     session.initialize(init_params(), 1)
     session.check_request("tools/list", 2)  # allowed while waiting for notifications/initialized
-    session.initialized()
+    session.notification("notifications/initialized")
     session.check_request("tools/call", 3)
 
 
 def test_double_initialize_is_invalid_request():
-    session = HandshakeSession()
+    session = Lifecycle()
     session.initialize(init_params("2025-03-26"), 1)
     with pytest.raises(RemoteProtocolError) as info:
         session.initialize(init_params("2025-11-25"), 2)
     assert info.value.code == INVALID_REQUEST
     assert info.value.request_id == 2
     assert session.protocol_version == "2025-03-26"
-    session.initialized()
+    session.notification("notifications/initialized")
     with pytest.raises(RemoteProtocolError) as info:
         session.initialize(init_params(), 3)
     assert info.value.code == INVALID_REQUEST
@@ -350,7 +349,7 @@ def test_double_initialize_is_invalid_request():
     ],
 )
 def test_initialize_bad_params_is_invalid_params(params):
-    session = HandshakeSession()
+    session = Lifecycle()
     with pytest.raises(RemoteProtocolError) as info:
         session.initialize(params, "i")
     assert info.value.code == INVALID_PARAMS

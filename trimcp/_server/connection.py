@@ -13,7 +13,7 @@ from typing import Any
 
 from .._runtime import Outbox, RequestHandle, Routed
 from ..protocol.constants import LOG_LEVEL_RANK, META_SUBSCRIPTION_ID, RESULT_INPUT_REQUIRED
-from ..protocol.envelope import Envelope, complete_result, has_envelope, read_envelope
+from ..protocol.envelope import Envelope, complete_result
 from ..protocol.errors import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
@@ -21,9 +21,8 @@ from ..protocol.errors import (
     RemoteProtocolError,
     show_value,
 )
-from ..protocol.handshake import HandshakeSession
 from ..protocol.jsonrpc import Notification, Request, RequestId
-from ..protocol.lifecycle import HANDSHAKE_ONLY_METHODS, Feature, carries, era_of_first_message
+from ..protocol.lifecycle import Lifecycle
 from ..protocol.versions import SUPPORTED_VERSIONS, Era
 from .asking import Rounds, collect_input_required
 from .completions import choices_from_schema, completion_result
@@ -46,25 +45,21 @@ _CACHEABLE = frozenset(
 
 
 class Connection:
-    """The server side of one connection (a stdio process, an HTTP session…).
+    """The server side of one connection (a stdio process, an HTTP session…): the MCP method
+    table. What the protocol allows when is :class:`~trimcp.protocol.lifecycle.Lifecycle`'s."""
 
-    The first message decides the era: ``initialize`` selects the handshake era; a request
-    carrying a 2026-07-28 ``_meta`` envelope (``server/discover`` included) selects the
-    per-request era. ``ping`` is answered either way before that choice.
-    """
-
-    def __init__(self, server: Server, outbox: Outbox | None = None) -> None:
+    def __init__(self, server: Server, outbox: Outbox | None = None, *, era: Era | None = None) -> None:
         self.server = server
         #: Where server-initiated messages to this connection go (stdio: the session's stream;
         #: HTTP: the session's GET stream). Set by the transport.
         self.outbox = outbox
-        self.era: Era | None = None
-        self.handshake = HandshakeSession()
+        self.lifecycle = Lifecycle(era)
         #: The handshake era's ``logging/setLevel`` threshold; ``None`` lets everything through.
         self.log_level: str | None = None
         #: Resource URIs this (handshake-era) connection subscribed to.
         self.subscriptions: set[str] = set()
         self._handshake_methods: dict[str, Callable[[Request], dict[str, Any]]] = {
+            "initialize": self._initialize,
             "ping": lambda request: {},
             "logging/setLevel": self._set_level,
             "resources/subscribe": self._subscribe,
@@ -84,34 +79,22 @@ class Connection:
     # -- SessionHandler ---------------------------------------------------------------------------
 
     def allows_batches(self) -> bool:
-        return self.era is Era.HANDSHAKE and carries(self.handshake.protocol_version, Feature.BATCHES)
+        return self.lifecycle.allows_batches()
 
     def notification(self, notification: Notification) -> None:
-        if notification.method == "notifications/initialized":
-            self.handshake.initialized()
+        self.lifecycle.notification(notification.method)
 
     def route(self, request: Request) -> Routed:
-        era = self.era
-        if era is Era.PER_REQUEST or (era is None and era_of_first_message(request.params) is Era.PER_REQUEST):
-            return self._route_per_request(request)
-        if era is None and request.method == "server/discover":
-            read_envelope(request.params, request.id)  # raises: a discover without an envelope
-        return self._route_handshake(request)
-
-    # -- the two eras -----------------------------------------------------------------------------
-
-    def _route_per_request(self, request: Request) -> Routed:
         method = request.method
-        if method in HANDSHAKE_ONLY_METHODS and not has_envelope(request.params):
-            raise RemoteProtocolError(
-                f"Method not found: {method!r} does not exist in revision 2026-07-28, which this connection "
-                f"speaks (supported versions: {', '.join(SUPPORTED_VERSIONS)})",
-                code=METHOD_NOT_FOUND,
-                data={"supported": list(SUPPORTED_VERSIONS)},
-                request_id=request.id,
-            )
-        envelope = read_envelope(request.params, request.id)
-        self.era = Era.PER_REQUEST
+        envelope = self.lifecycle.admit(request)
+        if envelope is None:
+            answer = self._handshake_methods.get(method)
+            if answer is not None:
+                return answer(request)
+            handler = self._methods.get(method)
+            if handler is None:
+                raise _method_not_found(method, request.id)
+            return handler(request, None)
         if method == "server/discover":
             return self._finish(self._discover(), envelope, cacheable=True)
         if method == "subscriptions/listen":
@@ -124,24 +107,10 @@ class Connection:
             return self._finish(routed, envelope, cacheable=method in _CACHEABLE)
         return self._finishing(routed, envelope, cacheable=method in _CACHEABLE)
 
-    def _route_handshake(self, request: Request) -> Routed:
-        method = request.method
-        if method == "initialize":
-            return self._initialize(request)
-        self.handshake.check_request(method, request.id)
-        answer = self._handshake_methods.get(method)
-        if answer is not None:
-            return answer(request)
-        handler = self._methods.get(method)
-        if handler is None:
-            raise _method_not_found(method, request.id)
-        return handler(request, None)
+    # -- the handshake era's own methods ----------------------------------------------------------
 
     def _initialize(self, request: Request) -> dict[str, Any]:
-        if self.era is Era.PER_REQUEST:
-            raise _method_not_found("initialize", request.id)
-        version = self.handshake.initialize(request.params, request.id)
-        self.era = Era.HANDSHAKE
+        version = self.lifecycle.initialize(request.params, request.id)
         self.server.subscribers.add_session(self)
         result: dict[str, Any] = {
             "protocolVersion": version,
@@ -270,7 +239,7 @@ class Connection:
         return run
 
     def _version(self, envelope: Envelope | None) -> str | None:
-        return envelope.protocol_version if envelope is not None else self.handshake.protocol_version
+        return envelope.protocol_version if envelope is not None else self.lifecycle.protocol_version
 
     # -- methods ------------------------------------------------------------------------------------
 

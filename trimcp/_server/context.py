@@ -69,19 +69,19 @@ class Context:
         """The revision this request speaks (negotiated by ``initialize``, or from its envelope)."""
         if self._envelope is not None:
             return self._envelope.protocol_version
-        return self._connection.handshake.protocol_version
+        return self._connection.lifecycle.protocol_version
 
     @property
     def client_capabilities(self) -> dict[str, Any]:
         if self._envelope is not None:
             return self._envelope.client_capabilities
-        return self._connection.handshake.client_capabilities
+        return self._connection.lifecycle.client_capabilities
 
     @property
     def client_info(self) -> dict[str, Any] | None:
         if self._envelope is not None:
             return self._envelope.client_info
-        return self._connection.handshake.client_info
+        return self._connection.lifecycle.client_info
 
     @property
     def per_request(self) -> bool:

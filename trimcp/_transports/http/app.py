@@ -110,8 +110,7 @@ class MCPApp:
         self.legacy = LegacySSE(
             server, messages_path=messages_path, outbound_buffer=outbound_buffer, keepalive_interval=keepalive_interval
         )
-        self._stateless = Connection(server)
-        self._stateless.era = Era.PER_REQUEST
+        self._stateless = Connection(server, era=Era.PER_REQUEST)
         self._host: trio.Nursery | None = None
         self._host_token: object = None
         self._host_ready: trio.Event | None = None

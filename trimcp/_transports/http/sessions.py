@@ -78,7 +78,7 @@ class HTTPSession:
 
     @property
     def protocol_version(self) -> str | None:
-        return self.connection.handshake.protocol_version
+        return self.connection.lifecycle.protocol_version
 
     def open_stream(self, outbox: Outbox) -> SSEStream:
         """Number a new SSE stream (a POST's answer) and remember it for resumption."""
