@@ -138,14 +138,13 @@ def serve(name: str, port: int) -> None:
         trio.run(bare_trio_h11, port)
         return
     import trimcp
-    from trimcp._transports.http.serve import hypercorn_config
 
     if name.startswith("raw"):
         app: Any = raw_app
     else:
         app = trimcp.asgi_app(trimcp_server(), json_response=name.endswith("json"), max_sessions=100_000)
     if name in ("raw-hypercorn-trio", "trimcp-stock-hypercorn"):
-        config = hypercorn_config(host="127.0.0.1", port=port)
+        config = trimcp.HTTPConfig(host="127.0.0.1", port=port).hypercorn_config()
         trio.run(hypercorn.trio.serve, app, config)
     else:
         trio.run(lambda: trimcp.serve_http(app, host="127.0.0.1", port=port))

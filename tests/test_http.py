@@ -107,7 +107,7 @@ async def test_rejected_posts_get_their_status_and_create_no_session(
 
 
 async def test_body_limit_is_413_before_reading() -> None:
-    app = trimcp.asgi_app(probe_server(Probe()), max_body_size=1000)
+    app = trimcp.asgi_app(probe_server(Probe()), max_body_bytes=1000)
     async with running_server(app) as http:
         reply = await http.post(b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"' + b"x" * 2000 + b'"}}')
         assert reply.status == 413 and reply.json()["error"]["code"] == -32600
@@ -140,7 +140,7 @@ async def test_notifications_and_responses_get_202() -> None:
 
 
 async def test_get_stream_one_at_a_time_and_other_methods() -> None:
-    app = trimcp.asgi_app(probe_server(Probe()), keepalive_interval=0.05)
+    app = trimcp.asgi_app(probe_server(Probe()), sse_keepalive_seconds=0.05)
     async with running_server(app) as http:
         session_id = await http.initialize()
         get_headers = {"mcp-session-id": session_id, "accept": "text/event-stream"}
@@ -265,7 +265,7 @@ async def test_a_resumed_stream_continues_live() -> None:
 
 async def test_an_unresumed_stream_is_cancelled_when_its_window_passes() -> None:
     probe = Probe()
-    app = trimcp.asgi_app(probe_server(probe), resume_window=0.3)
+    app = trimcp.asgi_app(probe_server(probe), resume_window_seconds=0.3)
     async with running_server(app) as http:
         session_id = await http.initialize()
         headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
@@ -281,7 +281,7 @@ async def test_an_unresumed_stream_is_cancelled_when_its_window_passes() -> None
 
 async def test_idle_expiry_cancels_detached_tools() -> None:
     probe = Probe()
-    app = trimcp.asgi_app(probe_server(probe), session_idle_timeout=0.3)
+    app = trimcp.asgi_app(probe_server(probe), session_idle_timeout_seconds=0.3)
     async with running_server(app) as http:
         session_id = await http.initialize()
         headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
@@ -298,7 +298,7 @@ async def test_idle_expiry_cancels_detached_tools() -> None:
 
 
 async def test_idle_sessions_expire_and_abandoned_ones_are_reclaimed() -> None:
-    app = trimcp.asgi_app(probe_server(Probe()), session_idle_timeout=0.5)
+    app = trimcp.asgi_app(probe_server(Probe()), session_idle_timeout_seconds=0.5)
     async with running_server(app) as http:
         limiter = trio.CapacityLimiter(32)  # stay under the listen backlog
 
@@ -318,7 +318,7 @@ async def test_idle_sessions_expire_and_abandoned_ones_are_reclaimed() -> None:
 
 
 async def test_an_open_get_stream_keeps_its_session_alive() -> None:
-    app = trimcp.asgi_app(probe_server(Probe()), session_idle_timeout=0.2, keepalive_interval=0.05)
+    app = trimcp.asgi_app(probe_server(Probe()), session_idle_timeout_seconds=0.2, sse_keepalive_seconds=0.05)
     async with running_server(app) as http:
         session_id = await http.initialize()
         async with http.open("GET", headers={"mcp-session-id": session_id, "accept": "text/event-stream"}) as stream:
@@ -654,12 +654,10 @@ async def test_notifications_wait_for_the_next_get_stream() -> None:
 async def test_under_hypercorns_own_worker_a_disconnect_is_watched_by_a_task() -> None:
     import hypercorn.trio
 
-    from trimcp._transports.http.serve import hypercorn_config
-
     probe = Probe()
     app = trimcp.asgi_app(probe_server(probe))
     async with trio.open_nursery() as nursery:
-        config = hypercorn_config(host="127.0.0.1", port=0)
+        config = trimcp.HTTPConfig(host="127.0.0.1", port=0).hypercorn_config()
         binds = await nursery.start(lambda task_status: hypercorn.trio.serve(app, config, task_status=task_status))
         http = RawHTTP("127.0.0.1", int(binds[0].rsplit(":", 1)[1]))
         headers = {**modern_headers("tools/call", "sleep"), "accept": JSON_AND_SSE, "content-type": "application/json"}

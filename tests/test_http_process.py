@@ -16,7 +16,7 @@ import trio
 import trimcp
 
 from .conftest import ROOT
-from .http_support import JSON_AND_SSE, RawHTTP
+from .http_support import JSON_AND_SSE, RawHTTP, initialize_request
 from .ports import free_port, wait_until_listening_async
 
 
@@ -224,3 +224,23 @@ async def test_the_listen_backlog_holds_a_burst_of_connections(tmp_path: Path, o
         with trio.fail_after(10):
             await process.wait()
         nursery.cancel_scope.cancel()
+
+
+async def test_the_command_line_limits_reach_the_server(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "server.log"
+    command = serve_http_command(port, "--max-sessions", "1", "--max-body-bytes", "2000")
+    async with trio.open_nursery() as nursery:
+        process = await start(command, nursery, port, log)
+        http = RawHTTP("127.0.0.1", port)
+        try:
+            with trio.fail_after(10):
+                await http.initialize()
+                refused = await http.post(initialize_request())
+                assert refused.status == 503, refused.body
+                big = await http.post({**initialize_request(), "padding": "x" * 3000})
+                assert big.status == 413, big.body
+        finally:
+            process.terminate()
+            with trio.fail_after(10):
+                await process.wait()

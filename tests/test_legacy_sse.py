@@ -101,7 +101,7 @@ async def test_closing_the_stream_cancels_a_30s_tool_and_ends_the_session() -> N
 
 
 async def test_legacy_status_codes() -> None:
-    app = trimcp.asgi_app(trimcp.Server("legacy"), sse_path="/sse", max_body_size=1000)
+    app = trimcp.asgi_app(trimcp.Server("legacy"), sse_path="/sse", max_body_bytes=1000)
     async with running_server(app) as http:
         (context, stream), endpoint = await open_legacy(http)
         assert endpoint.startswith("/messages?sessionId=")

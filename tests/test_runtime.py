@@ -194,7 +194,11 @@ async def test_ending_the_connection_cancels_running_requests(how: str) -> None:
         async with trio.open_nursery() as nursery:
             connection = await nursery.start(
                 lambda task_status: trimcp.serve_stream(
-                    server, server_stream.receive_stream, server_stream.send_stream, grace=0.2, task_status=task_status
+                    server,
+                    server_stream.receive_stream,
+                    server_stream.send_stream,
+                    graceful_timeout_seconds=0.2,
+                    task_status=task_status,
                 )
             )
             await client_stream.send_all(request)
@@ -223,7 +227,11 @@ async def test_requests_finishing_within_the_grace_period_are_answered() -> None
         async with trio.open_nursery() as nursery:
             connection = await nursery.start(
                 lambda task_status: trimcp.serve_stream(
-                    server, server_stream.receive_stream, server_stream.send_stream, grace=2, task_status=task_status
+                    server,
+                    server_stream.receive_stream,
+                    server_stream.send_stream,
+                    graceful_timeout_seconds=2,
+                    task_status=task_status,
                 )
             )
             await client_stream.send_all(

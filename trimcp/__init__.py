@@ -47,7 +47,7 @@ _EXPORTS = {
     "ToolError": "._server.errors",
     "ToolResult": "._server.tools",
     "MCPApp": "._transports",
-    "SecurityPolicy": "._transports",
+    "HTTPConfig": "._transports",
     "asgi_app": "._transports",
     "serve_http": "._transports",
     "serve_stdio": "._transports",
@@ -66,6 +66,7 @@ __all__ = [
     "Context",
     "ElicitResult",
     "EmbeddedResource",
+    "HTTPConfig",
     "HTTPStatusError",
     "Image",
     "LocalProtocolError",
@@ -81,7 +82,6 @@ __all__ = [
     "ResourceNotFoundError",
     "Root",
     "SampleResult",
-    "SecurityPolicy",
     "Server",
     "ServerClosed",
     "ToolError",
@@ -126,5 +126,5 @@ if TYPE_CHECKING:
     from ._server.errors import ResourceNotFoundError, ToolError
     from ._server.server import Server
     from ._server.tools import ToolResult
-    from ._transports import MCPApp, SecurityPolicy, asgi_app, serve_http, serve_stdio, serve_stream
+    from ._transports import HTTPConfig, MCPApp, asgi_app, serve_http, serve_stdio, serve_stream
     from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed

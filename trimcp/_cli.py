@@ -16,10 +16,10 @@ import trio
 
 from . import _client_cli
 from ._server.server import Server
-from ._transports import asgi_app, serve_http, serve_stdio
-from ._transports.http.serve import DEFAULT_BACKLOG
+from ._transports import HTTPConfig, serve_http, serve_stdio
 
 _DEFAULT_NAMES = ("server", "mcp", "app")
+_HTTP = HTTPConfig()
 
 
 def load_server(target: str) -> Server:
@@ -69,20 +69,22 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--log-level", default="INFO", help="log level for the server's own log on stderr")
     serve.add_argument(
-        "--graceful-timeout", "--grace", type=float, default=None,
-        help="seconds running requests get at shutdown (stdio: 1, HTTP: 5)",
+        "--graceful-timeout", "--grace", type=float, default=None, metavar="SECONDS",
+        help=f"seconds running requests get at shutdown (stdio: 1, HTTP: {_HTTP.graceful_timeout_seconds:g})",
     )  # fmt: skip
-    http = serve.add_argument_group("streamable-http")
-    http.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    http.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
-    http.add_argument("--path", default="/mcp", help="the Streamable HTTP endpoint's path (default: /mcp)")
+    http = serve.add_argument_group("streamable-http (defaults: trimcp.HTTPConfig)")
+    http.add_argument("--host", default=_HTTP.host, help=f"address to bind (default: {_HTTP.host})")
+    http.add_argument("--port", type=int, default=_HTTP.port, help=f"port to bind (default: {_HTTP.port})")
+    http.add_argument("--path", default=_HTTP.path, help=f"the Streamable HTTP endpoint's path (default: {_HTTP.path})")
     http.add_argument(
         "--legacy-sse",
         action="store_true",
         help="with streamable-http: also serve the HTTP+SSE transport (at --sse-path and --messages-path)",
     )
     http.add_argument("--sse-path", default="/sse", help="the HTTP+SSE transport's stream path (default: /sse)")
-    http.add_argument("--messages-path", default="/messages", help="its message path (default: /messages)")
+    http.add_argument(
+        "--messages-path", default=_HTTP.messages_path, help=f"its message path (default: {_HTTP.messages_path})"
+    )
     http.add_argument(
         "--allow-host",
         action="append",
@@ -112,14 +114,21 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer requests with JSON; SSE only where a request must stream (questions, listen)",
     )
-    http.add_argument(
-        "--backlog",
-        type=int,
-        default=DEFAULT_BACKLOG,
-        help=f"connections waiting to be accepted (default: {DEFAULT_BACKLOG})",
+    _number(http, "--backlog", int, _HTTP.backlog, "connections waiting to be accepted")
+    _number(http, "--max-sessions", int, _HTTP.max_sessions, "open sessions (beyond: 503)")
+    _number(http, "--max-body-bytes", int, _HTTP.max_body_bytes, "bytes in one request body (beyond: 413)")
+    _number(
+        http, "--session-idle-timeout", float, _HTTP.session_idle_timeout_seconds, "seconds before an idle session ends"
+    )
+    _number(
+        http, "--keep-alive-timeout", float, _HTTP.keep_alive_timeout_seconds, "seconds an idle connection stays open"
     )
     _client_cli.add_commands(commands)
     return parser
+
+
+def _number(group: Any, flag: str, kind: type, default: float, what: str) -> None:
+    group.add_argument(flag, type=kind, default=default, metavar="N", help=f"{what} (default: {default:g})")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -134,28 +143,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = load_server(args.target)
     if args.transport == "stdio":
         grace = 1.0 if args.graceful_timeout is None else args.graceful_timeout
-        trio.run(lambda: serve_stdio(server, grace=grace))
+        trio.run(lambda: serve_stdio(server, graceful_timeout_seconds=grace))
         return
     legacy = args.transport == "sse" or args.legacy_sse
-    app = asgi_app(
-        server,
+    config = HTTPConfig(
+        host=args.host,
+        port=args.port,
         path=None if args.transport == "sse" else args.path,
         sse_path=args.sse_path if legacy else None,
         messages_path=args.messages_path,
         allowed_hosts=args.allowed_hosts,
         allowed_origins=args.allowed_origins,
         cors_origins=args.cors_origins,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
         json_response=args.json_response,
+        backlog=args.backlog,
+        max_sessions=args.max_sessions,
+        max_body_bytes=args.max_body_bytes,
+        session_idle_timeout_seconds=args.session_idle_timeout,
+        keep_alive_timeout_seconds=args.keep_alive_timeout,
     )
-    grace = 5.0 if args.graceful_timeout is None else args.graceful_timeout
-    trio.run(
-        lambda: serve_http(
-            app,
-            host=args.host,
-            port=args.port,
-            certfile=args.certfile,
-            keyfile=args.keyfile,
-            graceful_timeout=grace,
-            backlog=args.backlog,
-        )
-    )
+    if args.graceful_timeout is not None:
+        config = config.evolve(graceful_timeout_seconds=args.graceful_timeout)
+    trio.run(lambda: serve_http(server, config))

@@ -11,10 +11,10 @@ import pytest
 PUBLIC = {
     "trimcp": [
         "Audio", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTimeout", "Completion",
-        "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPStatusError", "Image",
+        "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPConfig", "HTTPStatusError", "Image",
         "LocalProtocolError", "MCPApp", "Message", "MissingClientCapability", "NotAnMCPServer", "ProtocolError",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",
-        "SampleResult", "SecurityPolicy", "Server", "ServerClosed", "ToolError", "ToolResult", "asgi_app",
+        "SampleResult", "Server", "ServerClosed", "ToolError", "ToolResult", "asgi_app",
         "open_client", "serve_http", "serve_stdio", "serve_stream",
     ],
     "trimcp.protocol": [

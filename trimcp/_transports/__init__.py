@@ -1,13 +1,13 @@
 """Transports: how bytes reach a session (stdio and byte streams; Streamable HTTP)."""
 
-from .http import MCPApp, SecurityPolicy, asgi_app, serve_http
+from .http import HTTPConfig, MCPApp, asgi_app, serve_http
 from .stdio import serve_stdio
 from .streams import MAX_MESSAGE_SIZE, StreamConnection, serve_stream
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
+    "HTTPConfig",
     "MCPApp",
-    "SecurityPolicy",
     "StreamConnection",
     "asgi_app",
     "serve_http",

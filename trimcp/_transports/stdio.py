@@ -74,15 +74,15 @@ def _stdout_redirected_to_stderr() -> Iterator[int]:
 async def serve_stdio(
     server: Server,
     *,
-    max_message_size: int = MAX_MESSAGE_SIZE,
-    grace: float = 1.0,
+    max_message_bytes: int = MAX_MESSAGE_SIZE,
+    graceful_timeout_seconds: float = 1.0,
     handle_signals: bool = True,
     task_status: trio.TaskStatus[StreamConnection] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``server`` on this process's stdin/stdout until stdin closes.
 
-    With ``handle_signals``, SIGINT/SIGTERM stop reading and give running requests ``grace``
-    seconds before cancelling them (reason: shutdown); a second signal cancels at once.
+    With ``handle_signals``, SIGINT/SIGTERM stop reading and give running requests
+    ``graceful_timeout_seconds`` before cancelling them (reason: shutdown); a second signal cancels at once.
     """
     with _stdout_redirected_to_stderr() as protocol_fd:
         receive_stream = _stream_for(0)
@@ -95,8 +95,8 @@ async def serve_stdio(
                         server,
                         receive_stream,
                         send_stream,
-                        max_message_size=max_message_size,
-                        grace=grace,
+                        max_message_bytes=max_message_bytes,
+                        graceful_timeout_seconds=graceful_timeout_seconds,
                         task_status=task_status,
                     )
                     nursery.cancel_scope.cancel(reason="stdin closed")  # stops the signal watcher

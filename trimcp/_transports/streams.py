@@ -43,23 +43,23 @@ async def serve_stream(
     receive_stream: trio.abc.ReceiveStream,
     send_stream: trio.abc.SendStream,
     *,
-    max_message_size: int = MAX_MESSAGE_SIZE,
-    outbound_buffer: int = 256,
-    grace: float = 1.0,
+    max_message_bytes: int = MAX_MESSAGE_SIZE,
+    outbound_buffer_messages: int = 256,
+    graceful_timeout_seconds: float = 1.0,
     task_status: trio.TaskStatus[StreamConnection] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve one connection until the peer closes its side, :meth:`StreamConnection.stop` is
     called, or the call is cancelled.
 
-    Each line is one JSON-RPC message (or a batch); a line over ``max_message_size`` bytes is
+    Each line is one JSON-RPC message (or a batch); a line over ``max_message_bytes`` is
     skipped without being buffered and answered with -32600. When input ends the client is
     gone: running requests are cancelled at once with reason "client disconnected" (what is
-    already queued is still written). On :meth:`StreamConnection.stop` they get ``grace``
-    seconds to finish and send their responses, then are cancelled with reason "shutdown";
+    already queued is still written). On :meth:`StreamConnection.stop` they get
+    ``graceful_timeout_seconds`` to finish and send their responses, then are cancelled with reason "shutdown";
     cancelled from outside, at once. ``task_status.started()`` receives the
     :class:`StreamConnection`.
     """
-    outbox = Outbox(outbound_buffer)
+    outbox = Outbox(outbound_buffer_messages)
     async with trio.open_nursery() as nursery:
         async with open_session(Connection(server, outbox), outbox) as session:
             connection = StreamConnection(session, server)
@@ -67,9 +67,9 @@ async def serve_stream(
             task_status.started(connection)
             try:
                 with connection._read_scope:
-                    await _read_loop(session, receive_stream, max_message_size)
+                    await _read_loop(session, receive_stream, max_message_bytes)
                 if connection.stopping:
-                    with trio.move_on_after(grace):
+                    with trio.move_on_after(graceful_timeout_seconds):
                         await session.wait_idle()
                 session.close(CancelReason.SHUTDOWN if connection.stopping else CancelReason.CLIENT_DISCONNECTED)
             except trio.Cancelled:
@@ -78,8 +78,8 @@ async def serve_stream(
         outbox.close()
 
 
-async def _read_loop(session: Session, stream: trio.abc.ReceiveStream, max_message_size: int) -> None:
-    lines = LineBuffer(max_message_size)
+async def _read_loop(session: Session, stream: trio.abc.ReceiveStream, max_message_bytes: int) -> None:
+    lines = LineBuffer(max_message_bytes)
     while True:
         try:
             chunk = await stream.receive_some(_READ_SIZE)
@@ -88,17 +88,17 @@ async def _read_loop(session: Session, stream: trio.abc.ReceiveStream, max_messa
         if not chunk:
             last = lines.flush()
             if last is not None:
-                await _receive_line(session, last, max_message_size)
+                await _receive_line(session, last, max_message_bytes)
             return
         for line in lines.feed(chunk):
-            await _receive_line(session, line, max_message_size)
+            await _receive_line(session, line, max_message_bytes)
 
 
-async def _receive_line(session: Session, line: bytes | OversizedLine, max_message_size: int) -> None:
+async def _receive_line(session: Session, line: bytes | OversizedLine, max_message_bytes: int) -> None:
     if type(line) is OversizedLine:
         error = {
             "code": INVALID_REQUEST,
-            "message": f"Invalid Request: message of {line.size} bytes exceeds the limit of {max_message_size} bytes",
+            "message": f"Invalid Request: message of {line.size} bytes exceeds the limit of {max_message_bytes} bytes",
         }
         await session.outbox.send(Outgoing(jsonrpc.error_bytes(None, error), final=True))
     else:

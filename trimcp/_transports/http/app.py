@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import trio
 
@@ -44,7 +44,8 @@ from .asgi import (
     send_response,
     with_disconnect_hook,
 )
-from .events import EventId, EventStore, MemoryEventStore, SSEStream
+from .config import HTTPConfig
+from .events import EventId, MemoryEventStore, SSEStream
 from .legacy_sse import LegacySSE
 from .security import SecurityPolicy
 from .sessions import HTTPSession, SessionManager
@@ -56,60 +57,33 @@ _SESSION_HEADER = b"mcp-session-id"
 
 
 class MCPApp:
-    """An ASGI application serving one :class:`~trimcp.Server` at ``path`` (relative to where it
-    is mounted). Build it with :func:`trimcp.asgi_app`.
+    """An ASGI application serving one :class:`~trimcp.Server` as :class:`HTTPConfig` says
+    (its ``path`` is relative to where the app is mounted). Build it with :func:`trimcp.asgi_app`.
 
-    With ``sse_path`` (``"/sse"``), the deprecated HTTP+SSE transport of 2024-11-05 is served
-    beside it (``GET sse_path`` opens a session, ``POST messages_path?sessionId=…`` talks to
-    it); with ``path=None``, only that.
-
-    Handshake-era SSE streams are resumable by default: their events carry ids and are kept in
-    a bounded in-memory ``event_store``; a client that loses a POST's stream has
-    ``resume_window`` seconds to resume it with ``GET`` and ``Last-Event-ID`` before its
-    requests are cancelled. With ``event_store=None``, losing a stream cancels its requests at
-    once. 2025-11-25 clients get a priming event carrying ``retry: retry_ms``.
+    With an ``sse_path``, the deprecated HTTP+SSE transport of 2024-11-05 is served beside the
+    endpoint; with ``path=None``, only that. Handshake-era SSE streams are resumable by default:
+    their events carry ids and are kept in the ``event_store``; a client that loses a POST's
+    stream has ``resume_window_seconds`` to resume it with ``GET`` and ``Last-Event-ID`` before
+    its requests are cancelled.
     """
 
-    def __init__(
-        self,
-        server: Server,
-        *,
-        path: str | None = "/mcp",
-        sse_path: str | None = None,
-        messages_path: str = "/messages",
-        security: SecurityPolicy | None = None,
-        max_body_size: int = 4 * 1024 * 1024,
-        max_sessions: int = 10_000,
-        session_idle_timeout: float = 30 * 60,
-        keepalive_interval: float = 15.0,
-        outbound_buffer: int = 256,
-        json_response: bool = False,
-        event_store: EventStore | None | Literal["memory"] = "memory",
-        resume_window: float = 60.0,
-        retry_ms: int = 1000,
-    ) -> None:
+    def __init__(self, server: Server, config: HTTPConfig | None = None) -> None:
         self.server = server
-        self.security = security or SecurityPolicy()
-        self.path = _normalize(path)
-        self.sse_path = _normalize(sse_path)
-        self.messages_path = _normalize(messages_path) if sse_path is not None else None
-        self.max_body_size = max_body_size
-        self.keepalive_interval = keepalive_interval
-        self.outbound_buffer = outbound_buffer
-        self.json_response = json_response
-        self.retry_ms = retry_ms
-        store = MemoryEventStore() if event_store == "memory" else event_store
-        self.sessions = SessionManager(
-            server,
-            max_sessions=max_sessions,
-            idle_timeout=session_idle_timeout,
-            outbound_buffer=outbound_buffer,
-            store=store,  # type: ignore[arg-type]
-            resume_window=resume_window,
+        self.config = config = config if config is not None else HTTPConfig()
+        self.security = SecurityPolicy(
+            allowed_hosts=config.allowed_hosts, allowed_origins=config.allowed_origins, cors_origins=config.cors_origins
         )
-        self.legacy = LegacySSE(
-            server, messages_path=messages_path, outbound_buffer=outbound_buffer, keepalive_interval=keepalive_interval
-        )
+        self.path = config.path
+        self.sse_path = config.sse_path
+        self.messages_path = config.messages_path if config.sse_path is not None else None
+        self.max_body_size = config.max_body_bytes
+        self.keepalive_interval = config.sse_keepalive_seconds
+        self.outbound_buffer = config.outbound_buffer_messages
+        self.json_response = config.json_response
+        self.retry_ms = config.retry_ms
+        store = MemoryEventStore() if config.event_store == "memory" else config.event_store
+        self.sessions = SessionManager(server, config, store)  # type: ignore[arg-type]
+        self.legacy = LegacySSE(server, config)
         self._stateless = Connection(server, era=Era.PER_REQUEST)
         self._host: trio.Nursery | None = None
         self._host_token: object = None
@@ -503,10 +477,6 @@ def _always_ok(answer: Outgoing) -> int:
 def _status_of(answer: Outgoing) -> int:
     """The HTTP status of a 2026-07-28 JSON answer: its error's, else 200."""
     return answer.error.http_status if answer.error is not None else 200
-
-
-def _normalize(path: str | None) -> str | None:
-    return None if path is None else path.rstrip("/") or "/"
 
 
 def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:

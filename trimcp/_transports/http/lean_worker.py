@@ -32,15 +32,10 @@ from hypercorn.utils import ShutdownError, parse_socket_addr, raise_shutdown, re
 
 from .app_inbox import AppInbox
 from .asgi import DISCONNECT_EXTENSION
+from .config import HTTPConfig
 
 MAX_RECV = 2**16
 HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
-#: Seconds one write (or a graceful close) may take before the peer is taken for gone and the
-#: connection is closed: writes are shielded from cancellation, so this is what bounds them.
-WRITE_TIMEOUT = 60.0
-#: Seconds the rest of a request body is read (and dropped) after its app has answered, so the
-#: connection can be kept alive; past that it is closed.
-REQUEST_DRAIN_TIMEOUT = 2.0
 #: What ends a connection quietly: the peer left, or its TLS handshake failed or took too long.
 _PEER_GONE = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError)
 
@@ -112,9 +107,13 @@ class LeanConnection:
         state: ConnectionState,
         live: set[LeanConnection],
         stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+        settings: HTTPConfig,
     ) -> None:
         self.app = app
         self.config = config
+        #: Writes are shielded from cancellation: this is what bounds them (and a graceful close).
+        self.write_timeout = settings.write_timeout_seconds
+        self.request_drain_timeout = settings.request_drain_timeout_seconds
         self.context = context
         self.state = state
         self.stream = stream
@@ -178,7 +177,7 @@ class LeanConnection:
           wait for it before reading events;
         - a response that ends before its request's body has arrived (a 404 or 413 answered
           unread) is written at once but ended only once the rest of the body has been read
-          and dropped (for at most ``REQUEST_DRAIN_TIMEOUT``): hypercorn closes a connection
+          and dropped (for at most ``request_drain_timeout``): hypercorn closes a connection
           whose response ends first, and a request pipelined behind it would go unanswered.
         """
 
@@ -201,7 +200,7 @@ class LeanConnection:
                     await send({**message, "more_body": True})
                     await self._release_head()
                     inbox.drop_body()
-                    with trio.move_on_after(REQUEST_DRAIN_TIMEOUT):
+                    with trio.move_on_after(self.request_drain_timeout):
                         await inbox.wait_request_end()
                     message = {"type": "http.response.body", "body": b"", "more_body": False}
                 await send(message)
@@ -249,10 +248,10 @@ class LeanConnection:
         under one lock, so the stream is never entered twice (trio would raise
         ``BusyResourceError``). A write is shielded whatever happens to the task writing it (a
         response cut in the middle is worse than a late cancellation), lock wait included, for
-        at most ``WRITE_TIMEOUT``; a peer that takes longer, or is gone, loses the connection.
+        at most ``write_timeout``; a peer that takes longer, or is gone, loses the connection.
         Taking the lock is a scheduling point before every write: under many connections that
         keeps the tail latency down (writing at once was faster per call but starved some)."""
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + WRITE_TIMEOUT):
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + self.write_timeout):
             async with self._write_lock:
                 if self._closed:
                     return
@@ -287,8 +286,8 @@ class LeanConnection:
 
     async def _close(self) -> None:
         """Close gracefully, once: after any write under way, send EOF, then close the stream
-        (at once if that takes more than ``WRITE_TIMEOUT``). Never raises."""
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + WRITE_TIMEOUT):
+        (at once if that takes more than ``write_timeout``). Never raises."""
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + self.write_timeout):
             async with self._write_lock:
                 if self._closed:
                     return
@@ -312,13 +311,15 @@ class LeanConnection:
 async def serve_lean(
     app: AppWrapper,
     config: Config,
+    settings: HTTPConfig | None = None,
     *,
     shutdown_trigger: Callable[..., Awaitable[Any]] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """hypercorn's ``worker_serve`` (lifespan, binds, TLS, QUIC, ``max_requests``, graceful
     shutdown) with :class:`LeanConnection` serving each TCP connection. ``app`` is wrapped
-    already (``hypercorn.utils.wrap_app``)."""
+    already (``hypercorn.utils.wrap_app``); ``settings`` gives the write and drain timeouts."""
+    settings = settings if settings is not None else HTTPConfig()
     config.set_statsd_logger_class(StatsdLogger)
     lifespan_state: dict[str, Any] = {}
     lifespan = Lifespan(app, config, lifespan_state)
@@ -342,7 +343,7 @@ async def serve_lean(
                     state = ConnectionState(lifespan_state.copy())
 
                     async def handler(stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> None:
-                        await LeanConnection(app, config, context, state, live, stream).run()
+                        await LeanConnection(app, config, context, state, live, stream, settings).run()
 
                     nursery.start_soon(
                         partial(trio.serve_listeners, handler, listeners, handler_nursery=server_nursery)

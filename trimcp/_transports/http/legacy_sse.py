@@ -25,6 +25,7 @@ from .asgi import (
     send_jsonrpc_error,
     send_response,
 )
+from .config import HTTPConfig
 from .streaming import stream_sse
 
 
@@ -37,11 +38,11 @@ class LegacySession:
 class LegacySSE:
     """The two endpoints of the old transport, for one server."""
 
-    def __init__(self, server: Server, *, messages_path: str, outbound_buffer: int, keepalive_interval: float) -> None:
+    def __init__(self, server: Server, config: HTTPConfig) -> None:
         self.server = server
-        self.messages_path = messages_path
-        self.outbound_buffer = outbound_buffer
-        self.keepalive_interval = keepalive_interval
+        self.messages_path = config.messages_path
+        self.outbound_buffer = config.outbound_buffer_messages
+        self.keepalive_interval = config.sse_keepalive_seconds
         self.sessions: dict[str, LegacySession] = {}
         self._closing_reason: CancelReason | None = None
 

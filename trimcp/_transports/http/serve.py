@@ -4,7 +4,7 @@ lean trio worker), with trimcp's graceful shutdown."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import hypercorn.config
@@ -13,85 +13,54 @@ from hypercorn.utils import wrap_app
 
 from ..._server.server import Server
 from .app import MCPApp
+from .config import LISTENING_SETTINGS, HTTPConfig
 from .lean_worker import serve_lean
-from .security import SecurityPolicy
-
-#: Connections the kernel may hold before they are accepted (hypercorn's default is 100: a
-#: burst of 1,000 connections then waits for SYN retransmissions, seconds). Linux caps it at
-#: ``net.core.somaxconn`` (4096 by default).
-DEFAULT_BACKLOG = 2048
-
-
-def hypercorn_config(
-    *,
-    host: str,
-    port: int,
-    certfile: str | None = None,
-    keyfile: str | None = None,
-    graceful_timeout: float = 5.0,
-    backlog: int = DEFAULT_BACKLOG,
-) -> hypercorn.config.Config:
-    """A hypercorn configuration binding ``host:port`` (TLS when a certificate is given), with
-    room for ``backlog`` connections waiting to be accepted."""
-    config = hypercorn.config.Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"]
-    config.certfile = certfile
-    config.keyfile = keyfile
-    config.graceful_timeout = graceful_timeout
-    config.backlog = backlog
-    config.accesslog = None
-    return config
 
 
 async def serve_http(
     target: Server | MCPApp | Callable[..., Awaitable[None]],
+    config: HTTPConfig | None = None,
     *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    certfile: str | None = None,
-    keyfile: str | None = None,
-    graceful_timeout: float = 5.0,
-    backlog: int = DEFAULT_BACKLOG,
     handle_signals: bool = True,
-    config: hypercorn.config.Config | None = None,
+    hypercorn_config: hypercorn.config.Config | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-    **app_options: Any,
+    **settings: Any,
 ) -> None:
     """Serve a server (or an app built by :func:`asgi_app`, or any ASGI app mounting one) over
     Streamable HTTP until cancelled or, with ``handle_signals``, until SIGINT/SIGTERM.
 
-    A signal starts a graceful shutdown: new work is refused, idle GET streams end, running
-    requests get ``graceful_timeout`` seconds, then are cancelled (reason: shutdown) and the
-    server stops. A second signal stops at once. ``task_status.started()`` receives the
-    bound addresses (useful with ``port=0``).
+    The settings are ``config``'s, else those of the :class:`MCPApp` served, else the
+    defaults; keywords (:class:`HTTPConfig`'s fields: ``port=0``, ``json_response=True``…)
+    change them (for an app built already, only the listening ones: ``TypeError`` otherwise). A signal starts a graceful shutdown: new work is refused, idle GET streams
+    end, running requests get ``graceful_timeout_seconds``, then are cancelled (reason:
+    shutdown) and the server stops. A second signal stops at once. ``task_status.started()``
+    receives the bound addresses (useful with ``port=0``).
 
-    ``backlog`` bounds the connections waiting to be accepted. ``config``, a
-    ``hypercorn.config.Config``, replaces the address, TLS, grace and backlog options (for
-    hypercorn's other settings: timeouts, limits, binds, ALPN, access log).
+    ``hypercorn_config``, a ``hypercorn.config.Config``, replaces the listening settings (for
+    hypercorn's others: binds, ALPN, access log, h2 limits).
     """
-    app = MCPApp(target, **app_options) if isinstance(target, Server) else target
+    if not isinstance(target, Server) and settings.keys() - LISTENING_SETTINGS:
+        named = ", ".join(sorted(settings.keys() - LISTENING_SETTINGS))
+        raise TypeError(f"serve_http: {named} configure the app, which is built already: give them to asgi_app")
     if config is None:
-        config = hypercorn_config(
-            host=host,
-            port=port,
-            certfile=certfile,
-            keyfile=keyfile,
-            graceful_timeout=graceful_timeout,
-            backlog=backlog,
-        )
-    graceful_timeout = config.graceful_timeout
+        config = target.config if isinstance(target, MCPApp) else HTTPConfig()
+    config = config.evolve(**settings)
+    app = MCPApp(target, config) if isinstance(target, Server) else target
+    if hypercorn_config is None:
+        hypercorn_config = config.hypercorn_config()
+    grace = hypercorn_config.graceful_timeout
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
 
         async def run_server(task_status: trio.TaskStatus[list[str]]) -> None:
-            wrapped = wrap_app(app, config.wsgi_max_body_size, "asgi")
-            await serve_lean(wrapped, config, shutdown_trigger=stop.wait, task_status=task_status)
+            wrapped = wrap_app(app, hypercorn_config.wsgi_max_body_size, "asgi")
+            await serve_lean(wrapped, hypercorn_config, config, shutdown_trigger=stop.wait, task_status=task_status)
             nursery.cancel_scope.cancel(reason="server stopped")
 
         binds: list[str] = await nursery.start(run_server)
         task_status.started(binds)
         if handle_signals:
-            nursery.start_soon(_shutdown_on_signals, app, graceful_timeout, stop, nursery.cancel_scope)
+            nursery.start_soon(_shutdown_on_signals, app, grace, stop, nursery.cancel_scope)
 
 
 async def _shutdown_on_signals(app: Any, grace: float, stop: trio.Event, scope: trio.CancelScope) -> None:
@@ -110,21 +79,9 @@ async def _shutdown_on_signals(app: Any, grace: float, stop: trio.Event, scope: 
             nursery.cancel_scope.cancel()
 
 
-def asgi_app(
-    server: Server,
-    *,
-    path: str = "/mcp",
-    allowed_hosts: Sequence[str] | None = None,
-    allowed_origins: Sequence[str] | None = None,
-    cors_origins: Sequence[str] = (),
-    **options: Any,
-) -> MCPApp:
-    """The Streamable HTTP endpoint for ``server`` as an ASGI app (mountable; ``path`` is
-    relative to the mount). Serve it with ``hypercorn --worker-class trio module:app`` or
-    :func:`serve_http`. See :class:`MCPApp` for the options."""
-    security = SecurityPolicy(
-        allowed_hosts=tuple(allowed_hosts) if allowed_hosts is not None else None,
-        allowed_origins=tuple(allowed_origins) if allowed_origins is not None else None,
-        cors_origins=tuple(cors_origins),
-    )
-    return MCPApp(server, path=path, security=security, **options)
+def asgi_app(server: Server, config: HTTPConfig | None = None, **settings: Any) -> MCPApp:
+    """The Streamable HTTP endpoint for ``server`` as an ASGI app (mountable; its ``path`` is
+    relative to the mount), with ``config``'s settings changed by keywords (:class:`HTTPConfig`'s
+    fields: ``path="/mcp"``, ``json_response=True``…). Serve it with ``hypercorn
+    --worker-class trio module:app`` or :func:`serve_http`."""
+    return MCPApp(server, (config if config is not None else HTTPConfig()).evolve(**settings))

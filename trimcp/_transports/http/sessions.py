@@ -14,6 +14,7 @@ import trio
 from ..._runtime import CancelReason, Outbox, Session, open_session
 from ..._server.connection import Connection
 from ..._server.server import Server
+from .config import HTTPConfig
 from .events import EventStore, SSEStream
 
 #: Finished streams a session remembers for replay, beyond which the oldest are forgotten.
@@ -39,21 +40,19 @@ class HTTPSession:
         session_id: str,
         serial: int,
         connection: Connection,
-        idle_timeout: float,
+        config: HTTPConfig,
         store: EventStore | None,
-        resume_window: float,
-        outbound_buffer: int,
     ) -> None:
         self.id = session_id
         self.serial = serial
         self.connection = connection
-        self.idle_timeout = idle_timeout
+        self.idle_timeout = config.session_idle_timeout_seconds
         self.store = store
-        self.resume_window = resume_window
+        self.resume_window = config.resume_window_seconds
         #: Set by :meth:`run` before the session is published.
         self.runtime: Session
         #: The standalone (GET) stream, number 0: server-initiated messages go here.
-        connection.outbox = Outbox(outbound_buffer)
+        connection.outbox = Outbox(config.outbound_buffer_messages)
         self.standalone = SSEStream(serial, 0, connection.outbox, store)
         self.streams: dict[int, SSEStream] = {0: self.standalone}
         self._stream_numbers = itertools.count(1)
@@ -169,19 +168,13 @@ class SessionManager:
     def __init__(
         self,
         server: Server,
-        *,
-        max_sessions: int,
-        idle_timeout: float,
-        outbound_buffer: int,
+        config: HTTPConfig,
         store: EventStore | None,
-        resume_window: float,
     ) -> None:
         self.server = server
-        self.max_sessions = max_sessions
-        self.idle_timeout = idle_timeout
-        self.outbound_buffer = outbound_buffer
+        self.config = config
+        self.max_sessions = config.max_sessions
         self.store = store
-        self.resume_window = resume_window
         self._serials = itertools.count(1)
         self._sessions: dict[str, HTTPSession] = {}
         self._created = 0
@@ -199,15 +192,7 @@ class SessionManager:
     async def create(self, nursery: trio.Nursery, connection: Connection) -> HTTPSession:
         """Start a session for ``connection`` (whose ``initialize`` succeeded) in ``nursery``."""
         session_id = secrets.token_urlsafe(24)
-        session = HTTPSession(
-            session_id,
-            next(self._serials),
-            connection,
-            self.idle_timeout,
-            self.store,
-            self.resume_window,
-            self.outbound_buffer,
-        )
+        session = HTTPSession(session_id, next(self._serials), connection, self.config, self.store)
         await nursery.start(self._run, session)
         self._sessions[session_id] = session
         self._created += 1
