@@ -418,7 +418,7 @@ async def test_closing_a_modern_stream_cancels_at_once_and_writes_nothing_more(r
             async with http.open("POST", headers=headers, body=modern_call(1, "sleep", {"seconds": 30})) as stream:
                 assert stream.status == 200
                 await probe.started.wait()
-                assert len(app._per_request_runtimes) == 1
+                assert len(app.per_request.runtimes()) == 1
                 closed_at = trio.current_time()
                 await stream.close()
         with trio.fail_after(5):
@@ -426,7 +426,7 @@ async def test_closing_a_modern_stream_cancels_at_once_and_writes_nothing_more(r
         assert probe.finally_at is not None and probe.finally_at - closed_at < 0.1
         assert probe.reason is CancelReason.CLIENT_DISCONNECTED
         with trio.fail_after(5):
-            while app._per_request_runtimes:
+            while app.per_request.runtimes():
                 await trio.sleep(0.01)
 
 

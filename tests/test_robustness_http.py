@@ -14,9 +14,10 @@ import trio
 
 import trimcp
 from tests.http_support import JSON_AND_SSE, Probe, envelope, modern_headers, probe_server, running_server
-from trimcp import Context, MCPApp
+from trimcp import Context
 from trimcp._runtime import session as runtime_session
 from trimcp._server.connection import Connection
+from trimcp._transports.http.per_request import PerRequestEndpoint
 from trimcp.protocol import jsonrpc
 from trimcp.protocol.sse import SSEDecoder
 
@@ -110,7 +111,7 @@ BOOM_CALL = {"jsonrpc": "2.0", "id": "boom", "method": "tools/call",
         ("protocol core: parsing", jsonrpc, "parse", 500, None),
         ("runtime: preparing a request", runtime_session, "RequestHandle", 200, "boom"),
         ("server: routing", Connection, "route", 200, "boom"),
-        ("transport: reading the POST", MCPApp, "_tool_schema", 500, None),
+        ("transport: reading the POST", PerRequestEndpoint, "_tool_schema", 500, None),
     ],
 )
 async def test_a_failure_at_any_layer_is_answered_logged_and_survived(

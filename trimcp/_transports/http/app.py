@@ -1,9 +1,9 @@
 """The Streamable HTTP endpoint as one ASGI application, serving both protocol eras.
 
 The body decides the era: a request carrying a 2026-07-28 ``_meta`` envelope (or any POST
-announced as 2026-07-28 without a session) is served statelessly, its request living in the
-POST's own task; everything else belongs to a handshake-era session, whose requests live in the
-app's host nursery.
+announced as 2026-07-28 without a session) is served statelessly (:mod:`.per_request`), its
+request living in the POST's own task; everything else belongs to a handshake-era session
+(:mod:`.sessions`), whose requests live in the app's host nursery (:mod:`.host`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from typing import Any
 
 import trio
 
-from ..._runtime import CancelReason, Outbox, Outgoing, Session, open_session
+from ..._runtime import CancelReason, Outbox, Outgoing
 from ..._server.connection import Connection
 from ..._server.server import Server
 from ...protocol import jsonrpc
-from ...protocol.envelope import read_envelope
 from ...protocol.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -27,7 +26,6 @@ from ...protocol.errors import (
     RemoteProtocolError,
     show_value,
 )
-from ...protocol.http_headers import check_request_headers
 from ...protocol.jsonrpc import Batch, Notification, Request
 from ...protocol.lifecycle import Feature, carries, era_of_http_post, handshake_version_refused, http_stream_refused
 from ...protocol.versions import Era
@@ -46,10 +44,12 @@ from .asgi import (
 )
 from .config import HTTPConfig
 from .events import EventId, MemoryEventStore, SSEStream
+from .host import SessionHost
 from .legacy_sse import LegacySSE
+from .per_request import PerRequestEndpoint
 from .security import SecurityPolicy
 from .sessions import HTTPSession, SessionManager
-from .streaming import answer_json, stream_sse
+from .streaming import abandon, answer_json, stream_sse
 
 logger = logging.getLogger("trimcp.http")
 
@@ -76,19 +76,11 @@ class MCPApp:
         self.path = config.path
         self.sse_path = config.sse_path
         self.messages_path = config.messages_path if config.sse_path is not None else None
-        self.max_body_size = config.max_body_bytes
-        self.keepalive_interval = config.sse_keepalive_seconds
-        self.outbound_buffer = config.outbound_buffer_messages
-        self.json_response = config.json_response
-        self.retry_ms = config.retry_ms
         store = MemoryEventStore() if config.event_store == "memory" else config.event_store
         self.sessions = SessionManager(server, config, store)  # type: ignore[arg-type]
         self.legacy = LegacySSE(server, config)
-        self._stateless = Connection(server, era=Era.PER_REQUEST)
-        self._host: trio.Nursery | None = None
-        self._host_token: object = None
-        self._host_ready: trio.Event | None = None
-        self._per_request_runtimes: set[Session] = set()
+        self.per_request = PerRequestEndpoint(server, config)
+        self._host = SessionHost(on_cancelled=lambda: self.sessions.close_all(CancelReason.SHUTDOWN))
         self._closing = False
 
     async def shutdown(self, grace: float) -> None:
@@ -97,15 +89,14 @@ class MCPApp:
         started ends properly."""
         self._closing = True
         self.server.close_listeners()
-        runtimes = [*self._per_request_runtimes, *self.sessions.runtimes(), *self.legacy.runtimes()]
+        runtimes = [*self.per_request.runtimes(), *self.sessions.runtimes(), *self.legacy.runtimes()]
         self.sessions.end_standalone_streams()
         with trio.move_on_after(grace):
             for runtime in runtimes:
                 await runtime.wait_idle()
         self.sessions.close_all(CancelReason.SHUTDOWN)
         self.legacy.close_all(CancelReason.SHUTDOWN)
-        for runtime in list(self._per_request_runtimes):
-            runtime.close(CancelReason.SHUTDOWN)
+        self.per_request.close_all(CancelReason.SHUTDOWN)
 
     # -- ASGI entry -------------------------------------------------------------------------------
 
@@ -128,42 +119,13 @@ class MCPApp:
         if message["type"] != "lifespan.startup":
             return
         async with trio.open_nursery() as nursery:
-            self._adopt_host(nursery)
+            self._host.adopt(nursery)
             await send({"type": "lifespan.startup.complete"})
             await receive()  # lifespan.shutdown
             self.server.close_listeners()
             self.sessions.close_all(CancelReason.SHUTDOWN)
             self.legacy.close_all(CancelReason.SHUTDOWN)
         await send({"type": "lifespan.shutdown.complete"})
-
-    def _adopt_host(self, nursery: trio.Nursery) -> None:
-        self._host = nursery
-        self._host_token = trio.lowlevel.current_trio_token()
-
-    async def _host_nursery(self) -> trio.Nursery:
-        """The nursery sessions live in: the lifespan's, or (when the app is mounted somewhere
-        that runs no lifespan) one started as a Trio system task on first use."""
-        if self._host is not None and self._host_token is trio.lowlevel.current_trio_token():
-            return self._host
-        if self._host_ready is None or self._host_token is not trio.lowlevel.current_trio_token():
-            self._host, self._host_ready = None, trio.Event()
-            self._host_token = trio.lowlevel.current_trio_token()
-            trio.lowlevel.spawn_system_task(self._run_system_host, self._host_ready)
-        await self._host_ready.wait()
-        assert self._host is not None
-        return self._host
-
-    async def _run_system_host(self, ready: trio.Event) -> None:
-        try:
-            async with trio.open_nursery() as nursery:
-                self._adopt_host(nursery)
-                ready.set()
-                await trio.sleep_forever()
-        except trio.Cancelled:
-            self.sessions.close_all(CancelReason.SHUTDOWN)
-            raise
-        except BaseException:
-            logger.exception("The session host failed")
 
     # -- routing ------------------------------------------------------------------------------------
 
@@ -229,7 +191,7 @@ class MCPApp:
         elif method != "POST":
             await send_response(send, 405, b"", [(b"allow", b"POST")])
         else:
-            await self.legacy.post_message(scope, headers, receive, send, self.max_body_size)
+            await self.legacy.post_message(scope, headers, receive, send, self.config.max_body_bytes)
 
     # -- POST -----------------------------------------------------------------------------------------
 
@@ -239,11 +201,11 @@ class MCPApp:
                 send, 406, INVALID_REQUEST, "Not Acceptable: Accept must list application/json and text/event-stream"
             )
             return
-        message = await read_message(headers, receive, send, self.max_body_size)
+        message = await read_message(headers, receive, send, self.config.max_body_bytes)
         if message is ANSWERED:
             return
         if self._is_per_request(message, headers):
-            await self._post_per_request(message, headers, receive, send)
+            await self.per_request.post(message, headers, receive, send)
         else:
             await self._post_handshake(message, headers, receive, send)
 
@@ -275,13 +237,13 @@ class MCPApp:
                 await session.runtime.receive(message)
                 await send_response(send, 202)
                 return
-            outbox = Outbox(self.outbound_buffer)
+            outbox = Outbox(self.config.outbound_buffer_messages)
             await session.runtime.receive(message, outbox)
             outbox.seal()
             # a JSON answer cannot be resumed: the client leaving cancels its requests
-            abandon = functools.partial(_abandon, session.runtime, outbox)
-            if (outbox.closed or self.json_response) and await answer_json(
-                send, receive, outbox, on_disconnect=abandon, json_status=_always_ok
+            leave = functools.partial(abandon, session.runtime, outbox)
+            if (outbox.closed or self.config.json_response) and await answer_json(
+                send, receive, outbox, on_disconnect=leave, json_status=_always_ok
             ):
                 return
             stream = session.open_stream(outbox)
@@ -304,7 +266,7 @@ class MCPApp:
 
         def opening() -> bytes:
             if not replayed and stream.store is not None and carries(session.protocol_version, Feature.PRIMING_EVENTS):
-                return stream.priming_event(self.retry_ms)
+                return stream.priming_event(self.config.retry_ms)
             return b"".join(replayed)
 
         stream.take_over()
@@ -313,7 +275,7 @@ class MCPApp:
             receive,
             stream.outbox,
             on_disconnect=lambda: session.detach(stream),
-            keepalive_interval=self.keepalive_interval,
+            keepalive_interval=self.config.sse_keepalive_seconds,
             encode=stream.encode,
             opening=opening,
             json_status=json_status,
@@ -343,7 +305,7 @@ class MCPApp:
         except ProtocolError as exc:
             await send_jsonrpc_error(send, exc.http_status, exc.code, exc.message, request_id=request.id, data=exc.data)
             return
-        session = await self.sessions.create(await self._host_nursery(), connection)
+        session = await self.sessions.create(await self._host.nursery(), connection)
         body = jsonrpc.response_bytes(request.id, result)
         await send_json(send, 200, body, [(_SESSION_HEADER, session.id.encode())])
 
@@ -356,52 +318,6 @@ class MCPApp:
         if session is None:
             await send_jsonrpc_error(send, 404, INVALID_REQUEST, "Not Found: no such session (it may have expired)")
         return session
-
-    async def _post_per_request(self, message: Any, headers: Headers, receive: Receive, send: Send) -> None:
-        if type(message) is Batch:
-            await send_jsonrpc_error(send, 400, INVALID_REQUEST, "Invalid Request: batches do not exist in 2026-07-28")
-            return
-        if type(message) is not Request:
-            await send_response(send, 202)  # cancellation is closing the response stream
-            return
-        try:  # headers first: a header that disagrees with the body is -32020 before anything else
-            check_request_headers(headers.as_mapping(), message, tool_input_schema=self._tool_schema(message))
-            read_envelope(message.params, message.id)
-        except ProtocolError as exc:
-            await send_jsonrpc_error(send, exc.http_status, exc.code, exc.message, request_id=message.id, data=exc.data)
-            return
-        outbox = Outbox(self.outbound_buffer)
-        async with open_session(self._stateless, outbox) as runtime:
-            self._per_request_runtimes.add(runtime)
-            try:
-                await runtime.receive(message, outbox)
-                outbox.seal()
-                abandon = functools.partial(_abandon, runtime, outbox)
-                if not (outbox.closed or self.json_response) or not await answer_json(
-                    send, receive, outbox, on_disconnect=abandon, json_status=_status_of
-                ):
-                    await stream_sse(
-                        send,
-                        receive,
-                        outbox,
-                        on_disconnect=abandon,
-                        keepalive_interval=self.keepalive_interval,
-                        json_status=_status_of,
-                    )
-            except trio.Cancelled:
-                runtime.close(CancelReason.SHUTDOWN)  # the server cancelled this connection's task
-                raise
-            finally:
-                self._per_request_runtimes.discard(runtime)
-
-    def _tool_schema(self, request: Request) -> dict[str, Any] | None:
-        """The input schema of the tool a ``tools/call`` names (``None`` when it names none:
-        a name that is not a string is the method table's -32602)."""
-        if request.method != "tools/call" or type(request.params) is not dict:
-            return None
-        name = request.params.get("name")
-        tool = self.server.tools.get(name) if type(name) is str else None
-        return tool.input_schema if tool is not None else None
 
     # -- GET and DELETE -------------------------------------------------------------------------------
 
@@ -474,11 +390,6 @@ def _always_ok(answer: Outgoing) -> int:
     return 200  # handshake-era errors travel in 200 responses, like results
 
 
-def _status_of(answer: Outgoing) -> int:
-    """The HTTP status of a 2026-07-28 JSON answer: its error's, else 200."""
-    return answer.error.http_status if answer.error is not None else 200
-
-
 def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
     """``send`` adding ``extra`` headers to the response start."""
 
@@ -496,8 +407,3 @@ def _has_request(message: Any) -> bool:
     if type(message) is Request:
         return True
     return type(message) is Batch and any(isinstance(item, (Request, RemoteProtocolError)) for item in message)
-
-
-def _abandon(runtime: Any, outbox: Outbox) -> None:
-    runtime.cancel_requests_on(outbox, CancelReason.CLIENT_DISCONNECTED)
-    outbox.abort()

@@ -1,0 +1,50 @@
+"""Where handshake-era HTTP sessions live: a nursery that outlives any one HTTP request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import trio
+
+logger = logging.getLogger("trimcp.http")
+
+
+class SessionHost:
+    """The nursery sessions live in: the ASGI lifespan's when the server runs one (:meth:`adopt`),
+    else one started as a Trio system task on first use (an app mounted where no lifespan
+    reaches it). A new Trio run gets a new host. ``on_cancelled`` is called when the system
+    task is cancelled (the run ends), before the sessions' tasks are."""
+
+    def __init__(self, on_cancelled: Callable[[], None]) -> None:
+        self._on_cancelled = on_cancelled
+        self._nursery: trio.Nursery | None = None
+        self._token: object = None
+        self._ready: trio.Event | None = None
+
+    def adopt(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self._token = trio.lowlevel.current_trio_token()
+
+    async def nursery(self) -> trio.Nursery:
+        token = trio.lowlevel.current_trio_token()
+        if self._nursery is not None and self._token is token:
+            return self._nursery
+        if self._ready is None or self._token is not token:
+            self._nursery, self._ready, self._token = None, trio.Event(), token
+            trio.lowlevel.spawn_system_task(self._run_system_host, self._ready)
+        await self._ready.wait()
+        assert self._nursery is not None
+        return self._nursery
+
+    async def _run_system_host(self, ready: trio.Event) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                self.adopt(nursery)
+                ready.set()
+                await trio.sleep_forever()
+        except trio.Cancelled:
+            self._on_cancelled()
+            raise
+        except BaseException:
+            logger.exception("The session host failed")
