@@ -242,7 +242,7 @@ async def test_cancelling_a_tool_waiting_for_an_answer() -> None:
         assert probe.reason is CancelReason.CLIENT_CANCELLED
         (cancel,) = [n for n in client.notifications if n["method"] == "notifications/cancelled"]
         assert cancel["params"]["requestId"] == client.asked[0]["id"]
-        assert client.session.statistics().live_requests == 0
+        assert client.dispatcher.statistics().live_requests == 0
 
 
 # -- requestState ----------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import trio
 import trimcp
 from tests.http_support import JSON_AND_SSE, Probe, envelope, modern_headers, probe_server, running_server
 from trimcp import Context
-from trimcp._runtime import session as runtime_session
-from trimcp._server.connection import Connection
+from trimcp._runtime import dispatcher as runtime_dispatcher
+from trimcp._server.method_table import MethodTable
 from trimcp._transports.http.per_request import PerRequestEndpoint
 from trimcp.protocol import jsonrpc
 from trimcp.protocol.sse import SSEDecoder
@@ -109,8 +109,8 @@ BOOM_CALL = {"jsonrpc": "2.0", "id": "boom", "method": "tools/call",
     ("layer", "target", "attribute", "status", "answer_id"),
     [
         ("protocol core: parsing", jsonrpc, "parse", 500, None),
-        ("runtime: preparing a request", runtime_session, "RequestHandle", 200, "boom"),
-        ("server: routing", Connection, "route", 200, "boom"),
+        ("runtime: preparing a request", runtime_dispatcher, "RequestHandle", 200, "boom"),
+        ("server: routing", MethodTable, "route", 200, "boom"),
         ("transport: reading the POST", PerRequestEndpoint, "_tool_schema", 500, None),
     ],
 )

@@ -16,8 +16,8 @@ import trio.testing
 
 import trimcp
 from trimcp import Context
-from trimcp._runtime import session as runtime_session
-from trimcp._server.connection import Connection
+from trimcp._runtime import dispatcher as runtime_dispatcher
+from trimcp._server.method_table import MethodTable
 from trimcp.protocol import jsonrpc
 
 
@@ -108,7 +108,7 @@ async def test_a_response_is_written_apart_from_the_progress_before_it() -> None
                 "params": {"name": "report", "_meta": {"progressToken": "p"}}}  # fmt: skip
         await to_server.send_all(json.dumps(call).encode() + b"\n")
         with trio.fail_after(5):
-            while connection.session.outbox.statistics().buffered < 4:  # three progress, one response
+            while connection.dispatcher.outbox.statistics().buffered < 4:  # three progress, one response
                 await trio.sleep(0.001)
         output.release.set()
         await output.wait_for(answered(1))
@@ -124,7 +124,7 @@ async def test_eof_answers_what_is_queued_and_cancels_the_rest_at_once() -> None
     async with serving(reporting_server()) as (to_server, output, connection):
         await to_server.send_all(INITIALIZE + ADD)
         await output.wait_for(answered("add"))
-    assert connection.session.statistics().live_requests == 0
+    assert connection.dispatcher.statistics().live_requests == 0
 
 
 def _raise_on_marker(original: Callable[..., Any], marker: str) -> Callable[..., Any]:
@@ -140,8 +140,8 @@ def _raise_on_marker(original: Callable[..., Any], marker: str) -> Callable[...,
     ("layer", "target", "attribute"),
     [
         ("protocol core: parsing", jsonrpc, "parse"),
-        ("runtime: preparing a request", runtime_session, "RequestHandle"),
-        ("server: routing", Connection, "route"),
+        ("runtime: preparing a request", runtime_dispatcher, "RequestHandle"),
+        ("server: routing", MethodTable, "route"),
     ],
 )
 async def test_a_failure_at_any_layer_is_answered_logged_and_survived(
@@ -173,7 +173,7 @@ async def test_a_failing_output_stream_ends_the_session_not_the_process(caplog: 
                 )
             )
             await to_server.send_all(INITIALIZE)
-            while not connection.session.statistics().outbound.closed:
+            while not connection.dispatcher.statistics().outbound.closed:
                 await trio.sleep(0.001)
             await to_server.aclose()
     assert any(record.exc_info and "injected failure" in str(record.exc_info[1]) for record in caplog.records)

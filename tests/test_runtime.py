@@ -69,7 +69,7 @@ async def test_notifications_cancelled_cancels_the_tool_and_nothing_is_answered(
         assert await client.request("ping") == {}  # the session goes on serving
         assert client.drain_strays() == []  # no response was ever sent for the cancelled id
         assert not [n for n in client.notifications if n["method"] == "notifications/message"]
-        stats = client.session.statistics()
+        stats = client.dispatcher.statistics()
         assert stats.live_requests == 0 and stats.requests_cancelled == 1
 
 
@@ -100,7 +100,7 @@ async def test_many_sequential_and_concurrent_calls_leave_nothing_behind() -> No
             for i in range(200):
                 nursery.start_soon(call, i)
         assert sorted(results) == [2 * i for i in range(200)]
-        stats = client.session.statistics()
+        stats = client.dispatcher.statistics()
         assert stats.live_requests == 0
         assert stats.requests_started == 2200
         assert stats.requests_failed == 0
@@ -216,7 +216,7 @@ async def test_ending_the_connection_cancels_running_requests(how: str) -> None:
     assert grace <= probe.finally_at - ended_at < grace + 0.1
     expected = {"eof": CancelReason.CLIENT_DISCONNECTED, "stop": CancelReason.SHUTDOWN, "cancel": CancelReason.SHUTDOWN}
     assert probe.reason is expected[how]
-    assert connection.session.statistics().live_requests == 0
+    assert connection.dispatcher.statistics().live_requests == 0
 
 
 async def test_requests_finishing_within_the_grace_period_are_answered() -> None:

@@ -251,7 +251,7 @@ async def test_tool_deadline_cancels_with_an_error_result() -> None:
         assert trio.current_time() - start < 1
         assert result["isError"] is True
         assert "deadline of 0.05 s" in result["content"][0]["text"]
-        assert client.session.statistics().live_requests == 0
+        assert client.dispatcher.statistics().live_requests == 0
 
 
 async def test_logging_follows_set_level_in_the_handshake_era() -> None:

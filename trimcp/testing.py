@@ -13,7 +13,8 @@ loop, cancellation and errors users get) talking newline-delimited JSON-RPC to
 it adds is for tests: the era is pinned rather than negotiated (so a test decides the first
 message), declared capabilities, raw sends, and records of what the server sent: its questions
 (:attr:`TestClient.asked`), ``input_required`` rounds, notifications and stray messages.
-``client.session`` is the server's runtime session, so tests can assert on its statistics.
+``client.dispatcher`` is the server's dispatcher for this connection, for assertions on its
+statistics.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class TestClient(Client):
         self.transport_name = "in-process"
         self.protocol_version = protocol_version
         self.client_capabilities = client_capabilities
-        #: The server's runtime session (``statistics()``).
-        self.session = transport.server_connection.session
+        #: The server's dispatcher for this connection (``statistics()``).
+        self.dispatcher = transport.served.dispatcher
         #: Every request the server sent (questions, in the handshake era), in order.
         self.asked: list[dict[str, Any]] = []
         #: Every ``input_required`` result received (2026-07-28 questions), in order.

@@ -72,7 +72,9 @@ def test_each_layer_imports_only_the_layers_above_it() -> None:
 
 def test_the_layering_check_can_fail() -> None:
     # Each rule, broken on purpose, is reported.
-    assert violations("trimcp._runtime.session", imported_modules("trimcp._runtime.session", "from .._server import x"))
+    assert violations(
+        "trimcp._runtime.dispatcher", imported_modules("trimcp._runtime.dispatcher", "from .._server import x")
+    )
     assert violations("trimcp._runtime.outbox", imported_modules("trimcp._runtime.outbox", "import trimcp._transports"))
     assert violations(
         "trimcp._server.tools", imported_modules("trimcp._server.tools", "from .._transports.http import a")

@@ -19,7 +19,7 @@ from .core import ClientCore
 from .errors import ServerClosed
 
 if TYPE_CHECKING:
-    from .._transports.streams import StreamConnection
+    from .._transports.streams import ServedStream
 
 MAX_LINE = 64 * 1024 * 1024
 
@@ -74,12 +74,12 @@ class StreamTransport:
 
 
 class InProcessTransport(StreamTransport):
-    """A :class:`StreamTransport` to a server in this process; ``server_connection`` is the
+    """A :class:`StreamTransport` to a server in this process; ``served`` is the
     server's end of it (tests read its session's statistics)."""
 
-    def __init__(self, client_end: trio.StapledStream, server_connection: StreamConnection) -> None:
+    def __init__(self, client_end: trio.StapledStream, served: ServedStream) -> None:
         super().__init__(client_end.send_stream, client_end.receive_stream)
-        self.server_connection = server_connection
+        self.served = served
 
 
 @asynccontextmanager
@@ -131,7 +131,7 @@ async def open_in_process(server: Any, **serve_options: Any) -> AsyncIterator[In
     client_end, server_end = trio.testing.memory_stream_pair()
     finished = trio.Event()
 
-    async def serve(task_status: trio.TaskStatus[StreamConnection]) -> None:
+    async def serve(task_status: trio.TaskStatus[ServedStream]) -> None:
         try:
             await serve_stream(
                 server, server_end.receive_stream, server_end.send_stream, task_status=task_status, **serve_options

@@ -1,19 +1,19 @@
-"""The Trio runtime: sessions as nurseries, requests as cancel scopes, bounded outboxes."""
+"""The Trio runtime: a dispatcher (a nursery) per connection, requests as cancel scopes, bounded outboxes."""
 
+from .dispatcher import Dispatcher, DispatcherStatistics, Routed, Router, open_dispatcher
 from .outbox import Outbox, OutboxStatistics, Outgoing, split_before_final
 from .request import CancelReason, RequestHandle
-from .session import Routed, Session, SessionHandler, SessionStatistics, open_session
 
 __all__ = [
     "CancelReason",
+    "Dispatcher",
+    "DispatcherStatistics",
     "Outbox",
     "OutboxStatistics",
     "Outgoing",
     "RequestHandle",
     "Routed",
-    "Session",
-    "SessionHandler",
-    "SessionStatistics",
-    "open_session",
+    "Router",
+    "open_dispatcher",
     "split_before_final",
 ]

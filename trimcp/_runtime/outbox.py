@@ -62,7 +62,7 @@ class Outbox:
     never raises in the producer. The one consumer iterates :meth:`batches`.
 
     An outbox serving one HTTP response closes itself once the requests it carries are
-    answered: the session :meth:`attach`-es each request and :meth:`detach`-es it after its
+    answered: the dispatcher :meth:`attach`-es each request and :meth:`detach`-es it after its
     response is queued (or dropped); :meth:`seal` says no more requests will come.
     """
 

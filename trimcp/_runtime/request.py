@@ -14,8 +14,8 @@ from ..protocol.jsonrpc import RequestId
 from .outbox import Outgoing
 
 if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
     from .outbox import Outbox
-    from .session import Session
 
 
 class CancelReason(enum.StrEnum):
@@ -30,7 +30,7 @@ class CancelReason(enum.StrEnum):
 
 
 class RequestHandle:
-    """Runtime state of one request. Created and owned by its :class:`~.session.Session`.
+    """Runtime state of one request. Created and owned by its :class:`~.dispatcher.Dispatcher`.
 
     Everything written through it goes to the request's own outbox; once the request is
     finished (answered or cancelled) further writes are silent no-ops.
@@ -40,16 +40,16 @@ class RequestHandle:
         "_last_progress",
         "cancel_reason",
         "cancel_scope",
+        "dispatcher",
         "finished",
         "id",
         "method",
         "outbox",
         "params",
         "progress_token",
-        "session",
     )
 
-    def __init__(self, request_id: RequestId, method: str, params: Any, outbox: Outbox, session: Session) -> None:
+    def __init__(self, request_id: RequestId, method: str, params: Any, outbox: Outbox, dispatcher: Dispatcher) -> None:
         self.id = request_id
         self.method = method
         self.params = params
@@ -57,12 +57,12 @@ class RequestHandle:
         token = meta.get("progressToken") if type(meta) is dict else None
         self.progress_token: int | str | None = token if type(token) in (int, str) else None
         # Shielded: a request is cancelled only through cancel(), always with a reason. When
-        # its session is cancelled from outside, the session cancels it (reason: shutdown).
+        # its dispatcher is cancelled from outside, the dispatcher cancels it (reason: shutdown).
         self.cancel_scope = trio.CancelScope(shield=True)
         self.cancel_reason: CancelReason | str | None = None
         self.finished = False
         self.outbox = outbox
-        self.session = session
+        self.dispatcher = dispatcher
         self._last_progress = -math.inf
 
     def cancel(self, reason: CancelReason | str) -> None:
@@ -89,7 +89,7 @@ class RequestHandle:
     async def ask(self, method: str, params: Any = None) -> Any:
         """Send a request to the client on this request's stream and return its result.
         Raises :class:`~trimcp.protocol.RequestFailed` when the client answers with an error."""
-        return await self.session.ask(self.outbox, method, params)
+        return await self.dispatcher.ask(self.outbox, method, params)
 
     async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> bool:
         """Report progress when the client asked for it (sent a ``progressToken``).

@@ -34,8 +34,8 @@ from .asking import (
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from .connection import Connection
     from .content import ResourceContents
+    from .method_table import MethodTable
 
 
 class Context:
@@ -47,7 +47,7 @@ class Context:
     __slots__ = ("_connection", "_envelope", "_handle", "_rounds", "deadline")
 
     def __init__(
-        self, handle: RequestHandle, connection: Connection, envelope: Envelope | None, rounds: Rounds | None = None
+        self, handle: RequestHandle, connection: MethodTable, envelope: Envelope | None, rounds: Rounds | None = None
     ) -> None:
         self._handle = handle
         self._connection = connection

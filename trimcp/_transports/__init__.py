@@ -2,13 +2,13 @@
 
 from .http import HTTPConfig, MCPApp, asgi_app, serve_http
 from .stdio import serve_stdio
-from .streams import MAX_MESSAGE_SIZE, StreamConnection, serve_stream
+from .streams import MAX_MESSAGE_SIZE, ServedStream, serve_stream
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
     "HTTPConfig",
     "MCPApp",
-    "StreamConnection",
+    "ServedStream",
     "asgi_app",
     "serve_http",
     "serve_stdio",

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import trio
 
 from .._server.server import Server
-from .streams import MAX_MESSAGE_SIZE, StreamConnection, serve_stream
+from .streams import MAX_MESSAGE_SIZE, ServedStream, serve_stream
 
 
 class _ThreadedFdStream(trio.abc.Stream):
@@ -77,7 +77,7 @@ async def serve_stdio(
     max_message_bytes: int = MAX_MESSAGE_SIZE,
     graceful_timeout_seconds: float = 1.0,
     handle_signals: bool = True,
-    task_status: trio.TaskStatus[StreamConnection] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[ServedStream] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``server`` on this process's stdin/stdout until stdin closes.
 
@@ -90,7 +90,7 @@ async def serve_stdio(
         try:
             async with trio.open_nursery() as nursery:
 
-                async def serve(task_status: trio.TaskStatus[StreamConnection]) -> None:
+                async def serve(task_status: trio.TaskStatus[ServedStream]) -> None:
                     await serve_stream(
                         server,
                         receive_stream,
@@ -101,7 +101,7 @@ async def serve_stdio(
                     )
                     nursery.cancel_scope.cancel(reason="stdin closed")  # stops the signal watcher
 
-                connection: StreamConnection = await nursery.start(serve)
+                connection: ServedStream = await nursery.start(serve)
                 task_status.started(connection)
                 if handle_signals:
                     nursery.start_soon(_stop_on_signals, connection, nursery.cancel_scope)
@@ -110,7 +110,7 @@ async def serve_stdio(
             await send_stream.aclose()
 
 
-async def _stop_on_signals(connection: StreamConnection, scope: trio.CancelScope) -> None:
+async def _stop_on_signals(connection: ServedStream, scope: trio.CancelScope) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
             if connection.stopping:

@@ -16,7 +16,7 @@ from typing import Any
 import trio
 
 from ..._runtime import CancelReason, Outbox, Outgoing
-from ..._server.connection import Connection
+from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol import jsonrpc
 from ...protocol.errors import (
@@ -299,7 +299,7 @@ class MCPApp:
                 headers=[(b"retry-after", b"5")],
             )
             return
-        connection = Connection(self.server)
+        connection = MethodTable(self.server)
         try:
             result = connection.route(request)
         except ProtocolError as exc:

@@ -44,7 +44,7 @@ class ConnectionTasks:
     """hypercorn's task-group interface for one connection: each app runs as a task of the
     connection's nursery, receiving from an :class:`AppInbox`."""
 
-    def __init__(self, connection: LeanConnection, nursery: trio.Nursery) -> None:
+    def __init__(self, connection: TCPConnection, nursery: trio.Nursery) -> None:
         self._connection = connection
         self._nursery = nursery
 
@@ -96,7 +96,7 @@ def _announces_length(start: dict[str, Any]) -> bool:
     return any(name.lower() == b"content-length" for name, _ in start.get("headers", ()))
 
 
-class LeanConnection:
+class TCPConnection:
     """One TCP (or TLS) connection: reads into hypercorn's protocol, writes what it produces."""
 
     def __init__(
@@ -105,7 +105,7 @@ class LeanConnection:
         config: Config,
         context: WorkerContext,
         state: ConnectionState,
-        live: set[LeanConnection],
+        live: set[TCPConnection],
         stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
         settings: HTTPConfig,
     ) -> None:
@@ -317,7 +317,7 @@ async def serve_lean(
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """hypercorn's ``worker_serve`` (lifespan, binds, TLS, QUIC, ``max_requests``, graceful
-    shutdown) with :class:`LeanConnection` serving each TCP connection. ``app`` is wrapped
+    shutdown) with :class:`TCPConnection` serving each TCP connection. ``app`` is wrapped
     already (``hypercorn.utils.wrap_app``); ``settings`` gives the write and drain timeouts."""
     settings = settings if settings is not None else HTTPConfig()
     config.set_statsd_logger_class(StatsdLogger)
@@ -327,7 +327,7 @@ async def serve_lean(
     if config.max_requests is not None:
         max_requests = config.max_requests + random.randint(0, config.max_requests_jitter)
     context = WorkerContext(max_requests)
-    live: set[LeanConnection] = set()
+    live: set[TCPConnection] = set()
 
     async with trio.open_nursery() as lifespan_nursery:
         await lifespan_nursery.start(lifespan.handle_lifespan)
@@ -343,7 +343,7 @@ async def serve_lean(
                     state = ConnectionState(lifespan_state.copy())
 
                     async def handler(stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> None:
-                        await LeanConnection(app, config, context, state, live, stream, settings).run()
+                        await TCPConnection(app, config, context, state, live, stream, settings).run()
 
                     nursery.start_soon(
                         partial(trio.serve_listeners, handler, listeners, handler_nursery=server_nursery)

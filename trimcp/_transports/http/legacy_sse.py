@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 import urllib.parse
 
-from ..._runtime import CancelReason, Outbox, Session, open_session
-from ..._server.connection import Connection
+from ..._runtime import CancelReason, Dispatcher, Outbox, open_dispatcher
+from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol.errors import INVALID_REQUEST
 from ...protocol.sse import encode_event
@@ -30,7 +30,7 @@ from .streaming import stream_sse
 
 
 class LegacySession:
-    def __init__(self, session_id: str, runtime: Session) -> None:
+    def __init__(self, session_id: str, runtime: Dispatcher) -> None:
         self.id = session_id
         self.runtime = runtime
 
@@ -52,7 +52,7 @@ class LegacySSE:
         session_id = secrets.token_hex(16)
         endpoint = f"{scope.get('root_path', '')}{self.messages_path}?sessionId={session_id}"
         outbox = Outbox(self.outbound_buffer)
-        async with open_session(Connection(self.server, outbox), outbox) as runtime:
+        async with open_dispatcher(MethodTable(self.server, outbox), outbox) as runtime:
             self.sessions[session_id] = LegacySession(session_id, runtime)
             try:
                 await stream_sse(
@@ -92,5 +92,5 @@ class LegacySSE:
             session.runtime.close(reason)
             session.runtime.outbox.close()
 
-    def runtimes(self) -> list[Session]:
+    def runtimes(self) -> list[Dispatcher]:
         return [session.runtime for session in self.sessions.values()]

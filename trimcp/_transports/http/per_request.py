@@ -8,8 +8,8 @@ from typing import Any
 
 import trio
 
-from ..._runtime import CancelReason, Outbox, Outgoing, Session, open_session
-from ..._server.connection import Connection
+from ..._runtime import CancelReason, Dispatcher, Outbox, Outgoing, open_dispatcher
+from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol.envelope import read_envelope
 from ...protocol.errors import INVALID_REQUEST, ProtocolError
@@ -28,10 +28,10 @@ class PerRequestEndpoint:
     def __init__(self, server: Server, config: HTTPConfig) -> None:
         self.server = server
         self.config = config
-        self._connection = Connection(server, era=Era.PER_REQUEST)
-        self._runtimes: set[Session] = set()
+        self._connection = MethodTable(server, era=Era.PER_REQUEST)
+        self._runtimes: set[Dispatcher] = set()
 
-    def runtimes(self) -> list[Session]:
+    def runtimes(self) -> list[Dispatcher]:
         return list(self._runtimes)
 
     def close_all(self, reason: CancelReason) -> None:
@@ -56,7 +56,7 @@ class PerRequestEndpoint:
             return
         config = self.config
         outbox = Outbox(config.outbound_buffer_messages)
-        async with open_session(self._connection, outbox) as runtime:
+        async with open_dispatcher(self._connection, outbox) as runtime:
             self._runtimes.add(runtime)
             try:
                 await runtime.receive(message, outbox)

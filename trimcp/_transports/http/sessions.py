@@ -1,4 +1,4 @@
-"""Handshake-era HTTP sessions: each one a runtime session (a nursery) living in the app's host
+"""Handshake-era HTTP sessions: each one a dispatcher (a nursery) living in the app's host
 nursery, found by its ``Mcp-Session-Id``, ended by DELETE, idle expiry or shutdown."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from ..._runtime import CancelReason, Outbox, Session, open_session
-from ..._server.connection import Connection
+from ..._runtime import CancelReason, Dispatcher, Outbox, open_dispatcher
+from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from .config import HTTPConfig
 from .events import EventStore, SSEStream
@@ -32,14 +32,14 @@ class SessionManagerStatistics:
 
 
 class HTTPSession:
-    """One handshake-era session. Its runtime session (and so every request of it) lives in a
+    """One handshake-era session. Its dispatcher (and so every request of it) lives in a
     task of the host nursery until :meth:`close` or idle expiry."""
 
     def __init__(
         self,
         session_id: str,
         serial: int,
-        connection: Connection,
+        connection: MethodTable,
         config: HTTPConfig,
         store: EventStore | None,
     ) -> None:
@@ -50,7 +50,7 @@ class HTTPSession:
         self.store = store
         self.resume_window = config.resume_window_seconds
         #: Set by :meth:`run` before the session is published.
-        self.runtime: Session
+        self.runtime: Dispatcher
         #: The standalone (GET) stream, number 0: server-initiated messages go here.
         connection.outbox = Outbox(config.outbound_buffer_messages)
         self.standalone = SSEStream(serial, 0, connection.outbox, store)
@@ -131,10 +131,10 @@ class HTTPSession:
         return not self._exchanges and trio.current_time() >= self._last_seen + self.idle_timeout
 
     async def run(self, task_status: trio.TaskStatus[None]) -> CancelReason | str:
-        """Own the runtime session until closed or idle for ``idle_timeout``; return why it ended."""
+        """Own the dispatcher until closed or idle for ``idle_timeout``; return why it ended."""
         outbox = self.standalone.outbox
         try:
-            async with open_session(self.connection, outbox) as runtime, trio.open_nursery() as helpers:
+            async with open_dispatcher(self.connection, outbox) as runtime, trio.open_nursery() as helpers:
                 self.runtime = runtime
                 self._helpers = helpers
                 task_status.started()
@@ -189,7 +189,7 @@ class SessionManager:
         session = self._sessions.get(session_id)
         return None if session is None or session.closing else session
 
-    async def create(self, nursery: trio.Nursery, connection: Connection) -> HTTPSession:
+    async def create(self, nursery: trio.Nursery, connection: MethodTable) -> HTTPSession:
         """Start a session for ``connection`` (whose ``initialize`` succeeded) in ``nursery``."""
         session_id = secrets.token_urlsafe(24)
         session = HTTPSession(session_id, next(self._serials), connection, self.config, self.store)
@@ -210,7 +210,7 @@ class SessionManager:
         self._deleted += 1
         session.close(CancelReason.SESSION_ENDED)
 
-    def runtimes(self) -> list[Session]:
+    def runtimes(self) -> list[Dispatcher]:
         return [session.runtime for session in self._sessions.values()]
 
     def end_standalone_streams(self) -> None:

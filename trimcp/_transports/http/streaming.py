@@ -9,7 +9,7 @@ from typing import Any
 
 import trio
 
-from ..._runtime import CancelReason, Outbox, Outgoing, Session, split_before_final
+from ..._runtime import CancelReason, Dispatcher, Outbox, Outgoing, split_before_final
 from ...protocol.sse import encode_comment
 from .asgi import Receive, Send, WatchedReceive, send_chunk, send_json, start_sse, wait_for_disconnect
 from .events import encode_messages
@@ -192,7 +192,7 @@ async def _start_sse(
         await send_chunk(send, first)
 
 
-def abandon(runtime: Session, outbox: Outbox) -> None:
+def abandon(runtime: Dispatcher, outbox: Outbox) -> None:
     """The client left a response that cannot be resumed: cancel the requests answering on
     ``outbox`` and drop what they would still send."""
     runtime.cancel_requests_on(outbox, CancelReason.CLIENT_DISCONNECTED)

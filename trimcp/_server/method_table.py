@@ -1,6 +1,6 @@
 """One client connection as the server sees it: which era it speaks, and the MCP method table.
 
-:class:`Connection` is the :class:`~trimcp._runtime.SessionHandler` the runtime calls for every
+:class:`MethodTable` is the :class:`~trimcp._runtime.Router` the runtime calls for every
 request. Cheap methods (``initialize``, ``ping``, lists, discovery) are answered synchronously;
 the rest return a coroutine function the runtime runs in the request's own task.
 """
@@ -44,7 +44,7 @@ _CACHEABLE = frozenset(
 )
 
 
-class Connection:
+class MethodTable:
     """The server side of one connection (a stdio process, an HTTP session…): the MCP method
     table. What the protocol allows when is :class:`~trimcp.protocol.lifecycle.Lifecycle`'s."""
 
@@ -76,7 +76,7 @@ class Connection:
             "completion/complete": self._complete,
         }
 
-    # -- SessionHandler ---------------------------------------------------------------------------
+    # -- Router ---------------------------------------------------------------------------
 
     def allows_batches(self) -> bool:
         return self.lifecycle.allows_batches()

@@ -1,8 +1,8 @@
-"""A session: one nursery that owns the request tasks of one peer connection.
+"""A dispatcher: one nursery that owns the request tasks of one peer connection.
 
-The session knows JSON-RPC and cancellation, not MCP methods: each request is handed to a
-:class:`SessionHandler` (the server layer), which either answers at once or returns a coroutine
-function that the session runs in the request's own task and cancel scope.
+The dispatcher knows JSON-RPC and cancellation, not MCP methods: each request is handed to a
+:class:`Router` (the server layer), which either answers at once or returns a coroutine
+function that the dispatcher runs in the request's own task and cancel scope.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ logger = logging.getLogger("trimcp")
 Routed = dict | Callable[[RequestHandle], Awaitable[dict]]
 
 
-class SessionHandler(Protocol):
-    """What a session needs from the layer that knows MCP methods."""
+class Router(Protocol):
+    """What a dispatcher needs from the layer that knows MCP methods."""
 
     def route(self, request: Request) -> Routed:
         """Decide how to answer ``request``; raise :class:`RemoteProtocolError` to refuse it."""
@@ -43,8 +43,8 @@ class SessionHandler(Protocol):
 
 
 @attrs.frozen
-class SessionStatistics:
-    """``live_requests`` are running now; the counters cover the session's whole life."""
+class DispatcherStatistics:
+    """``live_requests`` are running now; the counters cover the dispatcher's whole life."""
 
     live_requests: int
     requests_started: int
@@ -53,10 +53,10 @@ class SessionStatistics:
     outbound: OutboxStatistics
 
 
-class Session:
-    """Runs the requests of one connection. Create it with :func:`open_session`."""
+class Dispatcher:
+    """Runs the requests of one connection. Create it with :func:`open_dispatcher`."""
 
-    def __init__(self, handler: SessionHandler, nursery: trio.Nursery, outbox: Outbox) -> None:
+    def __init__(self, handler: Router, nursery: trio.Nursery, outbox: Outbox) -> None:
         self.handler = handler
         self.outbox = outbox
         self._nursery = nursery
@@ -72,7 +72,7 @@ class Session:
 
     async def receive_bytes(self, data: bytes | str, outbox: Outbox | None = None) -> None:
         """Parse one incoming frame and act on it; replies go to ``outbox`` (default: the
-        session's). Bad input is answered with the matching JSON-RPC error, never raised; so
+        dispatcher's). Bad input is answered with the matching JSON-RPC error, never raised; so
         is a failure in reading it (a bug), with -32603 and its traceback logged."""
         try:
             message = jsonrpc.parse(data)
@@ -125,8 +125,8 @@ class Session:
         for request_id in list(self._requests):
             self.cancel_request(request_id, reason)
 
-    def statistics(self) -> SessionStatistics:
-        return SessionStatistics(
+    def statistics(self) -> DispatcherStatistics:
+        return DispatcherStatistics(
             live_requests=len(self._requests),
             requests_started=self._started,
             requests_cancelled=self._cancelled,
@@ -149,7 +149,7 @@ class Session:
 
     def _prepare(self, request: Request, outbox: Outbox) -> Outgoing | _Started | None:
         """Route a request: the answer to send now, or the request to start in a task of its own
-        (``None`` once the session is closed)."""
+        (``None`` once the dispatcher is closed)."""
         if self._closed:
             return None
         if request.id in self._requests:
@@ -178,7 +178,7 @@ class Session:
             answer = await self._execute(started)
             if answer is not None:
                 await outbox.send(answer)
-        except Exception:  # a bug past the request's own error handling: it must not end the session
+        except Exception:  # a bug past the request's own error handling: it must not end the connection
             logger.exception("Running request %r failed", started.handle.id)
         finally:
             outbox.detach()
@@ -346,15 +346,15 @@ def _internal_error(detail: str | None = None) -> ProtocolError:
 
 
 @asynccontextmanager
-async def open_session(handler: SessionHandler, outbox: Outbox) -> AsyncIterator[Session]:
-    """Open a session whose request tasks live in a nursery owned by this block.
+async def open_dispatcher(handler: Router, outbox: Outbox) -> AsyncIterator[Dispatcher]:
+    """Open a dispatcher whose request tasks live in a nursery owned by this block.
 
     Leaving the block cancels whatever is still running (reason: session ended, unless
-    :meth:`Session.close` was called first with another reason) and waits for it to unwind.
+    :meth:`Dispatcher.close` was called first with another reason) and waits for it to unwind.
     """
     async with trio.open_nursery() as nursery:
-        session = Session(handler, nursery, outbox)
+        dispatcher = Dispatcher(handler, nursery, outbox)
         try:
-            yield session
+            yield dispatcher
         finally:
-            session.close(CancelReason.SESSION_ENDED)
+            dispatcher.close(CancelReason.SESSION_ENDED)
