@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import trio
 
 from . import _client_cli
@@ -20,6 +21,8 @@ from ._transports import HTTPConfig, serve_http, serve_stdio
 
 _DEFAULT_NAMES = ("server", "mcp", "app")
 _HTTP = HTTPConfig()
+#: Flags whose destination is an HTTPConfig field of the same name go to it as they are.
+_SETTINGS = attrs.fields_dict(HTTPConfig).keys()
 
 
 def load_server(target: str) -> Server:
@@ -69,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--log-level", default="INFO", help="log level for the server's own log on stderr")
     serve.add_argument(
-        "--graceful-timeout", "--grace", type=float, default=None, metavar="SECONDS",
+        "--graceful-timeout", "--grace", dest="graceful_timeout_seconds", type=float, default=None, metavar="SECONDS",
         help=f"seconds running requests get at shutdown (stdio: 1, HTTP: {_HTTP.graceful_timeout_seconds:g})",
     )  # fmt: skip
     http = serve.add_argument_group("streamable-http (defaults: trimcp.HTTPConfig)")
@@ -114,21 +117,21 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer requests with JSON; SSE only where a request must stream (questions, listen)",
     )
-    _number(http, "--backlog", int, _HTTP.backlog, "connections waiting to be accepted")
-    _number(http, "--max-sessions", int, _HTTP.max_sessions, "open sessions (beyond: 503)")
-    _number(http, "--max-body-bytes", int, _HTTP.max_body_bytes, "bytes in one request body (beyond: 413)")
-    _number(
-        http, "--session-idle-timeout", float, _HTTP.session_idle_timeout_seconds, "seconds before an idle session ends"
-    )
-    _number(
-        http, "--keep-alive-timeout", float, _HTTP.keep_alive_timeout_seconds, "seconds an idle connection stays open"
-    )
+    _number(http, "--backlog", "backlog", "connections waiting to be accepted")
+    _number(http, "--max-sessions", "max_sessions", "open sessions (beyond: 503)")
+    _number(http, "--max-body-bytes", "max_body_bytes", "bytes in one request body (beyond: 413)")
+    _number(http, "--session-idle-timeout", "session_idle_timeout_seconds", "seconds before an idle session ends")
+    _number(http, "--keep-alive-timeout", "keep_alive_timeout_seconds", "seconds an idle connection stays open")
     _client_cli.add_commands(commands)
     return parser
 
 
-def _number(group: Any, flag: str, kind: type, default: float, what: str) -> None:
-    group.add_argument(flag, type=kind, default=default, metavar="N", help=f"{what} (default: {default:g})")
+def _number(group: Any, flag: str, setting: str, what: str) -> None:
+    """A numeric flag for an :class:`HTTPConfig` setting, with its default and type."""
+    default = getattr(_HTTP, setting)
+    group.add_argument(
+        flag, dest=setting, type=type(default), default=default, metavar="N", help=f"{what} (default: {default:g})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -142,28 +145,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     server = load_server(args.target)
     if args.transport == "stdio":
-        grace = 1.0 if args.graceful_timeout is None else args.graceful_timeout
+        grace = 1.0 if args.graceful_timeout_seconds is None else args.graceful_timeout_seconds
         trio.run(lambda: serve_stdio(server, graceful_timeout_seconds=grace))
         return
     legacy = args.transport == "sse" or args.legacy_sse
-    config = HTTPConfig(
-        host=args.host,
-        port=args.port,
-        path=None if args.transport == "sse" else args.path,
-        sse_path=args.sse_path if legacy else None,
-        messages_path=args.messages_path,
-        allowed_hosts=args.allowed_hosts,
-        allowed_origins=args.allowed_origins,
-        cors_origins=args.cors_origins,
-        certfile=args.certfile,
-        keyfile=args.keyfile,
-        json_response=args.json_response,
-        backlog=args.backlog,
-        max_sessions=args.max_sessions,
-        max_body_bytes=args.max_body_bytes,
-        session_idle_timeout_seconds=args.session_idle_timeout,
-        keep_alive_timeout_seconds=args.keep_alive_timeout,
-    )
-    if args.graceful_timeout is not None:
-        config = config.evolve(graceful_timeout_seconds=args.graceful_timeout)
+    settings = {name: value for name, value in vars(args).items() if name in _SETTINGS and value is not None}
+    settings["path"] = None if args.transport == "sse" else args.path
+    settings["sse_path"] = args.sse_path if legacy else None
+    config = HTTPConfig(**settings)
     trio.run(lambda: serve_http(server, config))

@@ -183,7 +183,7 @@ def _list(items: list[dict[str, Any]], raw: bool) -> int:
 def _inspect(client: Any, raw: bool) -> int:
     facts = {
         "transport": client.transport_name,
-        "era": "2026-07-28 (per-request)" if client.era.name == "PER_REQUEST" else "handshake",
+        "era": client.era.value,
         "protocolVersion": client.protocol_version,
         "serverInfo": client.server_info,
         "capabilities": client.server_capabilities,

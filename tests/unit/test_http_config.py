@@ -80,18 +80,8 @@ async def test_serve_http_refuses_app_settings_for_an_app_built_already() -> Non
 
 
 def test_the_command_line_defaults_are_the_configuration_defaults() -> None:
-    args = _parser().parse_args(["serve", "m:s", "--transport", "streamable-http"])
-    defaults = trimcp.HTTPConfig()
-    assert (args.host, args.port, args.path, args.messages_path) == (
-        defaults.host,
-        defaults.port,
-        defaults.path,
-        defaults.messages_path,
-    )
-    assert (args.backlog, args.max_sessions, args.max_body_bytes) == (
-        defaults.backlog,
-        defaults.max_sessions,
-        defaults.max_body_bytes,
-    )
-    assert args.session_idle_timeout == defaults.session_idle_timeout_seconds
-    assert args.keep_alive_timeout == defaults.keep_alive_timeout_seconds
+    args = vars(_parser().parse_args(["serve", "m:s", "--transport", "streamable-http"]))
+    defaults = attrs.asdict(trimcp.HTTPConfig())
+    flags = ["host", "port", "path", "messages_path", "backlog", "max_sessions", "max_body_bytes",
+             "session_idle_timeout_seconds", "keep_alive_timeout_seconds"]  # fmt: skip
+    assert {name: args[name] for name in flags} == {name: defaults[name] for name in flags}

@@ -13,7 +13,8 @@ from .functions import FunctionSpec, description_of
 class Offering:
     """Something a server offers, backed by a function: its ``spec`` (parameters, schema,
     calling) and its presentation (``name``, defaulting to the function's; ``title``;
-    ``description``, defaulting to the docstring; ``icons``; ``meta``).
+    ``description``, defaulting to the docstring; ``icons``; ``meta``). Subclasses take their
+    own options and pass these (and ``localns``, for resolving type hints) through.
 
     Raises ``TypeError`` (from :class:`FunctionSpec`) for a function clients cannot call."""
 
@@ -22,12 +23,12 @@ class Offering:
         fn: Callable[..., Any],
         *,
         what: str,
-        name: str | None,
-        title: str | None,
-        description: str | None,
-        icons: list[dict[str, Any]] | None,
-        meta: dict[str, Any] | None,
-        localns: dict[str, Any] | None,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
+        localns: dict[str, Any] | None = None,
     ) -> None:
         self.spec = FunctionSpec(fn, what=what, localns=localns)
         self.name = name or fn.__name__

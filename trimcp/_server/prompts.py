@@ -18,20 +18,8 @@ from .typeschema import from_text
 class Prompt(Offering):
     """A registered prompt. Built by :meth:`trimcp.Server.prompt`."""
 
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        *,
-        name: str | None = None,
-        title: str | None = None,
-        description: str | None = None,
-        icons: list[dict[str, Any]] | None = None,
-        meta: dict[str, Any] | None = None,
-        localns: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            fn, what="prompt", name=name, title=title, description=description, icons=icons, meta=meta, localns=localns
-        )
+    def __init__(self, fn: Callable[..., Any], **presentation: Any) -> None:
+        super().__init__(fn, what="prompt", **presentation)
         required = set(self.spec.input_schema.get("required", ()))
         self.arguments = []
         for arg_name in self.spec.parameters:

@@ -73,25 +73,11 @@ class _ResourceBase(Offering):
         self,
         fn: Callable[..., Any],
         *,
-        name: str | None,
-        title: str | None,
-        description: str | None,
-        mime_type: str | None,
-        annotations: dict[str, Any] | None,
-        icons: list[dict[str, Any]] | None,
-        meta: dict[str, Any] | None,
-        localns: dict[str, Any] | None = None,
+        mime_type: str | None = None,
+        annotations: dict[str, Any] | None = None,
+        **presentation: Any,
     ) -> None:
-        super().__init__(
-            fn,
-            what="resource",
-            name=name,
-            title=title,
-            description=description,
-            icons=icons,
-            meta=meta,
-            localns=localns,
-        )
+        super().__init__(fn, what="resource", **presentation)
         self.mime_type = mime_type
         self.annotations = annotations
 

@@ -52,20 +52,13 @@ class Tool(Offering):
         self,
         fn: Callable[..., Any],
         *,
-        name: str | None = None,
-        title: str | None = None,
-        description: str | None = None,
         annotations: dict[str, Any] | None = None,
-        icons: list[dict[str, Any]] | None = None,
         input_schema: dict[str, Any] | None = None,
         output_schema: dict[str, Any] | None = None,
         deadline: float | None = None,
-        meta: dict[str, Any] | None = None,
-        localns: dict[str, Any] | None = None,
+        **presentation: Any,
     ) -> None:
-        super().__init__(
-            fn, what="tool", name=name, title=title, description=description, icons=icons, meta=meta, localns=localns
-        )
+        super().__init__(fn, what="tool", **presentation)
         self.annotations = annotations
         self.deadline = deadline
         #: A raw schema given by the author is sent verbatim and validated as given.
