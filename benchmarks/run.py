@@ -80,7 +80,7 @@ def post(url: str, body: dict, headers: dict[str, str]) -> tuple[dict[str, str],
         return {k.lower(): v for k, v in response.headers.items()}, response.read()
 
 
-def open_dispatcher(url: str) -> str:
+def open_session(url: str) -> str:
     params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}
     headers, _ = post(url, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}, {})
     session = headers["mcp-session-id"]
@@ -140,7 +140,7 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}/mcp"
             env = {}
             if era == "handshake":
-                env["MCP_SESSION"] = open_dispatcher(url)
+                env["MCP_SESSION"] = open_session(url)
             elif era == "2026-07-28":
                 env["MCP_ERA"] = era
             load(wrk, url, 16, 1, env)  # warm up
