@@ -4,6 +4,7 @@ requests, sessions, cancellation by disconnect, DELETE and expiry, and the offic
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -670,3 +671,35 @@ async def test_under_hypercorns_own_worker_a_disconnect_is_watched_by_a_task() -
         assert probe.finally_at is not None and probe.finally_at - closed_at < 0.1
         assert probe.reason is CancelReason.CLIENT_DISCONNECTED
         nursery.cancel_scope.cancel()
+
+
+def test_an_app_without_lifespan_ends_its_sessions_quietly_when_the_run_ends(caplog: pytest.LogCaptureFixture) -> None:
+    # Mounted where no lifespan reaches it, the app keeps its sessions in a Trio system task;
+    # the run ending cancels them with reason "shutdown" and logs no failure (it logged a
+    # 60-line group of trio.Cancelled as "The session host failed").
+    probe = Probe()
+    app = trimcp.asgi_app(probe_server(probe))
+
+    async def mounted(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # a host app that keeps the lifespan to itself
+            while (await receive())["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await app(scope, receive, send)
+
+    async def main() -> None:
+        async with running_server(mounted) as http:  # type: ignore[arg-type]
+            session_id = await http.initialize()
+            headers = {"mcp-session-id": session_id, "mcp-protocol-version": "2025-11-25"}
+            call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "sleep", "arguments": {}}}
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(http.post, call, headers)
+                with trio.fail_after(5):
+                    await probe.started.wait()
+                nursery.cancel_scope.cancel()
+
+    with caplog.at_level(logging.ERROR):
+        trio.run(main)
+    assert probe.finished.is_set() and probe.reason is CancelReason.SHUTDOWN
+    assert "The session host failed" not in caplog.text

@@ -349,12 +349,21 @@ def _internal_error(detail: str | None = None) -> ProtocolError:
 async def open_dispatcher(handler: Router, outbox: Outbox) -> AsyncIterator[Dispatcher]:
     """Open a dispatcher whose request tasks live in a nursery owned by this block.
 
-    Leaving the block cancels whatever is still running (reason: session ended, unless
-    :meth:`Dispatcher.close` was called first with another reason) and waits for it to unwind.
+    Leaving the block cancels whatever is still running and waits for it to unwind, with the
+    reason :meth:`Dispatcher.close` was first given, else "shutdown" when the block is left
+    because its task was cancelled from outside (the server is stopping), else "session ended".
     """
     async with trio.open_nursery() as nursery:
         dispatcher = Dispatcher(handler, nursery, outbox)
         try:
             yield dispatcher
-        finally:
-            dispatcher.close(CancelReason.SESSION_ENDED)
+        except BaseException as exc:
+            dispatcher.close(CancelReason.SHUTDOWN if _is_cancellation(exc) else CancelReason.SESSION_ENDED)
+            raise
+        dispatcher.close(CancelReason.SESSION_ENDED)
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)

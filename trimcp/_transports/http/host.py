@@ -42,9 +42,15 @@ class SessionHost:
             async with trio.open_nursery() as nursery:
                 self.adopt(nursery)
                 ready.set()
-                await trio.sleep_forever()
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    self._on_cancelled()  # the run is ending: sessions end with reason "shutdown"
+        except BaseExceptionGroup as group:
+            if group.split(trio.Cancelled)[1] is not None:
+                logger.exception("The session host failed")
+            # else: only the run's own cancellation, seen through the sessions' nurseries
         except trio.Cancelled:
-            self._on_cancelled()
             raise
         except BaseException:
             logger.exception("The session host failed")

@@ -65,7 +65,8 @@ class LegacySSE:
                 )
             finally:
                 del self.sessions[session_id]
-                runtime.close(self._closing_reason or CancelReason.SESSION_ENDED)
+                if self._closing_reason is not None:
+                    runtime.close(self._closing_reason)
 
     async def post_message(self, scope: Scope, headers: Headers, receive: Receive, send: Send, max_body: int) -> None:
         """``POST /messages?sessionId=…``: hand the message to its session; 202, the answer
