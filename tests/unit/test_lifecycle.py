@@ -72,7 +72,8 @@ def test_initialize_chooses_the_handshake_and_envelopes_are_then_ordinary_params
     ],
 )
 def test_the_era_of_an_http_post(params, session_id, version, era):
-    assert era_of_http_post(params, session_id=session_id, version_header=version) is era
+    headers = {"mcp-session-id": session_id, "mcp-protocol-version": version}
+    assert era_of_http_post(params, headers.get) is era
 
 
 def test_what_each_era_refuses():

@@ -8,6 +8,7 @@ else.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 from .envelope import Envelope, has_envelope, read_envelope
@@ -140,13 +141,16 @@ class Lifecycle:
         return self.era is Era.HANDSHAKE and carries(self.protocol_version, Feature.BATCHES)
 
 
-def era_of_http_post(params: Any, *, session_id: str | None, version_header: str | None) -> Era:
+def era_of_http_post(params: Any, header: Callable[[str], str | None]) -> Era:
     """The era of one Streamable HTTP POST: the body decides; without an envelope, a POST with
     no session that announces a revision other than a handshake-era one is 2026-07-28 traffic
-    (and gets that era's errors); everything else belongs to a handshake-era session."""
+    (and gets that era's errors); everything else belongs to a handshake-era session.
+    ``header(name)`` gives a request header's value; it is asked only when the body does not
+    decide."""
     if has_envelope(params):
         return Era.PER_REQUEST
-    if session_id is None and version_header is not None and version_header not in HANDSHAKE_VERSIONS:
+    version = header("mcp-protocol-version")
+    if version is not None and version not in HANDSHAKE_VERSIONS and header("mcp-session-id") is None:
         return Era.PER_REQUEST
     return Era.HANDSHAKE
 

@@ -213,9 +213,7 @@ class MCPApp:
     def _is_per_request(message: Any, headers: Headers) -> bool:
         """See :func:`~trimcp.protocol.lifecycle.era_of_http_post`."""
         params = message.params if type(message) in (Request, Notification) else None
-        era = era_of_http_post(
-            params, session_id=headers.get("mcp-session-id"), version_header=headers.get("mcp-protocol-version")
-        )
+        era = era_of_http_post(params, headers.get)
         return era is Era.PER_REQUEST
 
     async def _post_handshake(self, message: Any, headers: Headers, receive: Receive, send: Send) -> None:
