@@ -377,6 +377,60 @@ async def test_input_required_result_capabilities(ctx: Context) -> str:
     return "capabilities-ok"
 
 
+# ---------------------------------------------------------------- the tasks extension's fixtures
+# (a question asked in a task's first moments is a multi-round-trip round of its request, so the
+# tools that ask inside a task wait a little first: docs/tasks.md)
+
+
+@server.tool(description="Sync-only greeting")
+def greet(name: str) -> str:
+    return f"Hello, {name}!"
+
+
+@server.tool(description="Sleeps for `seconds`, then answers; a task when the client allows", task_support="optional")
+async def slow_compute(seconds: float, label: str = "") -> str:
+    await trio.sleep(seconds)
+    return f"computed {label or 'result'} after {seconds:g} s"
+
+
+@server.tool(description="A task that ends with a tool execution error", task_support="required", input_schema=EMPTY)
+async def failing_job() -> str:
+    await trio.sleep(1)
+    raise ToolError("the job failed, as it always does")
+
+
+@server.tool(description="A task that ends with a JSON-RPC error", task_support="required", input_schema=EMPTY)
+async def protocol_error_job() -> str:
+    await trio.sleep(0.5)
+    raise trimcp.RemoteProtocolError("the job broke the protocol", code=-32603)
+
+
+CONFIRM_FORM = {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}
+
+
+@server.tool(description="Asks for confirmation inside its task", task_support="optional")
+async def confirm_delete(ctx: Context, filename: str = "file.txt") -> str:
+    await trio.sleep(0.2)
+    answer = await ctx.elicit(f"Delete {filename}?", CONFIRM_FORM)
+    confirmed = answer.action == "accept" and (answer.content or {}).get("confirm")
+    return f"{filename} deleted" if confirmed else f"{filename} kept"
+
+
+@server.tool(description="Asks two questions at once inside its task", task_support="optional", input_schema=EMPTY)
+async def multi_input(ctx: Context) -> str:
+    await trio.sleep(0.2)
+    form = {"type": "object", "properties": {"value": {"type": "string"}}}
+    first, second = await ctx.gather(ctx.elicit("First?", form), ctx.elicit("Second?", form))
+    return f"got {first.action} and {second.action}"
+
+
+@server.tool(description="Asks a name (MRTR), then runs as a task", task_support="required", input_schema=EMPTY)
+async def test_tool_with_task(ctx: Context) -> str:
+    answer = await ctx.elicit("What is your name?", NAME_FORM, key="user_name")
+    await trio.sleep(0.5)
+    return f"Hello from the task, {(answer.content or {}).get('name', 'unknown')}!"
+
+
 # ---------------------------------------------------------------- resources (the first one listed is read)
 
 

@@ -3,7 +3,8 @@
 ``hypercorn --worker-class trio``.
 
 Versions 0.1.16 (``--suite all``) and 0.2.0-alpha.12 (``--suite all`` at every protocol
-revision it can select; extension scenarios such as ``tasks-*`` are not selected that way).
+revision it can select, then ``--suite all`` alone, which adds the extension scenarios such as
+``tasks-*``).
 Prints a table per run and a final ``N passed, M failed`` line; exits 1 when any scenario has a
 failure or a warning. Node 22 and the suites come from ``tests/interop`` (pinned by its
 lockfile).
@@ -33,7 +34,10 @@ SUITES = {
     "0.1.16": [["--suite", "all"]],
     "0.2.0-alpha.12": [
         ["--suite", "all", "--spec-version", v] for v in ("2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
-    ],
+    ]
+    # without a revision, the suite also selects the extension scenarios (tasks-*), on the
+    # 2026-07-28 wire
+    + [["--suite", "all"]],
 }
 RUN_TIMEOUT = 900
 #: The suite writes each scenario's checks to ``server-<scenario>-<ISO timestamp>/checks.json``.

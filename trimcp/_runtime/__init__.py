@@ -1,6 +1,7 @@
 """The Trio runtime: a dispatcher (a nursery) per connection, requests as cancel scopes, bounded outboxes."""
 
 from .dispatcher import Dispatcher, DispatcherStatistics, Routed, Router, open_dispatcher
+from .host import Host
 from .outbox import Outbox, OutboxStatistics, Outgoing, split_before_final
 from .request import CancelReason, RequestHandle
 
@@ -8,6 +9,7 @@ __all__ = [
     "CancelReason",
     "Dispatcher",
     "DispatcherStatistics",
+    "Host",
     "Outbox",
     "OutboxStatistics",
     "Outgoing",

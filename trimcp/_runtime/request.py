@@ -25,6 +25,7 @@ class CancelReason(enum.StrEnum):
     CLIENT_DISCONNECTED = "client disconnected"
     SESSION_ENDED = "session ended"
     SESSION_EXPIRED = "session expired"
+    TASK_EXPIRED = "task expired"
     DEADLINE = "deadline"
     SHUTDOWN = "shutdown"
 

@@ -30,6 +30,7 @@ from .asking import (
     read_sample,
     sampling_params,
 )
+from .tasks.work import TaskWork
 
 T = TypeVar("T")
 
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
 
 
 class Context:
-    """Bound to one request; everything it sends travels on that request's own stream.
+    """Bound to one request (or the task it became); everything it sends travels on that
+    request's own stream. Inside a task, questions wait for ``tasks/update``, progress is the
+    task's status message, and logs are not sent.
 
     Declare a parameter annotated ``Context`` in a tool (resource, prompt…) to receive it.
     """
@@ -47,7 +50,11 @@ class Context:
     __slots__ = ("_connection", "_envelope", "_handle", "_rounds", "deadline")
 
     def __init__(
-        self, handle: RequestHandle, connection: MethodTable, envelope: Envelope | None, rounds: Rounds | None = None
+        self,
+        handle: RequestHandle | TaskWork,
+        connection: MethodTable,
+        envelope: Envelope | None,
+        rounds: Rounds | None = None,
     ) -> None:
         self._handle = handle
         self._connection = connection
@@ -201,15 +208,21 @@ class Context:
         async def ask(index: int, question: Awaitable[Any]) -> None:
             answers[index] = await question
 
-        async with trio.open_nursery() as nursery:
-            for index, question in enumerate(questions):
-                nursery.start_soon(ask, index, question)
+        try:
+            async with trio.open_nursery() as nursery:
+                for index, question in enumerate(questions):
+                    nursery.start_soon(ask, index, question)
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:  # one question failed: its own error, as when asked alone
+                raise group.exceptions[0] from None
+            raise
         return answers
 
     async def _ask(self, method: str, params: dict[str, Any], key: str | None, read: Callable[[Any], T]) -> T:
         """Ask and ``read`` the answer. In 2026-07-28 an answer that ``read`` cannot use is as
         good as none: the question is asked again."""
         if self._envelope is None:
+            assert type(self._handle) is RequestHandle  # tasks belong to 2026-07-28
             return read(await self._handle.ask(method, params))
         key = key or self._rounds.key_for(method, params)
         if key in self._rounds.answers:
@@ -217,6 +230,8 @@ class Context:
                 return read(self._rounds.answers[key])
             except ClientAnswerError:
                 pass
+        if type(self._handle) is TaskWork:
+            return read(await self._handle.ask_keyed(key, method, params))
         raise InputRequired({key: {"method": method, "params": params}})
 
     async def read_resource(self, uri: str) -> list[ResourceContents]:

@@ -23,6 +23,7 @@ from ..protocol.errors import (
 )
 from ..protocol.jsonrpc import Notification, Request, RequestId
 from ..protocol.lifecycle import Lifecycle
+from ..protocol.tasks import declares_tasks, tasks_required
 from ..protocol.versions import SUPPORTED_VERSIONS, Era
 from .asking import Rounds, collect_input_required
 from .completions import choices_from_schema, completion_result
@@ -34,6 +35,8 @@ from .prompts import Prompt
 from .request_state import Binding, RoundState
 from .server import Server
 from .subscriptions import Listener, grant
+from .tasks.methods import task_methods
+from .tools import Tool
 
 logger = logging.getLogger("trimcp")
 
@@ -74,6 +77,7 @@ class MethodTable:
             "prompts/list": self._prompts_list,
             "prompts/get": self._prompts_get,
             "completion/complete": self._complete,
+            **task_methods(server.tasks),
         }
 
     # -- Router ---------------------------------------------------------------------------
@@ -198,12 +202,25 @@ class MethodTable:
         envelope: Envelope | None,
         rounds: Rounds,
         binding: Binding | None,
+        *,
+        as_task: Tool | None = None,
     ) -> Runner:
-        """A runner that answers ``input_required`` when the handler asked something new."""
+        """A runner that answers ``input_required`` when the handler asked something new;
+        with ``as_task``, the handler runs as that tool's task (docs/tasks.md)."""
+        tasks = self.server.tasks
 
         async def runner(handle: RequestHandle) -> dict:
             try:
-                return await run(Context(handle, self, envelope, rounds))
+                if as_task is None:
+                    return await run(Context(handle, self, envelope, rounds))
+                return await tasks.start(
+                    handle,
+                    lambda work: run(Context(work, self, envelope, rounds)),
+                    tool=as_task.name,
+                    required=as_task.task_support == "required",
+                    ttl_ms=as_task.task_ttl_ms,
+                    poll_interval_ms=as_task.task_poll_interval_ms,
+                )
             except BaseException as error:
                 ask = collect_input_required(error)
                 if ask is None or binding is None:
@@ -276,13 +293,33 @@ class MethodTable:
             arguments = {}
         elif type(arguments) is not dict:
             raise _invalid('"arguments" must be an object', request.id)
+        as_task = self._as_task(tool, envelope, request.id)
         rounds, binding = self._rounds(request, envelope, tool.name, arguments)
         limiter = self.server.thread_limiter
 
         async def run(context: Context) -> dict:
             return await tool.call(arguments, context, limiter())
 
-        return self._asking(run, envelope, rounds, binding)
+        return self._asking(run, envelope, rounds, binding, as_task=as_task)
+
+    @staticmethod
+    def _as_task(tool: Tool, envelope: Envelope | None, request_id: RequestId) -> Tool | None:
+        """``tool`` when this call becomes a task: it may, and the request declared the tasks
+        extension. Raises -32021 (-32601 in the handshake era, as 2025-11-25 says) when the
+        tool runs only as a task and this call cannot be one."""
+        if tool.task_support == "forbidden":
+            return None
+        if envelope is not None and declares_tasks(envelope.client_capabilities):
+            return tool
+        if tool.task_support == "optional":
+            return None
+        if envelope is None:
+            raise RemoteProtocolError(
+                f"Tool {tool.name!r} runs only as a task, which this connection cannot ask for",
+                code=METHOD_NOT_FOUND,
+                request_id=request_id,
+            )
+        raise tasks_required(f"Tool {tool.name!r} runs only as a task: declare the tasks extension", request_id)
 
     def _resources_read(self, request: Request, envelope: Envelope | None) -> Runner:
         uri = _params(request).get("uri")

@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar, overload
 import trio
 
 from ..protocol.lifecycle import Feature, carries
+from ..protocol.tasks import TASKS_EXTENSION
 from .completions import Completer
 from .content import ResourceContents
 from .context import Context
@@ -19,7 +20,8 @@ from .prompts import Prompt
 from .request_state import StateSealer
 from .resources import Resource, ResourceTemplate
 from .subscriptions import Subscribers
-from .tools import Tool, is_advised_tool_name
+from .tasks import TaskManager, TaskStore
+from .tools import TaskSupport, Tool, is_advised_tool_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +41,10 @@ class Server:
     discovery and reads), ``tool_deadline`` (default deadline in seconds for every tool),
     ``state_key``/``input_state_ttl`` (the key signing 2026-07-28 ``requestState`` and how long
     a state lives; give every process of a deployment the same key, or set
-    ``TRIMCP_STATE_KEY``; by default each process makes a random one).
+    ``TRIMCP_STATE_KEY``; by default each process makes a random one), ``task_store`` (where
+    task records live: in memory by default), ``task_ttl_ms``/``task_poll_interval_ms`` (how
+    long a task is kept from its creation, ``None`` for ever, and the polling interval clients
+    are told; a tool may set its own).
     """
 
     def __init__(
@@ -58,6 +63,9 @@ class Server:
         tool_deadline: float | None = None,
         state_key: bytes | str | None = None,
         input_state_ttl: float = 600.0,
+        task_store: TaskStore | None = None,
+        task_ttl_ms: int | None = 3_600_000,
+        task_poll_interval_ms: int | None = 500,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -83,6 +91,8 @@ class Server:
         key = state_key if state_key is not None else os.environ.get("TRIMCP_STATE_KEY")
         self._sealer = StateSealer(key.encode() if isinstance(key, str) else key or os.urandom(32), input_state_ttl)
         self._subscribers = Subscribers()
+        #: Work that outlives its request (tools declared with ``task_support``).
+        self.tasks = TaskManager(task_store, ttl_ms=task_ttl_ms, poll_interval_ms=task_poll_interval_ms)
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -102,6 +112,9 @@ class Server:
         output_schema: dict[str, Any] | None = None,
         deadline: float | None = None,
         meta: dict[str, Any] | None = None,
+        task_support: TaskSupport = "forbidden",
+        task_ttl_ms: int | None = ...,  # type: ignore[assignment]
+        task_poll_interval_ms: int | None = ...,  # type: ignore[assignment]
     ) -> Callable[[F], F]: ...
 
     def tool(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
@@ -110,6 +123,10 @@ class Server:
         The input schema comes from the signature (or ``input_schema``, sent verbatim), the
         description from the docstring, and an ``outputSchema`` from the return annotation.
         ``deadline`` (seconds) cancels a call that runs longer and returns an error result.
+        ``task_support`` (``"optional"`` or ``"required"``) lets a call become a task for a
+        2026-07-28 client that declared the tasks extension (docs/tasks.md); a required one is
+        refused (-32021) to clients that did not. ``task_ttl_ms``/``task_poll_interval_ms``
+        override the server's.
         Raises ``TypeError`` for a signature that cannot be described, ``ValueError`` for a
         name already taken. Returns the function unchanged.
         """
@@ -118,6 +135,8 @@ class Server:
 
         def register(fn: F) -> F:
             options.setdefault("deadline", self.tool_deadline)
+            options.setdefault("task_ttl_ms", self.tasks.ttl_ms)
+            options.setdefault("task_poll_interval_ms", self.tasks.poll_interval_ms)
             self.add_tool(Tool(fn, localns=localns, **options))
             return fn
 
@@ -263,6 +282,8 @@ class Server:
             capabilities["resources"] = {"subscribe": True, "listChanged": True}
         if self.prompts:
             capabilities["prompts"] = {"listChanged": True}
+        if carries(version, Feature.TASKS_EXTENSION):
+            capabilities["extensions"] = {TASKS_EXTENSION: {}}
         return capabilities
 
     # -- change notifications ---------------------------------------------------------------------

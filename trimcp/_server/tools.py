@@ -7,14 +7,14 @@ import logging
 import types
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import trio
 
-from ..protocol.errors import RequestFailed
+from ..protocol.errors import ProtocolError, RequestFailed
 from ..protocol.lifecycle import Feature, carries
-from .asking import ClientAnswerError, MissingClientCapability
+from .asking import ClientAnswerError
 from .content import (
     Audio,
     EmbeddedResource,
@@ -33,6 +33,9 @@ from .offering import Offering
 from .typeschema import SchemaBuilder, is_object_type, to_json
 
 logger = logging.getLogger("trimcp")
+
+#: Whether a call of a tool may (``optional``) or must (``required``) become a task.
+TaskSupport = Literal["forbidden", "optional", "required"]
 
 
 @attrs.define
@@ -56,11 +59,19 @@ class Tool(Offering):
         input_schema: dict[str, Any] | None = None,
         output_schema: dict[str, Any] | None = None,
         deadline: float | None = None,
+        task_support: TaskSupport = "forbidden",
+        task_ttl_ms: int | None = None,
+        task_poll_interval_ms: int | None = None,
         **presentation: Any,
     ) -> None:
         super().__init__(fn, what="tool", **presentation)
+        if task_support not in ("forbidden", "optional", "required"):
+            raise ValueError(f"task_support must be 'forbidden', 'optional' or 'required', not {task_support!r}")
         self.annotations = annotations
         self.deadline = deadline
+        self.task_support = task_support
+        self.task_ttl_ms = task_ttl_ms
+        self.task_poll_interval_ms = task_poll_interval_ms
         #: A raw schema given by the author is sent verbatim and validated as given.
         self.input_schema = input_schema if input_schema is not None else self.spec.input_schema
         self._validator = Validator(self.input_schema) if input_schema is not None else self.spec.validator
@@ -132,12 +143,12 @@ class Tool(Offering):
                     return error_result(f"Tool {self.name!r} was cancelled: its deadline of {self.deadline:g} s passed")
         except ToolError as exc:
             return error_result(str(exc))
-        except MissingClientCapability as exc:
-            if context.per_request:
-                raise  # 2026-07-28: a -32021 error the client can act on
-            return error_result(exc.message)
         except (ClientAnswerError, RequestFailed) as exc:
             return error_result(f"Tool {self.name!r} failed: the client's answer was unusable ({exc})")
+        except ProtocolError as exc:
+            if context.per_request:
+                raise  # 2026-07-28: the call's JSON-RPC error (-32021 for a missing capability…)
+            return error_result(exc.message)
         except Exception:
             logger.exception("Tool %r raised", self.name)
             return error_result(f"Tool {self.name!r} failed: internal error")

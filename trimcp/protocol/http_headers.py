@@ -8,8 +8,9 @@ Metadata") and ``server/tools.mdx`` ("x-mcp-header") of the 2026-07-28 specifica
 
 - ``MCP-Protocol-Version`` equals ``params._meta["io.modelcontextprotocol/protocolVersion"]``;
 - ``Mcp-Method`` equals ``method``;
-- ``Mcp-Name`` equals ``params.name`` (``tools/call``, ``prompts/get``) or ``params.uri``
-  (``resources/read``), after Base64-sentinel decoding;
+- ``Mcp-Name`` equals ``params.name`` (``tools/call``, ``prompts/get``), ``params.uri``
+  (``resources/read``) or ``params.taskId`` (``tasks/get|update|cancel``), after
+  Base64-sentinel decoding;
 - ``Mcp-Param-{Name}`` equals the ``tools/call`` argument whose property schema carries
   ``"x-mcp-header": "{Name}"``, after decoding; it is present exactly when the argument is
   present and not ``null``.
@@ -40,7 +41,9 @@ PARAM_HEADER_PREFIX = "mcp-param-"
 #: The JSON Schema extension keyword that mirrors a tool argument into ``Mcp-Param-{value}``.
 X_MCP_HEADER = "x-mcp-header"
 #: The request methods that carry ``Mcp-Name``, and the ``params`` member it mirrors.
-NAME_SOURCES = {"tools/call": "name", "resources/read": "uri", "prompts/get": "name"}
+NAME_SOURCES = {"tools/call": "name", "resources/read": "uri", "prompts/get": "name"} | dict.fromkeys(
+    ("tasks/get", "tasks/update", "tasks/cancel"), "taskId"
+)
 #: The types an ``x-mcp-header`` property may have (``number`` is explicitly not allowed).
 HEADER_PARAMETER_TYPES = ("string", "integer", "boolean")
 

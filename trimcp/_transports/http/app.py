@@ -3,7 +3,7 @@
 The body decides the era: a request carrying a 2026-07-28 ``_meta`` envelope (or any POST
 announced as 2026-07-28 without a session) is served statelessly (:mod:`.per_request`), its
 request living in the POST's own task; everything else belongs to a handshake-era session
-(:mod:`.sessions`), whose requests live in the app's host nursery (:mod:`.host`).
+(:mod:`.sessions`), whose requests live in the app's host nursery (:class:`~trimcp._runtime.Host`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from ..._runtime import CancelReason, Outbox, Outgoing
+from ..._runtime import CancelReason, Host, Outbox, Outgoing
 from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol import jsonrpc
@@ -44,7 +44,6 @@ from .asgi import (
 )
 from .config import HTTPConfig
 from .events import EventId, MemoryEventStore, SSEStream
-from .host import SessionHost
 from .legacy_sse import LegacySSE
 from .per_request import PerRequestEndpoint
 from .security import SecurityPolicy
@@ -80,13 +79,13 @@ class MCPApp:
         self.sessions = SessionManager(server, config, store)  # type: ignore[arg-type]
         self.legacy = LegacySSE(server, config)
         self.per_request = PerRequestEndpoint(server, config)
-        self._host = SessionHost(on_cancelled=lambda: self.sessions.close_all(CancelReason.SHUTDOWN))
+        self._host = Host(lambda: self.sessions.close_all(CancelReason.SHUTDOWN), name="session")
         self._closing = False
 
     async def shutdown(self, grace: float) -> None:
         """Shut down gracefully: refuse new work (503), end the idle GET streams, give running
-        requests ``grace`` seconds, then cancel them (reason: shutdown). Every response that
-        started ends properly."""
+        requests ``grace`` seconds, then cancel them and every running task (reason: shutdown).
+        Every response that started ends properly."""
         self._closing = True
         self.server.close_listeners()
         runtimes = [*self.per_request.runtimes(), *self.sessions.runtimes(), *self.legacy.runtimes()]
@@ -97,6 +96,7 @@ class MCPApp:
         self.sessions.close_all(CancelReason.SHUTDOWN)
         self.legacy.close_all(CancelReason.SHUTDOWN)
         self.per_request.close_all(CancelReason.SHUTDOWN)
+        self.server.tasks.stop(CancelReason.SHUTDOWN)
 
     # -- ASGI entry -------------------------------------------------------------------------------
 
@@ -120,9 +120,11 @@ class MCPApp:
             return
         async with trio.open_nursery() as nursery:
             self._host.adopt(nursery)
+            self.server.tasks.adopt(nursery)
             await send({"type": "lifespan.startup.complete"})
             await receive()  # lifespan.shutdown
             self.server.close_listeners()
+            self.server.tasks.stop(CancelReason.SHUTDOWN)
             self.sessions.close_all(CancelReason.SHUTDOWN)
             self.legacy.close_all(CancelReason.SHUTDOWN)
         await send({"type": "lifespan.shutdown.complete"})

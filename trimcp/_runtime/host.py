@@ -1,4 +1,4 @@
-"""Where handshake-era HTTP sessions live: a nursery that outlives any one HTTP request."""
+"""A nursery for work that outlives the requests that start it (HTTP sessions, tasks)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from collections.abc import Callable
 
 import trio
 
-logger = logging.getLogger("trimcp.http")
+logger = logging.getLogger("trimcp")
 
 
-class SessionHost:
-    """The nursery sessions live in: the ASGI lifespan's when the server runs one (:meth:`adopt`),
-    else one started as a Trio system task on first use (an app mounted where no lifespan
-    reaches it). A new Trio run gets a new host. ``on_cancelled`` is called when the system
-    task is cancelled (the run ends), before the sessions' tasks are."""
+class Host:
+    """A nursery to start long-lived work in: the ASGI lifespan's when the server runs one
+    (:meth:`adopt`), else one started as a Trio system task on first use (stdio, in-process,
+    an app mounted where no lifespan reaches it). A new Trio run gets a new one.
+    ``on_cancelled`` is called when the system task is cancelled (the run ends), before the
+    work in it sees the cancellation, so it can end that work with its own reason."""
 
-    def __init__(self, on_cancelled: Callable[[], None]) -> None:
+    def __init__(self, on_cancelled: Callable[[], None], *, name: str) -> None:
+        self._name = name
         self._on_cancelled = on_cancelled
         self._nursery: trio.Nursery | None = None
         self._token: object = None
@@ -45,12 +47,12 @@ class SessionHost:
                 try:
                     await trio.sleep_forever()
                 finally:
-                    self._on_cancelled()  # the run is ending: sessions end with reason "shutdown"
+                    self._on_cancelled()  # the run is ending: the work ends with reason "shutdown"
         except BaseExceptionGroup as group:
             if group.split(trio.Cancelled)[1] is not None:
-                logger.exception("The session host failed")
+                logger.exception("The %s host failed", self._name)
             # else: only the run's own cancellation, seen through the sessions' nurseries
         except trio.Cancelled:
             raise
         except BaseException:
-            logger.exception("The session host failed")
+            logger.exception("The %s host failed", self._name)

@@ -1,0 +1,219 @@
+"""The server's tasks: work that outlives the request that started it, owned by the server.
+
+A task's work runs in the task host (the ASGI lifespan's nursery, else a Trio system task),
+not in its request: the request only waits for it to be published (or to ask a first question,
+which ends the request with a multi-round-trip ``input_required`` instead). Every task ends
+through :meth:`TaskWork.cancel` with a reason, or by finishing; its ``finally`` runs either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+
+from ..._runtime import CancelReason, Host, RequestHandle
+from ...protocol.errors import INTERNAL_ERROR, ProtocolError
+from ...protocol.tasks import TaskRecord, TaskStatus, create_task_result, new_task_id
+from ..asking import collect_input_required
+from .store import MemoryTaskStore, TaskStore
+from .work import TaskWork
+
+logger = logging.getLogger("trimcp")
+
+#: How long a new task's work may run inside its request: a question asked sooner is a
+#: multi-round-trip round of the request (no task yet); an optional task that finishes sooner is
+#: answered inline.
+PUBLISH_WINDOW = 0.05
+#: How often expired tasks are looked for.
+SWEEP_INTERVAL = 1.0
+#: How long a finished task's last state may take to be stored when the server is stopping.
+_FINAL_SAVE_TIMEOUT = 5.0
+
+
+@attrs.frozen
+class TaskManagerStatistics:
+    #: Tasks whose work runs in this process now.
+    running: int
+    created: int
+    expired: int
+
+
+class TaskManager:
+    """Starts tasks, runs their work in the task host, and keeps their records in ``store``."""
+
+    def __init__(self, store: TaskStore | None = None, *, ttl_ms: int | None, poll_interval_ms: int | None) -> None:
+        self.store: TaskStore = store if store is not None else MemoryTaskStore()
+        self.ttl_ms = ttl_ms
+        self.poll_interval_ms = poll_interval_ms
+        self._live: dict[str, TaskWork] = {}
+        self._host = Host(lambda: self.stop(CancelReason.SHUTDOWN), name="task")
+        self._sweeper: trio.CancelScope | None = None
+        self._created = 0
+        self._expired = 0
+
+    def adopt(self, nursery: trio.Nursery) -> None:
+        """Run tasks in ``nursery`` (an ASGI lifespan's) rather than in a system task."""
+        self._host.adopt(nursery)
+
+    async def start(
+        self,
+        handle: RequestHandle,
+        run: Callable[[TaskWork], Awaitable[dict[str, Any]]],
+        *,
+        tool: str,
+        required: bool,
+        ttl_ms: int | None,
+        poll_interval_ms: int | None,
+    ) -> dict[str, Any]:
+        """Start ``run`` as a task and answer its request: a ``CreateTaskResult`` once the task
+        is stored; the result itself when an optional task finished within the publish window;
+        or, when the work asked something first, :class:`InputRequired` is raised (the request
+        answers ``input_required`` and no task exists)."""
+        now = time.time()
+        record = TaskRecord(
+            task_id=new_task_id(),
+            created_at=now,
+            updated_at=now,
+            ttl_ms=ttl_ms,
+            poll_interval_ms=poll_interval_ms,
+            tool=tool,
+        )
+        work = TaskWork(record, handle.id, handle.method, lambda: self._save(work))
+        nursery = await self._host.nursery()
+        nursery.start_soon(self._run, work, run)
+        try:
+            with trio.move_on_after(PUBLISH_WINDOW):
+                await work.settled.wait()
+        except BaseException:
+            work.cancel(handle.cancel_reason or CancelReason.SHUTDOWN)  # still the request's work
+            raise
+        if work.asked_early is not None:
+            raise work.asked_early
+        if work.finished and not required:
+            return _inline(record)
+        work.published = True
+        if not work.finished:
+            self._live[record.task_id] = work
+        await self.store.create(record)
+        self._created += 1
+        self._start_sweeping(nursery)
+        return create_task_result(record)
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        return await self.store.get(task_id)
+
+    async def update(self, task_id: str, responses: dict[str, Any]) -> bool:
+        """Deliver answers to a task; ``False`` when there is no such task."""
+        work = self._live.get(task_id)
+        if work is not None:
+            await work.answer(responses)
+            return True
+        return await self.store.get(task_id) is not None
+
+    async def cancel(self, task_id: str) -> bool:
+        """Cancel a task (a finished one stays as it ended); ``False`` when there is no such task."""
+        work = self._live.get(task_id)
+        if work is not None:
+            work.cancel(CancelReason.CLIENT_CANCELLED)
+            return True
+        record = await self.store.get(task_id)
+        if record is None:
+            return False
+        if not record.status.terminal:  # its work is gone (another process, a restart)
+            record.status, record.updated_at = TaskStatus.CANCELLED, time.time()
+            await self.store.save(record)
+        return True
+
+    def stop(self, reason: CancelReason) -> None:
+        """Cancel every task running in this process, and the expiry sweeper (at shutdown)."""
+        for work in list(self._live.values()):
+            work.cancel(reason)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    def running(self) -> list[TaskWork]:
+        return list(self._live.values())
+
+    def statistics(self) -> TaskManagerStatistics:
+        return TaskManagerStatistics(running=len(self._live), created=self._created, expired=self._expired)
+
+    # -- the work ---------------------------------------------------------------------------------
+
+    async def _run(self, work: TaskWork, run: Callable[[TaskWork], Awaitable[dict[str, Any]]]) -> None:
+        status, result, error = TaskStatus.FAILED, None, None
+        try:
+            with work.cancel_scope:
+                try:
+                    result = await run(work)
+                    status = TaskStatus.COMPLETED
+                except ProtocolError as exc:
+                    error = _error_of(exc)
+                except BaseException as exc:
+                    asked = collect_input_required(exc)
+                    if asked is None or work.published:
+                        raise
+                    work.asked_early = asked
+                    return
+            if work.cancel_scope.cancelled_caught:
+                status, error = _ended_by(work.cancel_reason)
+        except Exception:
+            logger.exception("Task %s (%s) failed", work.record.task_id, work.record.tool)
+            error = {"code": INTERNAL_ERROR, "message": "Internal error"}
+        finally:
+            work.record.result, work.record.error = result, error
+            with trio.CancelScope(shield=True), trio.move_on_after(_FINAL_SAVE_TIMEOUT):
+                if work.asked_early is None:
+                    await work.set_status(status)
+            self._live.pop(work.record.task_id, None)
+            work.settled.set()
+
+    async def _save(self, work: TaskWork) -> None:
+        if work.published:
+            await self.store.save(work.record)
+
+    def _start_sweeping(self, nursery: trio.Nursery) -> None:
+        if self._sweeper is None:
+            self._sweeper = trio.CancelScope()
+            nursery.start_soon(self._sweep, self._sweeper)
+
+    async def _sweep(self, scope: trio.CancelScope) -> None:
+        """Forget expired tasks, cancelling those still running (reason: task expired)."""
+        with scope:
+            while True:
+                await trio.sleep(SWEEP_INTERVAL)
+                await self._purge()
+
+    async def _purge(self) -> None:
+        for task_id in await self.store.purge_expired(time.time()):
+            self._expired += 1
+            work = self._live.pop(task_id, None)
+            if work is not None:
+                work.cancel(CancelReason.TASK_EXPIRED)
+
+
+def _inline(record: TaskRecord) -> dict[str, Any]:
+    """The answer of a task that finished before it was published, as a plain call's."""
+    if record.error is not None:
+        raise ProtocolError(record.error["message"], code=record.error["code"], data=record.error.get("data"))
+    assert record.result is not None
+    return record.result
+
+
+def _error_of(exc: ProtocolError) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.data is not None:
+        error["data"] = exc.data
+    return error
+
+
+def _ended_by(reason: CancelReason | str | None) -> tuple[TaskStatus, dict[str, Any] | None]:
+    """A cancelled task's status: ``cancelled`` when the client asked, else ``failed`` saying why."""
+    if reason == CancelReason.CLIENT_CANCELLED:
+        return TaskStatus.CANCELLED, None
+    return TaskStatus.FAILED, {"code": INTERNAL_ERROR, "message": f"The task was stopped: {reason}"}

@@ -1,0 +1,120 @@
+"""The running work of one task, as its :class:`~trimcp.Context` sees it: what a request handle
+offers (id, method, why it is cancelled, progress), and questions that, once the task is
+published, wait for ``tasks/update`` instead of ending a round."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from ..._runtime import CancelReason
+from ...protocol.errors import LocalProtocolError
+from ...protocol.jsonrpc import RequestId
+from ...protocol.tasks import TaskRecord, TaskStatus
+from ..asking import InputRequired
+
+
+class TaskWork:
+    """One task's work and its live state. Created and run by :class:`~.manager.TaskManager`.
+
+    Its cancel scope is shielded: the work is cancelled only through :meth:`cancel`, always
+    with a reason (``tasks/cancel``, the TTL, shutdown).
+    """
+
+    def __init__(
+        self, record: TaskRecord, request_id: RequestId, method: str, persist: Callable[[], Awaitable[None]]
+    ) -> None:
+        self.record = record
+        self.id = request_id
+        self.method = method
+        self.cancel_scope = trio.CancelScope(shield=True)
+        self.cancel_reason: CancelReason | str | None = None
+        #: Set once the task was returned to the client: questions then wait for answers.
+        self.published = False
+        #: Set when the work ended, or asked a question before it was published.
+        self.settled = trio.Event()
+        self.asked_early: InputRequired | None = None
+        self._persist = persist
+        self._questions: dict[str, _Question] = {}
+        self._last_progress = -math.inf
+
+    @property
+    def finished(self) -> bool:
+        return self.record.status.terminal
+
+    def cancel(self, reason: CancelReason | str) -> None:
+        """Cancel the work (once; a finished task stays as it ended)."""
+        if self.cancel_reason is None and not self.finished:
+            self.cancel_reason = reason
+            self.cancel_scope.cancel(reason=str(reason))
+
+    async def ask_keyed(self, key: str, method: str, params: dict[str, Any]) -> Any:
+        """Ask the client: before publication this ends the round (:class:`InputRequired`);
+        after, the task reads ``input_required`` with the question until ``tasks/update``
+        answers it."""
+        request = {"method": method, "params": params}
+        if not self.published:
+            raise InputRequired({key: request})
+        question = self._questions[key] = _Question()
+        self.record.input_requests[key] = request
+        await self.set_status(TaskStatus.INPUT_REQUIRED)
+        try:
+            await question.answered.wait()
+        finally:
+            del self._questions[key]
+            self.record.input_requests.pop(key, None)
+        return question.answer
+
+    async def answer(self, responses: dict[str, Any]) -> None:
+        """Deliver ``tasks/update`` answers; keys not asked (or answered already) are ignored."""
+        answered = False
+        for key, value in responses.items():
+            question = self._questions.get(key)
+            if question is not None and not question.answered.is_set():
+                question.answer = value
+                question.answered.set()
+                self.record.input_requests.pop(key, None)
+                answered = True
+        if answered:
+            waiting = self.record.input_requests or self.record.status is not TaskStatus.INPUT_REQUIRED
+            await self.set_status(self.record.status if waiting else TaskStatus.WORKING)
+
+    async def set_status(self, status: TaskStatus, message: str | None = None) -> None:
+        self.record.status = status
+        if message is not None:
+            self.record.status_message = message
+        self.record.updated_at = time.time()
+        await self._persist()
+
+    # -- what Context asks of a request handle ----------------------------------------------------
+
+    async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> bool:
+        """Progress of a task is its status message (tasks send no progress notifications).
+        Raises :class:`LocalProtocolError` when ``progress`` does not increase."""
+        if type(progress) not in (int, float) or not math.isfinite(progress):
+            raise LocalProtocolError(f"progress must be a finite number, not {progress!r}")
+        if progress <= self._last_progress:
+            raise LocalProtocolError(
+                f"progress must increase with every notification: {progress!r} after {self._last_progress!r}"
+            )
+        self._last_progress = progress
+        if message is None:
+            message = f"{progress:g}/{total:g}" if total is not None else f"{progress:g}"
+        await self.set_status(self.record.status, message)
+        return False
+
+    async def notify(self, method: str, params: Any = None) -> bool:
+        """Tasks send no notifications about their work (no logs, no progress)."""
+        return False
+
+
+class _Question:
+    __slots__ = ("answer", "answered")
+
+    def __init__(self) -> None:
+        self.answered = trio.Event()
+        self.answer: Any = None
