@@ -137,8 +137,11 @@ class TaskManager:
             self._sweeper.cancel()
             self._sweeper = None
 
-    def running(self) -> list[TaskWork]:
-        return list(self._live.values())
+    async def wait_stopped(self) -> None:
+        """Wait until every task running in this process has ended (its ``finally`` ran and
+        its last state is stored)."""
+        for work in list(self._live.values()):
+            await work.settled.wait()
 
     def statistics(self) -> TaskManagerStatistics:
         return TaskManagerStatistics(running=len(self._live), created=self._created, expired=self._expired)

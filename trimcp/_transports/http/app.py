@@ -97,6 +97,7 @@ class MCPApp:
         self.legacy.close_all(CancelReason.SHUTDOWN)
         self.per_request.close_all(CancelReason.SHUTDOWN)
         self.server.tasks.stop(CancelReason.SHUTDOWN)
+        await self.server.tasks.wait_stopped()
 
     # -- ASGI entry -------------------------------------------------------------------------------
 

@@ -1,0 +1,257 @@
+"""The tasks extension (2026-07-28) over the real hypercorn on 127.0.0.1: a task outlives its
+request, is cancelled with a reason, asks questions answered from another connection, expires,
+and every bad input gets its error while the server keeps serving."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+import trio
+
+import trimcp
+from trimcp import CancelReason, Context, ToolError
+
+from .http_support import RawHTTP, running_server
+
+TASKS = {"extensions": {"io.modelcontextprotocol/tasks": {}}}
+FORM = {"type": "object", "properties": {"value": {"type": "string"}}}
+_ids = itertools.count(1)
+
+
+class Seen:
+    """What the tools of :func:`task_server` saw."""
+
+    def __init__(self) -> None:
+        self.started = trio.Event()
+        self.finally_at: float | None = None
+        self.reason: Any = None
+
+
+def task_server(seen: Seen, **settings: Any) -> trimcp.Server:
+    server = trimcp.Server("tasks", **settings)
+
+    @server.tool(task_support="optional")
+    async def work(ctx: Context, seconds: float = 30) -> str:
+        seen.started.set()
+        try:
+            await trio.sleep(seconds)
+            return f"worked {seconds:g} s"
+        finally:
+            seen.finally_at = trio.current_time()
+            seen.reason = ctx.cancel_reason
+
+    @server.tool(task_support="required")
+    async def quick() -> str:
+        return "done"
+
+    @server.tool(task_support="required")
+    async def broken() -> str:
+        await trio.sleep(0.1)
+        raise ToolError("it broke")
+
+    @server.tool(task_support="optional")
+    async def two_questions(ctx: Context) -> str:
+        await trio.sleep(0.1)  # past the publish window: the questions are the task's
+        first = await ctx.elicit("First?", FORM)
+        second = await ctx.elicit("Second?", FORM)
+        return f"{(first.content or {}).get('value')} then {(second.content or {}).get('value')}"
+
+    @server.tool(task_support="required")
+    async def ask_first(ctx: Context) -> str:
+        answer = await ctx.elicit("Name?", FORM, key="name")
+        return f"hello {(answer.content or {}).get('value')}"
+
+    return server
+
+
+def body(method: str, params: dict[str, Any], capabilities: dict[str, Any] | None = None) -> dict[str, Any]:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": TASKS if capabilities is None else capabilities,
+    }
+    return {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": {**params, "_meta": meta}}
+
+
+async def rpc(
+    http: RawHTTP, method: str, params: dict[str, Any], *, name: str | None = None, **options: Any
+) -> tuple[int, dict[str, Any]]:
+    """POST one 2026-07-28 request; the HTTP status and the JSON-RPC response."""
+    if name is None:
+        name = params.get("taskId", params.get("name"))
+    headers = {"mcp-protocol-version": "2026-07-28", "mcp-method": method, "mcp-name": str(name)}
+    reply = await http.post(body(method, params, **options), headers)
+    return reply.status, reply.json()
+
+
+async def call(http: RawHTTP, tool: str, arguments: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+    status, response = await rpc(http, "tools/call", {"name": tool, "arguments": arguments or {}}, **options)
+    assert status == 200, response
+    return response["result"]
+
+
+async def get(http: RawHTTP, task_id: str) -> dict[str, Any]:
+    status, response = await rpc(http, "tasks/get", {"taskId": task_id})
+    assert status == 200, response
+    return response["result"]
+
+
+async def wait_for_status(http: RawHTTP, task_id: str, *statuses: str) -> dict[str, Any]:
+    with trio.fail_after(10):
+        while (task := await get(http, task_id))["status"] not in statuses:
+            await trio.sleep(0.02)
+    return task
+
+
+def app_for(server: trimcp.Server) -> trimcp.MCPApp:
+    return trimcp.asgi_app(server, json_response=True)
+
+
+async def test_a_task_outlives_its_request_and_its_connection() -> None:
+    seen = Seen()
+    async with running_server(app_for(task_server(seen))) as http:
+        created = await call(RawHTTP(http.host, http.port), "work", {"seconds": 0.3})
+        assert created["resultType"] == "task" and created["status"] == "working"
+        assert created["ttlMs"] == 3_600_000 and created["pollIntervalMs"] == 500
+        assert created["createdAt"].endswith("Z") and "result" not in created and "requestState" not in created
+        task = await wait_for_status(http, created["taskId"], "completed")  # polled on other connections
+        assert task["result"]["content"] == [{"type": "text", "text": "worked 0.3 s"}]
+        assert task["resultType"] == "complete" and seen.reason is None
+
+
+async def test_tasks_cancel_runs_the_finally_at_once_with_its_reason() -> None:
+    seen = Seen()
+    server = task_server(seen)
+    async with running_server(app_for(server)) as http:
+        created = await call(http, "work", {"seconds": 30})
+        await seen.started.wait()
+        cancelled_at = trio.current_time()
+        status, ack = await rpc(http, "tasks/cancel", {"taskId": created["taskId"]})
+        assert status == 200 and set(ack["result"]) <= {"resultType", "_meta"}
+        with trio.fail_after(5):
+            while seen.finally_at is None:
+                await trio.sleep(0.001)
+        assert seen.finally_at - cancelled_at < 0.1
+        assert seen.reason is CancelReason.CLIENT_CANCELLED
+        assert (await wait_for_status(http, created["taskId"], "cancelled"))["status"] == "cancelled"
+        status, again = await rpc(http, "tasks/cancel", {"taskId": created["taskId"]})  # idempotent
+        assert status == 200 and again["result"]["resultType"] == "complete"
+        assert server.tasks.statistics().running == 0
+
+
+async def test_questions_in_a_task_are_answered_by_tasks_update_from_another_connection() -> None:
+    seen = Seen()
+    async with running_server(app_for(task_server(seen))) as http:
+        created = await call(http, "two_questions", capabilities={**TASKS, "elicitation": {"form": {}}})
+        task_id = created["taskId"]
+        other = RawHTTP(http.host, http.port)
+        answers = iter(["red", "blue"])
+        asked: list[str] = []
+        for _ in range(2):
+            task = await wait_for_status(http, task_id, "input_required")
+            [(key, question)] = task["inputRequests"].items()
+            assert question["method"] == "elicitation/create" and key not in asked
+            asked.append(key)
+            reply = {key: {"action": "accept", "content": {"value": next(answers)}}}
+            status, ack = await rpc(other, "tasks/update", {"taskId": task_id, "inputResponses": reply})
+            assert status == 200 and ack["result"]["resultType"] == "complete"
+            status, ack = await rpc(other, "tasks/update", {"taskId": task_id, "inputResponses": reply})
+            assert status == 200  # an answered key is ignored
+        task = await wait_for_status(http, task_id, "completed")
+        assert task["result"]["content"][0]["text"] == "red then blue"
+
+
+async def test_a_question_before_publication_is_a_round_of_the_request() -> None:
+    async with running_server(app_for(task_server(Seen()))) as http:
+        capabilities = {**TASKS, "elicitation": {"form": {}}}
+        first = await call(http, "ask_first", capabilities=capabilities)
+        assert first["resultType"] == "input_required" and "taskId" not in first
+        arguments = {"name": "ask_first", "arguments": {}, "requestState": first["requestState"]}
+        arguments["inputResponses"] = {"name": {"action": "accept", "content": {"value": "Alice"}}}
+        status, second = await rpc(http, "tools/call", arguments, capabilities=capabilities)
+        created = second["result"]
+        assert status == 200
+        assert created["resultType"] == "task" and "requestState" not in created and "inputRequests" not in created
+        task = await wait_for_status(http, created["taskId"], "completed")
+        assert task["result"]["content"][0]["text"] == "hello Alice"
+
+
+async def test_outcomes_inline_completed_error_result_and_failed() -> None:
+    async with running_server(app_for(task_server(Seen()))) as http:
+        inline = await call(http, "work", {"seconds": 0})  # optional and finished at once: no task
+        assert inline["resultType"] == "complete" and inline["content"][0]["text"] == "worked 0 s"
+        required = await call(http, "quick")  # required: a task even when finished at once
+        assert required["resultType"] == "task" and required["status"] == "completed"
+        broken = await call(http, "broken")
+        task = await wait_for_status(http, broken["taskId"], "completed", "failed")
+        assert task["status"] == "completed" and task["result"]["isError"] is True  # a tool error completes
+        asks = await call(http, "two_questions")  # the client cannot elicit: the task fails with -32021
+        task = await wait_for_status(http, asks["taskId"], "failed")
+        assert task["error"]["code"] == -32021 and "result" not in task
+
+
+async def test_shutdown_cancels_running_tasks_with_reason_shutdown() -> None:
+    seen = Seen()
+    server = task_server(seen)
+    app = app_for(server)
+    async with running_server(app) as http:
+        created = await call(http, "work", {"seconds": 30})
+        await seen.started.wait()
+        with trio.fail_after(5):
+            await app.shutdown(grace=0.1)
+        assert seen.reason is CancelReason.SHUTDOWN and seen.finally_at is not None
+        record = await server.tasks.get(created["taskId"])
+        assert record is not None and record.status == "failed" and "shutdown" in record.error["message"]
+
+
+async def test_a_thousand_expired_tasks_leave_nothing_behind() -> None:
+    server = task_server(Seen(), task_ttl_ms=300)
+    async with running_server(app_for(server)) as http:
+        created = [await call(http, "quick") for _ in range(1000)]
+        assert len({task["taskId"] for task in created}) == 1000
+        assert (await server.tasks.store.statistics()).unfinished == 0
+        with trio.fail_after(10):
+            while (await server.tasks.store.statistics()).tasks:
+                await trio.sleep(0.1)
+        assert server.tasks.statistics().expired == 1000 and server.tasks.statistics().running == 0
+        status, gone = await rpc(http, "tasks/get", {"taskId": created[0]["taskId"]})
+        assert status == 400 and gone["error"]["code"] == -32602
+
+
+async def test_a_running_task_past_its_ttl_is_cancelled_as_expired() -> None:
+    seen = Seen()
+    server = task_server(seen, task_ttl_ms=200)
+    async with running_server(app_for(server)) as http:
+        await call(http, "work", {"seconds": 30})
+        with trio.fail_after(5):
+            while seen.finally_at is None:
+                await trio.sleep(0.01)
+        assert seen.reason is CancelReason.TASK_EXPIRED and server.tasks.statistics().running == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "capabilities", "name", "status", "code"),
+    [
+        ("tasks/get", {"taskId": "nope"}, None, None, 400, -32602),
+        ("tasks/update", {"taskId": "nope", "inputResponses": {}}, None, None, 400, -32602),
+        ("tasks/cancel", {"taskId": "nope"}, None, None, 400, -32602),
+        ("tasks/get", {"taskId": "nope"}, {}, None, 400, -32021),  # the gate before the lookup
+        ("tasks/update", {"taskId": "x", "inputResponses": []}, None, None, 400, -32602),
+        ("tasks/get", {"taskId": 7}, None, "7", 400, -32602),
+        ("tasks/get", {}, None, "x", 400, -32602),  # no task id in the body
+        ("tasks/get", {"taskId": "abc"}, None, "abd", 400, -32020),  # Mcp-Name must be the task id
+        ("tasks/result", {"taskId": "abc"}, None, None, 404, -32601),
+        ("tasks/list", {}, None, "", 404, -32601),
+        ("tools/call", {"name": "quick", "arguments": {}}, {}, None, 400, -32021),  # required, undeclared
+    ],
+)
+async def test_bad_task_requests_get_their_errors(
+    method: str, params: dict, capabilities: dict | None, name: str | None, status: int, code: int
+) -> None:
+    async with running_server(app_for(task_server(Seen()))) as http:
+        got, response = await rpc(http, method, params, name=name, capabilities=capabilities)
+        assert (got, response["error"]["code"]) == (status, code), response
+        if code == -32021:
+            assert response["error"]["data"]["requiredCapabilities"] == TASKS
+        assert (await call(http, "work", {"seconds": 0}))["content"]  # and the server keeps serving
