@@ -43,6 +43,9 @@ _EXPORTS = {
     "ResourceContents": "._server.content",
     "ResourceLink": "._server.content",
     "ResourceNotFoundError": "._server.errors",
+    "MemoryTaskStore": "._server.tasks",
+    "SQLiteTaskStore": "._server.tasks",
+    "TaskStore": "._server.tasks",
     "Server": "._server.server",
     "ToolError": "._server.errors",
     "ToolResult": "._server.tools",
@@ -71,6 +74,7 @@ __all__ = [
     "Image",
     "LocalProtocolError",
     "MCPApp",
+    "MemoryTaskStore",
     "Message",
     "MissingClientCapability",
     "NotAnMCPServer",
@@ -81,9 +85,11 @@ __all__ = [
     "ResourceLink",
     "ResourceNotFoundError",
     "Root",
+    "SQLiteTaskStore",
     "SampleResult",
     "Server",
     "ServerClosed",
+    "TaskStore",
     "ToolError",
     "ToolResult",
     "asgi_app",
@@ -125,6 +131,7 @@ if TYPE_CHECKING:
     from ._server.context import Context
     from ._server.errors import ResourceNotFoundError, ToolError
     from ._server.server import Server
+    from ._server.tasks import MemoryTaskStore, SQLiteTaskStore, TaskStore
     from ._server.tools import ToolResult
     from ._transports import HTTPConfig, MCPApp, asgi_app, serve_http, serve_stdio, serve_stream
     from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed

@@ -12,9 +12,9 @@ PUBLIC = {
     "trimcp": [
         "Audio", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTimeout", "Completion",
         "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPConfig", "HTTPStatusError", "Image",
-        "LocalProtocolError", "MCPApp", "Message", "MissingClientCapability", "NotAnMCPServer", "ProtocolError",
+        "LocalProtocolError", "MCPApp", "MemoryTaskStore", "Message", "MissingClientCapability", "NotAnMCPServer", "ProtocolError",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",
-        "SampleResult", "Server", "ServerClosed", "ToolError", "ToolResult", "asgi_app",
+        "SQLiteTaskStore", "SampleResult", "Server", "ServerClosed", "TaskStore", "ToolError", "ToolResult", "asgi_app",
         "open_client", "serve_http", "serve_stdio", "serve_stream",
     ],
     "trimcp.protocol": [
