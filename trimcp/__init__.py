@@ -19,6 +19,7 @@ _EXPORTS = {
     "Audio": "._server.content",
     "Client": "._client",
     "ClientError": "._client",
+    "ClientTask": "._client",
     "ClientTimeout": "._client",
     "ConnectionFailed": "._client",
     "HTTPStatusError": "._client",
@@ -63,6 +64,7 @@ __all__ = [
     "Client",
     "ClientAnswerError",
     "ClientError",
+    "ClientTask",
     "ClientTimeout",
     "Completion",
     "ConnectionFailed",
@@ -117,6 +119,7 @@ if TYPE_CHECKING:
     from ._client import (
         Client,
         ClientError,
+        ClientTask,
         ClientTimeout,
         ConnectionFailed,
         HTTPStatusError,

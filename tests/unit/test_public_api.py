@@ -10,7 +10,7 @@ import pytest
 
 PUBLIC = {
     "trimcp": [
-        "Audio", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTimeout", "Completion",
+        "Audio", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
         "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPConfig", "HTTPStatusError", "Image",
         "LocalProtocolError", "MCPApp", "MemoryTaskStore", "Message", "MissingClientCapability", "NotAnMCPServer", "ProtocolError",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",

@@ -4,10 +4,12 @@ legacy HTTP+SSE transport and in-process servers."""
 from .api import Client
 from .errors import ClientError, ClientTimeout, ConnectionFailed, HTTPStatusError, NotAnMCPServer, ServerClosed
 from .open import open_client
+from .tasks import ClientTask
 
 __all__ = [
     "Client",
     "ClientError",
+    "ClientTask",
     "ClientTimeout",
     "ConnectionFailed",
     "HTTPStatusError",

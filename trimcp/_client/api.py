@@ -12,8 +12,10 @@ import trio
 
 from ..protocol.constants import LOG_LEVELS
 from ..protocol.http_headers import header_parameters
+from ..protocol.tasks import RESULT_TASK
 from ..protocol.versions import Era
 from .core import ClientCore, ProgressCallback
+from .tasks import ClientTask
 
 _MAX_PAGES = 10_000
 log = logging.getLogger("trimcp.client")
@@ -98,17 +100,36 @@ class Client(ClientCore):
         """Call a tool; the ``CallToolResult`` (a tool's own failure is ``isError: true`` in it,
         not an exception). See :meth:`request` for the timeout options. Over 2026-07-28
         Streamable HTTP the tools are listed once first, unless they were, to learn which
-        arguments go into headers."""
-        if self.mirrors_tool_headers and name not in self.tool_schemas and not self._tools_listed:
-            await self.list_tools()
-        return await self.request(
-            "tools/call",
-            {"name": name, "arguments": arguments or {}},
+        arguments go into headers.
+
+        A call the server turns into a task (2026-07-28) is followed to its end: polled,
+        its questions answered with the handlers; ``timeout`` then bounds the whole call
+        (unbounded without one) and leaving early cancels the task.
+        """
+        started = trio.current_time()
+        outcome = await self.start_tool(
+            name,
+            arguments,
             timeout=timeout,
             on_progress=on_progress,
             reset_timeout_on_progress=reset_timeout_on_progress,
             max_total=max_total,
         )
+        if not isinstance(outcome, ClientTask):
+            return outcome
+        remaining = math.inf if timeout is None else max(0.0, timeout - (trio.current_time() - started))
+        return await outcome.result(timeout=remaining)
+
+    async def start_tool(
+        self, name: str, arguments: dict[str, Any] | None = None, **options: Any
+    ) -> ClientTask | dict[str, Any]:
+        """Call a tool without waiting for a task: a :class:`ClientTask` when the server made
+        the call a task (poll, answer, cancel or await it), else the ``CallToolResult``.
+        ``options`` are :meth:`call_tool`'s."""
+        if self.mirrors_tool_headers and name not in self.tool_schemas and not self._tools_listed:
+            await self.list_tools()
+        result = await self.request("tools/call", {"name": name, "arguments": arguments or {}}, **options)
+        return ClientTask(self, result) if result.get("resultType") == RESULT_TASK else result
 
     async def set_logging_level(self, level: str) -> None:
         """Ask for log messages from ``level`` up. On 2026-07-28 the level travels with every

@@ -22,6 +22,7 @@ from ..protocol.constants import (
     RESULT_INPUT_REQUIRED,
 )
 from ..protocol.errors import INTERNAL_ERROR, METHOD_NOT_FOUND, RequestFailed
+from ..protocol.tasks import TASKS_EXTENSION
 from ..protocol.versions import Era, era_of
 from .errors import ClientError, ClientTimeout, ServerClosed
 
@@ -158,11 +159,15 @@ class ClientCore:
             params = {**(params or {}), **await self._answer_input(result)}
         raise RequestFailed({"code": INTERNAL_ERROR, "message": f"{method} asked for input {_MAX_INPUT_ROUNDS} times"})
 
-    async def _answer_input(self, result: dict[str, Any]) -> dict[str, Any]:
+    async def answer_all(self, input_requests: dict[str, Any]) -> dict[str, Any]:
+        """Answer a server's questions (``inputRequests``) with the handlers, by key."""
         responses = {}
-        for key, question in (result.get("inputRequests") or {}).items():
+        for key, question in input_requests.items():
             responses[key] = await self._answer(question.get("method", ""), question.get("params") or {})
-        retry: dict[str, Any] = {"inputResponses": responses}
+        return responses
+
+    async def _answer_input(self, result: dict[str, Any]) -> dict[str, Any]:
+        retry: dict[str, Any] = {"inputResponses": await self.answer_all(result.get("inputRequests") or {})}
         if result.get("requestState") is not None:
             retry["requestState"] = result["requestState"]
         return retry
@@ -236,13 +241,14 @@ class ClientCore:
             await self.notify("notifications/cancelled", cancelled, stamp=False)
 
     def stamp(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
-        """Add the 2026-07-28 per-request envelope (nothing in the handshake era)."""
+        """Add the 2026-07-28 per-request envelope (nothing in the handshake era). It declares
+        the tasks extension: a call that becomes a task is followed (:class:`.tasks.ClientTask`)."""
         if self.era is not Era.PER_REQUEST:
             return params
         params = dict(params or {})
         meta = dict(params.get("_meta") or {})
         meta.setdefault(META_PROTOCOL_VERSION, self.protocol_version)
-        meta.setdefault(META_CLIENT_CAPABILITIES, self.capabilities)
+        meta.setdefault(META_CLIENT_CAPABILITIES, {**self.capabilities, "extensions": {TASKS_EXTENSION: {}}})
         meta.setdefault(META_CLIENT_INFO, self.client_info)
         if self.log_level is not None:
             meta.setdefault(META_LOG_LEVEL, self.log_level)
