@@ -7,7 +7,9 @@ the rest return a coroutine function the runtime runs in the request's own task.
 
 from __future__ import annotations
 
+import functools
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,7 +25,6 @@ from ..protocol.errors import (
 )
 from ..protocol.jsonrpc import Notification, Request, RequestId
 from ..protocol.lifecycle import Lifecycle
-from ..protocol.tasks import declares_tasks, tasks_required
 from ..protocol.versions import SUPPORTED_VERSIONS, Era
 from .asking import Rounds, collect_input_required
 from .completions import choices_from_schema, completion_result
@@ -35,7 +36,7 @@ from .prompts import Prompt
 from .request_state import Binding, RoundState
 from .server import Server
 from .subscriptions import Listener, grant
-from .tasks.methods import task_methods
+from .tasks.methods import ask_for_task, task_methods, task_of_call
 from .tools import Tool
 
 logger = logging.getLogger("trimcp")
@@ -61,6 +62,8 @@ class MethodTable:
         self.log_level: str | None = None
         #: Resource URIs this (handshake-era) connection subscribed to.
         self.subscriptions: set[str] = set()
+        #: Whose 2025-11-25 tasks this connection's are (only it sees them).
+        self._session_token = secrets.token_urlsafe(16)
         self._handshake_methods: dict[str, Callable[[Request], dict[str, Any]]] = {
             "initialize": self._initialize,
             "ping": lambda request: {},
@@ -77,7 +80,7 @@ class MethodTable:
             "prompts/list": self._prompts_list,
             "prompts/get": self._prompts_get,
             "completion/complete": self._complete,
-            **task_methods(server.tasks),
+            **task_methods(self),
         }
 
     # -- Router ---------------------------------------------------------------------------
@@ -220,6 +223,8 @@ class MethodTable:
                     required=as_task.task_support == "required",
                     ttl_ms=as_task.task_ttl_ms,
                     poll_interval_ms=as_task.task_poll_interval_ms,
+                    owner=self.task_owner(envelope),
+                    asker=None if envelope is not None else functools.partial(ask_for_task, self, handle),
                 )
             except BaseException as error:
                 ask = collect_input_required(error)
@@ -293,7 +298,7 @@ class MethodTable:
             arguments = {}
         elif type(arguments) is not dict:
             raise _invalid('"arguments" must be an object', request.id)
-        as_task = self._as_task(tool, envelope, request.id)
+        as_task = task_of_call(self, tool, request, envelope)
         rounds, binding = self._rounds(request, envelope, tool.name, arguments)
         limiter = self.server.thread_limiter
 
@@ -302,24 +307,10 @@ class MethodTable:
 
         return self._asking(run, envelope, rounds, binding, as_task=as_task)
 
-    @staticmethod
-    def _as_task(tool: Tool, envelope: Envelope | None, request_id: RequestId) -> Tool | None:
-        """``tool`` when this call becomes a task: it may, and the request declared the tasks
-        extension. Raises -32021 (-32601 in the handshake era, as 2025-11-25 says) when the
-        tool runs only as a task and this call cannot be one."""
-        if tool.task_support == "forbidden":
-            return None
-        if envelope is not None and declares_tasks(envelope.client_capabilities):
-            return tool
-        if tool.task_support == "optional":
-            return None
-        if envelope is None:
-            raise RemoteProtocolError(
-                f"Tool {tool.name!r} runs only as a task, which this connection cannot ask for",
-                code=METHOD_NOT_FOUND,
-                request_id=request_id,
-            )
-        raise tasks_required(f"Tool {tool.name!r} runs only as a task: declare the tasks extension", request_id)
+    def task_owner(self, envelope: Envelope | None) -> str | None:
+        """Who a task started on this request belongs to: this session in the handshake era,
+        nobody in particular on 2026-07-28 (until requests carry a principal)."""
+        return self._session_token if envelope is None else None
 
     def _resources_read(self, request: Request, envelope: Envelope | None) -> Runner:
         uri = _params(request).get("uri")

@@ -284,7 +284,14 @@ class Server:
             capabilities["prompts"] = {"listChanged": True}
         if carries(version, Feature.TASKS_EXTENSION):
             capabilities["extensions"] = {TASKS_EXTENSION: {}}
+        elif carries(version, Feature.EXPERIMENTAL_TASKS) and self.offers_tasks:
+            capabilities["tasks"] = {"cancel": {}, "requests": {"tools": {"call": {}}}}
         return capabilities
+
+    @property
+    def offers_tasks(self) -> bool:
+        """Whether some tool may run as a task."""
+        return any(tool.task_support != "forbidden" for tool in self.tools.values())
 
     # -- change notifications ---------------------------------------------------------------------
 

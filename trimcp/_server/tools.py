@@ -117,6 +117,8 @@ class Tool(Offering):
             tool["annotations"] = self.annotations
         if self.output_schema is not None and carries(version, Feature.OUTPUT_SCHEMAS):
             tool["outputSchema"] = self.output_schema
+        if self.task_support != "forbidden" and carries(version, Feature.EXPERIMENTAL_TASKS):
+            tool["execution"] = {"taskSupport": self.task_support}
         tool.update(self.presented(version))
         self._definitions[version] = tool
         return tool

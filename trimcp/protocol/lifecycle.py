@@ -181,6 +181,7 @@ class Feature(enum.Enum):
     ELICITATION_MODES = "the mode of an elicitation request"
     PRIMING_EVENTS = "an SSE priming event (with retry) opening each stream"
     TASKS_EXTENSION = "the io.modelcontextprotocol/tasks extension"
+    EXPERIMENTAL_TASKS = "2025-11-25's task-augmented requests (params.task, tasks/result)"
 
 
 #: The revision each feature arrived in; it stays in every later one.
@@ -198,7 +199,11 @@ _SINCE = {
     Feature.PRIMING_EVENTS: "2025-11-25",
 }
 #: Features of some revisions only.
-_ONLY = {Feature.BATCHES: ("2025-03-26",), Feature.TASKS_EXTENSION: PER_REQUEST_VERSIONS}
+_ONLY = {
+    Feature.BATCHES: ("2025-03-26",),
+    Feature.EXPERIMENTAL_TASKS: ("2025-11-25",),
+    Feature.TASKS_EXTENSION: PER_REQUEST_VERSIONS,
+}
 
 #: Every supported revision and the features it carries.
 FEATURES: dict[str, frozenset[Feature]] = {

@@ -20,6 +20,8 @@ TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 RESULT_TASK = "task"
 #: The methods of the extension; each carries the task id in ``Mcp-Name``.
 TASK_METHODS = frozenset({"tasks/get", "tasks/update", "tasks/cancel"})
+#: 2025-11-25: the ``_meta`` key tying a message (a question, ``tasks/result``) to its task.
+META_RELATED_TASK = "io.modelcontextprotocol/related-task"
 
 
 class TaskStatus(enum.StrEnum):
@@ -134,4 +136,29 @@ def detailed_task(record: TaskRecord) -> dict[str, Any]:
         task["result"] = record.result
     elif record.status is TaskStatus.FAILED and record.error is not None:
         task["error"] = record.error
+    return task
+
+
+# -- 2025-11-25's experimental tasks ------------------------------------------------------------------
+
+
+def requested_task(params: Any) -> dict[str, Any] | None:
+    """The ``params.task`` of a 2025-11-25 task-augmented request (``None`` when absent)."""
+    task = params.get("task") if type(params) is dict else None
+    return task if type(task) is dict else None
+
+
+def task_2025(record: TaskRecord) -> dict[str, Any]:
+    """A record as 2025-11-25's ``Task`` (``ttl``, ``pollInterval``)."""
+    task: dict[str, Any] = {
+        "taskId": record.task_id,
+        "status": str(record.status),
+        "createdAt": iso_time(record.created_at),
+        "lastUpdatedAt": iso_time(record.updated_at),
+        "ttl": record.ttl_ms,
+    }
+    if record.status_message is not None:
+        task["statusMessage"] = record.status_message
+    if record.poll_interval_ms is not None:
+        task["pollInterval"] = record.poll_interval_ms
     return task

@@ -16,12 +16,12 @@ from typing import Any
 import attrs
 import trio
 
-from ..._runtime import CancelReason, Host, RequestHandle
+from ..._runtime import CancelReason, Host, Outbox, RequestHandle
 from ...protocol.errors import INTERNAL_ERROR, ProtocolError
-from ...protocol.tasks import TaskRecord, TaskStatus, create_task_result, new_task_id
+from ...protocol.tasks import TaskRecord, TaskStatus, create_task_result, new_task_id, task_2025
 from ..asking import collect_input_required
 from .store import MemoryTaskStore, TaskStore
-from .work import TaskWork
+from .work import Asker, TaskWork
 
 logger = logging.getLogger("trimcp")
 
@@ -69,11 +69,17 @@ class TaskManager:
         required: bool,
         ttl_ms: int | None,
         poll_interval_ms: int | None,
+        owner: str | None = None,
+        asker: Asker | None = None,
     ) -> dict[str, Any]:
         """Start ``run`` as a task and answer its request: a ``CreateTaskResult`` once the task
         is stored; the result itself when an optional task finished within the publish window;
         or, when the work asked something first, :class:`InputRequired` is raised (the request
-        answers ``input_required`` and no task exists)."""
+        answers ``input_required`` and no task exists).
+
+        With ``asker``, the task is one of 2025-11-25 (the client asked for it): it is stored
+        at once, answered in that revision's shape, its questions go to the client through
+        ``asker``, and a result with ``isError`` makes it ``failed``. Only ``owner`` sees it."""
         now = time.time()
         record = TaskRecord(
             task_id=new_task_id(),
@@ -82,9 +88,18 @@ class TaskManager:
             ttl_ms=ttl_ms,
             poll_interval_ms=poll_interval_ms,
             tool=tool,
+            owner=owner,
         )
-        work = TaskWork(record, handle.id, handle.method, lambda: self._save(work))
+        work = TaskWork(record, handle.id, handle.method, lambda: self._save(work), asker)
         nursery = await self._host.nursery()
+        if asker is not None:
+            work.published = True
+            self._live[record.task_id] = work
+            await self.store.create(record)
+            self._created += 1
+            self._start_sweeping(nursery)
+            nursery.start_soon(self._run, work, run)
+            return {"task": task_2025(record)}
         nursery.start_soon(self._run, work, run)
         try:
             with trio.move_on_after(PUBLISH_WINDOW):
@@ -104,30 +119,48 @@ class TaskManager:
         self._start_sweeping(nursery)
         return create_task_result(record)
 
-    async def get(self, task_id: str) -> TaskRecord | None:
-        return await self.store.get(task_id)
+    async def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
+        """The task, or ``None`` when it is unknown, expired or not ``owner``'s."""
+        record = await self.store.get(task_id)
+        return record if record is not None and record.owner == owner else None
 
-    async def update(self, task_id: str, responses: dict[str, Any]) -> bool:
+    async def update(self, task_id: str, responses: dict[str, Any], owner: str | None = None) -> bool:
         """Deliver answers to a task; ``False`` when there is no such task."""
+        if await self.get(task_id, owner) is None:
+            return False
         work = self._live.get(task_id)
         if work is not None:
             await work.answer(responses)
-            return True
-        return await self.store.get(task_id) is not None
+        return True
 
-    async def cancel(self, task_id: str) -> bool:
-        """Cancel a task (a finished one stays as it ended); ``False`` when there is no such task."""
+    async def cancel(self, task_id: str, owner: str | None = None, *, wait: float = 0) -> TaskRecord | None:
+        """Cancel a task (a finished one stays as it ended), waiting up to ``wait`` seconds for
+        its work to end; the task as it then is, or ``None`` when there is no such task."""
+        record = await self.get(task_id, owner)
+        if record is None:
+            return None
         work = self._live.get(task_id)
         if work is not None:
             work.cancel(CancelReason.CLIENT_CANCELLED)
-            return True
-        record = await self.store.get(task_id)
-        if record is None:
-            return False
+            with trio.move_on_after(wait):
+                await work.settled.wait()
+            return await self.get(task_id, owner) or record
         if not record.status.terminal:  # its work is gone (another process, a restart)
             record.status, record.updated_at = TaskStatus.CANCELLED, time.time()
             await self.store.save(record)
-        return True
+        return record
+
+    async def wait_result(self, task_id: str, owner: str | None, stream: Outbox) -> TaskRecord | None:
+        """Wait until the task ends (2025-11-25 ``tasks/result``); its questions meanwhile go
+        out on ``stream``. ``None`` when there is no such task."""
+        work = self._live.get(task_id)
+        if work is not None and work.record.owner == owner:
+            work.result_streams.append(stream)
+            try:
+                await work.settled.wait()
+            finally:
+                work.result_streams.remove(stream)
+        return await self.get(task_id, owner)
 
     def stop(self, reason: CancelReason) -> None:
         """Cancel every task running in this process, and the expiry sweeper (at shutdown)."""
@@ -154,7 +187,8 @@ class TaskManager:
             with work.cancel_scope:
                 try:
                     result = await run(work)
-                    status = TaskStatus.COMPLETED
+                    failed = work.experimental and result.get("isError") is True  # 2025-11-25: failed
+                    status = TaskStatus.FAILED if failed else TaskStatus.COMPLETED
                 except ProtocolError as exc:
                     error = _error_of(exc)
                 except BaseException as exc:

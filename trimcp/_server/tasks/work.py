@@ -11,11 +11,14 @@ from typing import Any
 
 import trio
 
-from ..._runtime import CancelReason
+from ..._runtime import CancelReason, Outbox
 from ...protocol.errors import LocalProtocolError
 from ...protocol.jsonrpc import RequestId
-from ...protocol.tasks import TaskRecord, TaskStatus
+from ...protocol.tasks import META_RELATED_TASK, TaskRecord, TaskStatus
 from ..asking import InputRequired
+
+#: Sends a question to the client (on the given stream, else the session's) and returns the answer.
+Asker = Callable[[str, dict[str, Any], "Outbox | None"], Awaitable[Any]]
 
 
 class TaskWork:
@@ -26,7 +29,12 @@ class TaskWork:
     """
 
     def __init__(
-        self, record: TaskRecord, request_id: RequestId, method: str, persist: Callable[[], Awaitable[None]]
+        self,
+        record: TaskRecord,
+        request_id: RequestId,
+        method: str,
+        persist: Callable[[], Awaitable[None]],
+        asker: Asker | None = None,
     ) -> None:
         self.record = record
         self.id = request_id
@@ -41,6 +49,16 @@ class TaskWork:
         self._persist = persist
         self._questions: dict[str, _Question] = {}
         self._last_progress = -math.inf
+        #: 2025-11-25: how questions reach the client, and the streams of the ``tasks/result``
+        #: requests waiting for this task (a question goes out on the newest one).
+        self._asker = asker
+        self.result_streams: list[Outbox] = []
+        self._asking = 0
+
+    @property
+    def experimental(self) -> bool:
+        """Whether this is a 2025-11-25 task (its client asked for it; questions go direct)."""
+        return self._asker is not None
 
     @property
     def finished(self) -> bool:
@@ -68,6 +86,23 @@ class TaskWork:
             del self._questions[key]
             self.record.input_requests.pop(key, None)
         return question.answer
+
+    async def ask(self, method: str, params: dict[str, Any]) -> Any:
+        """2025-11-25: ask the client directly, tagged with this task, on the stream of a
+        waiting ``tasks/result`` (else the session's); the task reads ``input_required`` until
+        the answer comes. Raises :class:`~trimcp.protocol.RequestFailed` as a request does."""
+        assert self._asker is not None, "questions of a 2026-07-28 task go through ask_keyed"
+        meta = {**(params.get("_meta") or {}), META_RELATED_TASK: {"taskId": self.record.task_id}}
+        self._asking += 1
+        await self.set_status(TaskStatus.INPUT_REQUIRED)
+        try:
+            stream = self.result_streams[-1] if self.result_streams else None
+            return await self._asker(method, {**params, "_meta": meta}, stream)
+        finally:
+            self._asking -= 1
+            if not self._asking and not self.finished:
+                with trio.CancelScope(shield=True):
+                    await self.set_status(TaskStatus.WORKING)
 
     async def answer(self, responses: dict[str, Any]) -> None:
         """Deliver ``tasks/update`` answers; keys not asked (or answered already) are ignored."""
