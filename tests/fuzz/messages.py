@@ -12,7 +12,14 @@ from . import values
 
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 MODERN = "2026-07-28"
-MODERN_CAPABILITIES = ({}, {"elicitation": {}}, {"elicitation": {"form": {}}, "sampling": {}, "roots": {}})
+TASKS = {"io.modelcontextprotocol/tasks": {}}
+MODERN_CAPABILITIES = (
+    {},
+    {"elicitation": {}},
+    {"elicitation": {"form": {}}, "sampling": {}, "roots": {}},
+    {"extensions": TASKS},
+    {"extensions": {**TASKS, "other": {}}, "elicitation": {}},
+)
 
 TOOL_ARGUMENTS: dict[str, list[dict[str, Any]]] = {
     "echo": [{"text": "hello"}, {"text": ""}],
@@ -24,7 +31,10 @@ TOOL_ARGUMENTS: dict[str, list[dict[str, Any]]] = {
     "fails": [{}, {"message": "boom"}],
     "crashes": [{}],
     "ask": [{}],
+    "job": [{}, {"n": 3}],
+    "job_required": [{}],
 }
+TASK_IDS = ("nope", "", "x" * 40)
 PROMPTS = {"greet": [{"name": "ada"}, {"name": "x", "style": "long"}]}
 URIS = ("fuzz://static", "fuzz://item/abc", "fuzz://missing")
 
@@ -42,6 +52,13 @@ def params_for(method: str, rng: random.Random) -> dict[str, Any] | None:
         params: dict[str, Any] = {"name": name, "arguments": dict(rng.choice(TOOL_ARGUMENTS[name]))}
         if rng.random() < 0.3:
             params["_meta"] = {"progressToken": rng.choice(("p", 1))}
+        if rng.random() < 0.2:
+            params["task"] = rng.choice(({}, {"ttl": 1000}))  # 2025-11-25 asks for a task; later revisions ignore it
+        return params
+    if method.startswith("tasks/"):
+        params = {"taskId": rng.choice(TASK_IDS)}
+        if method == "tasks/update":
+            params["inputResponses"] = rng.choice(({}, {"k": {"action": "accept", "content": {}}}))
         return params
     if method == "prompts/get":
         name = rng.choice(list(PROMPTS))
@@ -60,12 +77,12 @@ def params_for(method: str, rng: random.Random) -> dict[str, Any] | None:
 HANDSHAKE_METHODS = (
     "tools/call", "tools/call", "tools/call", "tools/list", "resources/list", "resources/templates/list",
     "resources/read", "resources/subscribe", "prompts/list", "prompts/get", "completion/complete",
-    "logging/setLevel", "ping", "initialize", "no/such/method",
+    "logging/setLevel", "ping", "initialize", "no/such/method", "tasks/get", "tasks/result", "tasks/cancel",
 )  # fmt: skip
 MODERN_METHODS = (
     "tools/call", "tools/call", "tools/call", "tools/list", "resources/list", "resources/templates/list",
     "resources/read", "prompts/list", "prompts/get", "completion/complete", "server/discover", "ping",
-    "no/such/method",
+    "no/such/method", "tasks/get", "tasks/update", "tasks/cancel", "tasks/result",
 )  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """The server the live fuzzers talk to: every tool answers at once (a slow tool would look like a
 hang), yet together they reach argument validation, structured output, logs and progress,
-tool errors, ``x-mcp-header`` routing, multi-round-trip questions, resources, templates,
+tool errors, ``x-mcp-header`` routing, multi-round-trip questions, tasks, resources, templates,
 prompts and completions.
 
 Serve it with ``python -m trimcp serve tests/fuzz/server.py:server [--transport streamable-http]``.
@@ -98,6 +98,18 @@ async def ask(ctx: Context) -> str:
     clients never declare the capability (so nothing waits for an answer)."""
     answer = await ctx.elicit("Name?", {"type": "object", "properties": {"name": {"type": "string"}}}, key="who")
     return f"{answer.action}:{answer.content}"
+
+
+@server.tool(task_support="optional")
+def job(n: int = 1) -> int:
+    """A call that may become a task (2026-07-28 with the extension; 2025-11-25 with ``task``)."""
+    return n
+
+
+@server.tool(task_support="required")
+async def job_required() -> str:
+    """A call that must be a task: -32021 / -32601 for clients that cannot make it one."""
+    return "done"
 
 
 @server.resource("fuzz://static", mime_type="text/plain")
