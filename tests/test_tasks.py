@@ -255,3 +255,50 @@ async def test_bad_task_requests_get_their_errors(
         if code == -32021:
             assert response["error"]["data"]["requiredCapabilities"] == TASKS
         assert (await call(http, "work", {"seconds": 0}))["content"]  # and the server keeps serving
+
+
+async def test_a_question_key_is_never_used_twice_in_a_task() -> None:
+    server = trimcp.Server("keys")
+
+    @server.tool(task_support="required")
+    async def same_key_twice(ctx: Context) -> str:
+        await trio.sleep(0.1)
+        first = await ctx.elicit("Once?", FORM, key="k")
+        second = await ctx.elicit("Twice?", FORM, key="k")
+        return f"{first.action} {second.action}"
+
+    async with running_server(app_for(server)) as http:
+        created = await call(http, "same_key_twice", capabilities={**TASKS, "elicitation": {}})
+        task_id, keys = created["taskId"], []
+        with trio.fail_after(10):
+            while len(keys) < 2:
+                task = await get(http, task_id)
+                asked = [key for key in task.get("inputRequests", {}) if key not in keys]
+                for key in asked:
+                    keys.append(key)
+                    await rpc(http, "tasks/update", {"taskId": task_id, "inputResponses": {key: {"action": "decline"}}})
+                await trio.sleep(0.01)
+        assert keys == ["k", "k-2"]
+        assert (await wait_for_status(http, task_id, "completed"))["result"]["content"][0]["text"] == "decline decline"
+
+
+async def test_cancelling_the_server_ends_a_task_waiting_for_an_answer() -> None:
+    # The lifespan's nursery holds the tasks, which are shielded: cancelling the server (no
+    # graceful shutdown) hung waiting for the task's answer before the lifespan ended them too.
+    server = trimcp.Server("waiting")
+    ended: list[Any] = []
+
+    @server.tool(task_support="required")
+    async def waits(ctx: Context) -> str:
+        try:
+            await trio.sleep(0.1)
+            await ctx.elicit("Answer?", FORM)
+            return "answered"
+        finally:
+            ended.append(ctx.cancel_reason)
+
+    with trio.fail_after(5):
+        async with running_server(app_for(server)) as http:
+            created = await call(http, "waits", capabilities={**TASKS, "elicitation": {}})
+            await wait_for_status(http, created["taskId"], "input_required")
+    assert ended == [CancelReason.SHUTDOWN]

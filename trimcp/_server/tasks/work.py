@@ -48,6 +48,7 @@ class TaskWork:
         self.asked_early: InputRequired | None = None
         self._persist = persist
         self._questions: dict[str, _Question] = {}
+        self._used_keys: set[str] = set()
         self._last_progress = -math.inf
         #: 2025-11-25: how questions reach the client, and the streams of the ``tasks/result``
         #: requests waiting for this task (a question goes out on the newest one).
@@ -77,6 +78,7 @@ class TaskWork:
         request = {"method": method, "params": params}
         if not self.published:
             raise InputRequired({key: request})
+        key = self._fresh(key)
         question = self._questions[key] = _Question()
         self.record.input_requests[key] = request
         await self.set_status(TaskStatus.INPUT_REQUIRED)
@@ -86,6 +88,15 @@ class TaskWork:
             del self._questions[key]
             self.record.input_requests.pop(key, None)
         return question.answer
+
+    def _fresh(self, key: str) -> str:
+        """``key``, or ``key-2``, ``key-3``…: a question key is never used twice in a task."""
+        fresh, number = key, 1
+        while fresh in self._used_keys:
+            number += 1
+            fresh = f"{key}-{number}"
+        self._used_keys.add(fresh)
+        return fresh
 
     async def ask(self, method: str, params: dict[str, Any]) -> Any:
         """2025-11-25: ask the client directly, tagged with this task, on the stream of a

@@ -122,12 +122,14 @@ class MCPApp:
         async with trio.open_nursery() as nursery:
             self._host.adopt(nursery)
             self.server.tasks.adopt(nursery)
-            await send({"type": "lifespan.startup.complete"})
-            await receive()  # lifespan.shutdown
-            self.server.close_listeners()
-            self.server.tasks.stop(CancelReason.SHUTDOWN)
-            self.sessions.close_all(CancelReason.SHUTDOWN)
-            self.legacy.close_all(CancelReason.SHUTDOWN)
+            try:
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
+            finally:  # also when the server's task is cancelled: tasks are shielded, so end them
+                self.server.close_listeners()
+                self.server.tasks.stop(CancelReason.SHUTDOWN)
+                self.sessions.close_all(CancelReason.SHUTDOWN)
+                self.legacy.close_all(CancelReason.SHUTDOWN)
         await send({"type": "lifespan.shutdown.complete"})
 
     # -- routing ------------------------------------------------------------------------------------
