@@ -5,6 +5,7 @@ and every bad input gets its error while the server keeps serving."""
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -302,3 +303,45 @@ async def test_cancelling_the_server_ends_a_task_waiting_for_an_answer() -> None
             created = await call(http, "waits", capabilities={**TASKS, "elicitation": {}})
             await wait_for_status(http, created["taskId"], "input_required")
     assert ended == [CancelReason.SHUTDOWN]
+
+
+async def test_listen_with_task_ids_hears_each_change_of_the_task() -> None:
+    async with running_server(app_for(task_server(Seen()))) as http:
+        capabilities = {**TASKS, "elicitation": {}}
+        created = await call(http, "two_questions", capabilities=capabilities)
+        task_id = created["taskId"]
+        listen = body("subscriptions/listen", {"notifications": {"taskIds": [task_id, "unknown"]}}, capabilities)
+        headers = {"mcp-protocol-version": "2026-07-28", "mcp-method": "subscriptions/listen"}
+        headers |= {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+        heard: list[dict[str, Any]] = []
+        with trio.fail_after(10):
+            async with http.open("POST", headers=headers, body=listen) as stream:
+                while not heard or heard[-1]["params"]["status"] != "completed":
+                    for event in await stream.events(1):
+                        if not event.data:
+                            continue
+                        message = json.loads(event.data)
+                        if message["method"] == "notifications/subscriptions/acknowledged":
+                            assert message["params"]["notifications"] == {"taskIds": [task_id]}
+                            continue
+                        assert message["method"] == "notifications/tasks"
+                        assert message["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == listen["id"]
+                        heard.append(message)
+                        for key in message["params"].get("inputRequests", {}):
+                            reply = {key: {"action": "accept", "content": {"value": "x"}}}
+                            await rpc(http, "tasks/update", {"taskId": task_id, "inputResponses": reply})
+        statuses = [message["params"]["status"] for message in heard]
+        assert statuses.count("input_required") == 2 and statuses[-1] == "completed"
+        assert heard[-1]["params"]["result"]["content"][0]["text"] == "x then x"
+        got = await get(http, task_id)  # the same task tasks/get tells
+        assert {k: v for k, v in heard[-1]["params"].items() if k != "_meta"} == {
+            k: v for k, v in got.items() if k not in ("_meta", "resultType")
+        }
+
+
+async def test_listening_to_tasks_needs_the_extension() -> None:
+    async with running_server(app_for(task_server(Seen()))) as http:
+        status, response = await rpc(
+            http, "subscriptions/listen", {"notifications": {"taskIds": ["a"]}}, name="", capabilities={}
+        )
+        assert (status, response["error"]["code"]) == (400, -32021)

@@ -36,7 +36,7 @@ from .prompts import Prompt
 from .request_state import Binding, RoundState
 from .server import Server
 from .subscriptions import Listener, grant
-from .tasks.methods import ask_for_task, task_methods, task_of_call
+from .tasks.methods import ask_for_task, listened_tasks, task_methods, task_of_call
 from .tools import Tool
 
 logger = logging.getLogger("trimcp")
@@ -105,7 +105,7 @@ class MethodTable:
         if method == "server/discover":
             return self._finish(self._discover(), envelope, cacheable=True)
         if method == "subscriptions/listen":
-            return self._finishing(self._listen(request), envelope, cacheable=False)
+            return self._finishing(self._listen(request, envelope), envelope, cacheable=False)
         handler = self._methods.get(method)
         if handler is None:
             raise _method_not_found(method, request.id)
@@ -156,14 +156,17 @@ class MethodTable:
         self.subscriptions.discard(uri)
         return {}
 
-    def _listen(self, request: Request) -> Runner:
+    def _listen(self, request: Request, envelope: Envelope) -> Runner:
         requested = _params(request).get("notifications")
         if type(requested) is not dict:
             raise _invalid('"notifications" must be an object naming the notifications wanted', request.id)
         granted = grant(self.server, requested)
-        subscribers = self.server.subscribers
+        task_ids = listened_tasks(requested, envelope, request.id)
+        subscribers, tasks = self.server.subscribers, self.server.tasks
 
         async def run(handle: RequestHandle) -> dict:
+            if task_ids is not None:  # the tasks that exist (and this client may see)
+                granted["taskIds"] = [task_id for task_id in task_ids if await tasks.get(task_id) is not None]
             meta = {META_SUBSCRIPTION_ID: handle.id}
             handle.outbox.need_stream()
             await handle.notify("notifications/subscriptions/acknowledged", {"_meta": meta, "notifications": granted})

@@ -92,7 +92,12 @@ class Server:
         self._sealer = StateSealer(key.encode() if isinstance(key, str) else key or os.urandom(32), input_state_ttl)
         self._subscribers = Subscribers()
         #: Work that outlives its request (tools declared with ``task_support``).
-        self.tasks = TaskManager(task_store, ttl_ms=task_ttl_ms, poll_interval_ms=task_poll_interval_ms)
+        self.tasks = TaskManager(
+            task_store,
+            ttl_ms=task_ttl_ms,
+            poll_interval_ms=task_poll_interval_ms,
+            on_change=self._subscribers.task_changed,
+        )
 
     # -- registration ---------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Who hears about changes: handshake-era sessions (list changes on their session stream,
 resource updates for the URIs they subscribed to) and 2026-07-28 ``subscriptions/listen``
-streams (only the notification types they asked for, each tagged with its subscription id).
+streams (only the notification types they asked for, and the tasks they named, each tagged with
+its subscription id).
 
 Notifications are queued without waiting: a client whose buffer is full misses them (they
 say "look again", so the next one it gets carries the news), and a slow client never holds up
@@ -18,6 +19,7 @@ import trio
 from .._runtime import Outbox, Outgoing, RequestHandle
 from ..protocol import jsonrpc
 from ..protocol.constants import META_SUBSCRIPTION_ID
+from ..protocol.tasks import TaskRecord, detailed_task
 
 if TYPE_CHECKING:
     from .server import Server
@@ -50,6 +52,10 @@ class Listener:
     def resource_updated(self, uri: str) -> None:
         if uri in self.granted.get("resourceSubscriptions", ()):
             self.handle.notify_nowait("notifications/resources/updated", {"uri": uri, "_meta": self._meta()})
+
+    def task_changed(self, record: TaskRecord) -> None:
+        if record.task_id in self.granted.get("taskIds", ()):
+            self.handle.notify_nowait("notifications/tasks", {**detailed_task(record), "_meta": self._meta()})
 
     def close(self) -> None:
         self._closed.set()
@@ -122,6 +128,11 @@ class Subscribers:
                 outlet.outbox.send_nowait(data)
         for listener in list(self._listeners):
             listener.resource_updated(uri)
+
+    def task_changed(self, record: TaskRecord) -> None:
+        """Tell the listeners of this task (2026-07-28 ``taskIds``) its new state."""
+        for listener in list(self._listeners):
+            listener.task_changed(record)
 
     def close_listeners(self) -> None:
         for listener in list(self._listeners):

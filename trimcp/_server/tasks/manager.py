@@ -46,8 +46,17 @@ class TaskManagerStatistics:
 class TaskManager:
     """Starts tasks, runs their work in the task host, and keeps their records in ``store``."""
 
-    def __init__(self, store: TaskStore | None = None, *, ttl_ms: int | None, poll_interval_ms: int | None) -> None:
+    def __init__(
+        self,
+        store: TaskStore | None = None,
+        *,
+        ttl_ms: int | None,
+        poll_interval_ms: int | None,
+        on_change: Callable[[TaskRecord], None] = lambda record: None,
+    ) -> None:
+        """``on_change`` hears every stored change of a task (for ``notifications/tasks``)."""
         self.store: TaskStore = store if store is not None else MemoryTaskStore()
+        self._on_change = on_change
         self.ttl_ms = ttl_ms
         self.poll_interval_ms = poll_interval_ms
         self._live: dict[str, TaskWork] = {}
@@ -213,6 +222,7 @@ class TaskManager:
     async def _save(self, work: TaskWork) -> None:
         if work.published:
             await self.store.save(work.record)
+            self._on_change(work.record)
 
     def _start_sweeping(self, nursery: trio.Nursery) -> None:
         if self._sweeper is None:

@@ -162,5 +162,21 @@ async def ask_for_task(
     return await handle.dispatcher.ask(outbox, method, params)
 
 
+def listened_tasks(requested: dict[str, Any], envelope: Envelope, request_id: RequestId) -> list[str] | None:
+    """The ``taskIds`` a ``subscriptions/listen`` asks to hear about (``None`` when it asks for
+    none). Raises -32021 when the request did not declare the tasks extension, -32602 for a
+    malformed list."""
+    task_ids = requested.get("taskIds")
+    if task_ids is None:
+        return None
+    if not declares_tasks(envelope.client_capabilities):
+        raise tasks_required(
+            "listening to tasks needs the tasks extension, which this request did not declare", request_id
+        )
+    if type(task_ids) is not list or not all(type(task_id) is str for task_id in task_ids):
+        raise invalid('"taskIds" must be a list of task ids', request_id)
+    return task_ids
+
+
 def _not_found(method: str, request_id: RequestId | None) -> RemoteProtocolError:
     return RemoteProtocolError(f"Method not found: {method}", code=METHOD_NOT_FOUND, request_id=request_id)
