@@ -78,3 +78,24 @@ async def test_start_tool_hands_back_the_task_without_waiting() -> None:
         assert (await task.result())["content"][0]["text"] == "worked 0.3 s"
         inline = await client.start_tool("work", {"seconds": 0})  # finished at once: no task
         assert inline["content"][0]["text"] == "worked 0 s"
+
+
+async def test_the_client_follows_2025_11_25_tasks() -> None:
+    seen = Seen()
+    async with (
+        running_server(trimcp.asgi_app(task_server(seen))) as http,
+        trimcp.open_client(url_of(http), protocol_version="2025-11-25", elicitation=answer) as client,
+    ):
+        assert (await client.call_tool("quick"))["content"][0]["text"] == "done"  # required: asked as a task
+        inline = await client.call_tool("work", {"seconds": 0})  # optional: an ordinary call
+        assert inline["content"][0]["text"] == "worked 0 s"
+        task = await client.start_tool("two_questions")  # questions arrive as requests, answered by handlers
+        assert isinstance(task, trimcp.ClientTask) and task.experimental
+        assert (await task.result(timeout=10))["content"][0]["text"] == "first then second"
+        running = await client.start_tool("work", {"seconds": 30})
+        with trio.move_on_after(0.3):
+            await running.result()
+        with trio.fail_after(5):
+            while seen.finally_at is None:
+                await trio.sleep(0.005)
+        assert seen.reason is CancelReason.CLIENT_CANCELLED

@@ -12,6 +12,7 @@ import trio
 
 from ..protocol.constants import LOG_LEVELS
 from ..protocol.http_headers import header_parameters
+from ..protocol.lifecycle import Feature, carries
 from ..protocol.tasks import RESULT_TASK
 from ..protocol.versions import Era
 from .core import ClientCore, ProgressCallback
@@ -36,9 +37,15 @@ class Client(ClientCore):
         """Every tool (following ``nextCursor``). Over 2026-07-28 Streamable HTTP, a tool whose
         ``x-mcp-header`` annotations break the spec's rules is left out (with a warning), and
         the others' annotations are remembered so :meth:`call_tool` mirrors those arguments
-        into ``Mcp-Param-*`` headers."""
+        into ``Mcp-Param-*`` headers. Each tool's 2025-11-25 ``execution.taskSupport`` is
+        remembered too (see :meth:`start_tool`)."""
         tools = await self._list_all("tools/list", "tools")
+        for tool in tools:
+            execution = tool.get("execution")
+            support = execution.get("taskSupport") if type(execution) is dict else None
+            self.task_support[str(tool.get("name", ""))] = support if type(support) is str else "forbidden"
         if not self.mirrors_tool_headers:
+            self._tools_listed = True
             return tools
         usable = []
         for tool in tools:
@@ -110,6 +117,7 @@ class Client(ClientCore):
         outcome = await self.start_tool(
             name,
             arguments,
+            wanted=False,
             timeout=timeout,
             on_progress=on_progress,
             reset_timeout_on_progress=reset_timeout_on_progress,
@@ -121,15 +129,33 @@ class Client(ClientCore):
         return await outcome.result(timeout=remaining)
 
     async def start_tool(
-        self, name: str, arguments: dict[str, Any] | None = None, **options: Any
+        self, name: str, arguments: dict[str, Any] | None = None, *, wanted: bool = True, **options: Any
     ) -> ClientTask | dict[str, Any]:
-        """Call a tool without waiting for a task: a :class:`ClientTask` when the server made
-        the call a task (poll, answer, cancel or await it), else the ``CallToolResult``.
-        ``options`` are :meth:`call_tool`'s."""
+        """Call a tool without waiting for a task: a :class:`ClientTask` when the call became a
+        task (poll, answer, cancel or await it), else the ``CallToolResult``. ``options`` are
+        :meth:`call_tool`'s. A 2025-11-25 server is asked for a task when the tool may be one
+        (``wanted=False``: only when it must be); on 2026-07-28 the server decides."""
         if self.mirrors_tool_headers and name not in self.tool_schemas and not self._tools_listed:
             await self.list_tools()
-        result = await self.request("tools/call", {"name": name, "arguments": arguments or {}}, **options)
+        params: dict[str, Any] = {"name": name, "arguments": arguments or {}}
+        experimental = await self._asks_for_task(name, required_only=not wanted)
+        if experimental:
+            params["task"] = {}
+        result = await self.request("tools/call", params, **options)
+        if experimental and type(result.get("task")) is dict:
+            return ClientTask(self, result["task"], experimental=True)
         return ClientTask(self, result) if result.get("resultType") == RESULT_TASK else result
+
+    async def _asks_for_task(self, name: str, *, required_only: bool) -> bool:
+        """Whether a call of ``name`` asks a 2025-11-25 server for a task: always when the tool
+        requires one; when it may be one too, unless ``required_only``."""
+        tasks = self.server_capabilities.get("tasks")
+        if not carries(self.protocol_version, Feature.EXPERIMENTAL_TASKS) or type(tasks) is not dict:
+            return False
+        if name not in self.task_support and not self._tools_listed:
+            await self.list_tools()
+        support = self.task_support.get(name, "forbidden")
+        return support == "required" or (support == "optional" and not required_only)
 
     async def set_logging_level(self, level: str) -> None:
         """Ask for log messages from ``level`` up. On 2026-07-28 the level travels with every

@@ -104,6 +104,8 @@ class ClientCore:
         self._subscriptions: dict[jsonrpc.RequestId, trio.MemorySendChannel[dict[str, Any]]] = {}
         #: Tools' ``inputSchema`` by name, for their ``x-mcp-header`` arguments (2026-07-28 HTTP).
         self.tool_schemas: dict[str, Any] = {}
+        #: Tools' 2025-11-25 ``execution.taskSupport`` by name (``forbidden`` when absent).
+        self.task_support: dict[str, str] = {}
         self._tools_listed = False
 
     @property

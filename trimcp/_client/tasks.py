@@ -23,13 +23,17 @@ MIN_POLL_INTERVAL = 0.05
 
 class ClientTask:
     """A task the server runs for a ``tools/call``. ``task_id`` names it; ``created`` is the
-    ``CreateTaskResult``. Get it from :meth:`trimcp.Client.start_tool`."""
+    task as its creation told it. Get it from :meth:`trimcp.Client.start_tool`.
 
-    def __init__(self, core: ClientCore, created: dict[str, Any]) -> None:
+    ``experimental`` tasks are 2025-11-25's: their questions arrive as ordinary requests (the
+    client's handlers answer them) and :meth:`result` waits in ``tasks/result``."""
+
+    def __init__(self, core: ClientCore, created: dict[str, Any], *, experimental: bool = False) -> None:
         self._core = core
         self.created = created
+        self.experimental = experimental
         self.task_id: str = created["taskId"]
-        self._poll_interval = _interval(created.get("pollIntervalMs"))
+        self._poll_interval = _interval(created.get("pollInterval" if experimental else "pollIntervalMs"))
 
     async def status(self) -> dict[str, Any]:
         """The task as ``tasks/get`` tells it now (``status``, and its ``inputRequests``,
@@ -39,7 +43,9 @@ class ClientTask:
         return task
 
     async def answer(self, responses: dict[str, Any]) -> None:
-        """Answer some of its questions, by key (``tasks/update``)."""
+        """Answer some of its questions, by key (``tasks/update``; 2026-07-28 only)."""
+        if self.experimental:
+            raise ClientError("a 2025-11-25 task asks its questions as requests, answered by the handlers")
         await self._core.request("tasks/update", {"taskId": self.task_id, "inputResponses": responses})
 
     async def cancel(self) -> None:
@@ -57,6 +63,14 @@ class ClientTask:
         finished = False
         try:
             with trio.fail_after(timeout):
+                if self.experimental:
+                    try:
+                        result = await self._core.request("tasks/result", {"taskId": self.task_id}, timeout=math.inf)
+                    except RequestFailed:
+                        finished = True  # the task ended with an error
+                        raise
+                    finished = True
+                    return result
                 while True:
                     task = await self.status()
                     status = task.get("status")
