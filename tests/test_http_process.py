@@ -26,10 +26,13 @@ def serve_http_command(port: int, *options: str) -> list[str]:
     return [sys.executable, "-m", "trimcp", *serve, *options]
 
 
-async def start(command: list[str], nursery: trio.Nursery, port: int, log: Path) -> trio.Process:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+async def start(
+    command: list[str], nursery: trio.Nursery | None, port: int, log: Path, env: dict[str, str] | None = None
+) -> trio.Process:
+    """Start ``command`` (its output appended to ``log``) and wait until it listens on ``port``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     process = await trio.lowlevel.open_process(
-        command, cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        command, cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log.open("ab"), stderr=subprocess.STDOUT
     )
     try:
         await wait_until_listening_async(port, process, timeout=20)

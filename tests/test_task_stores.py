@@ -4,9 +4,7 @@ killed reads as failed."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,9 +16,9 @@ import trio
 import trimcp
 from trimcp.protocol.tasks import TaskRecord, TaskStatus
 
-from .conftest import ROOT
 from .http_support import RawHTTP
-from .ports import free_port, wait_until_listening_async
+from .ports import free_port
+from .test_http_process import start
 from .test_tasks import call, wait_for_status
 
 
@@ -84,23 +82,14 @@ async def test_opening_a_database_fails_the_tasks_left_unfinished(tmp_path: Path
     assert (await second.get("done")).result == done.result
 
 
-async def start(db: Path, port: int, log: Path) -> trio.Process:
-    command = [sys.executable, "-m", "trimcp", "serve", "tests/durable_tasks_server.py:server"]
-    command += ["--transport", "streamable-http", "--port", str(port)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRIMCP_TEST_TASK_DB": str(db)}
-    process = await trio.lowlevel.open_process(
-        command, cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log.open("ab"), stderr=subprocess.STDOUT
-    )
-    try:
-        await wait_until_listening_async(port, process, timeout=20)
-    except AssertionError:
-        raise AssertionError(log.read_text()) from None
-    return process
+def durable_server(port: int) -> list[str]:
+    serve = ["serve", "tests/durable_tasks_server.py:server", "--transport", "streamable-http", "--port", str(port)]
+    return [sys.executable, "-m", "trimcp", *serve]
 
 
 async def test_sqlite_results_outlive_the_process_and_running_tasks_fail_after_sigkill(tmp_path: Path) -> None:
     db, log, port = tmp_path / "tasks.db", tmp_path / "server.log", free_port()
-    process = await start(db, port, log)
+    process = await start(durable_server(port), None, port, log, {"TRIMCP_TEST_TASK_DB": str(db)})
     try:
         http = RawHTTP("127.0.0.1", port)
         finished = (await call(http, "finish"))["taskId"]
@@ -110,7 +99,7 @@ async def test_sqlite_results_outlive_the_process_and_running_tasks_fail_after_s
         process.send_signal(signal.SIGKILL)
         with trio.fail_after(10):
             await process.wait()
-    process = await start(db, port, log)
+    process = await start(durable_server(port), None, port, log, {"TRIMCP_TEST_TASK_DB": str(db)})
     try:
         http = RawHTTP("127.0.0.1", port)
         kept = await wait_for_status(http, finished, "completed")

@@ -98,13 +98,7 @@ class RequestHandle:
         Returns whether a notification was sent. Raises :class:`LocalProtocolError` when
         ``progress`` does not increase, or is not a finite number.
         """
-        if type(progress) not in (int, float) or not math.isfinite(progress):
-            raise LocalProtocolError(f"progress must be a finite number, not {progress!r}")
-        if progress <= self._last_progress:
-            raise LocalProtocolError(
-                f"progress must increase with every notification: {progress!r} after {self._last_progress!r}"
-            )
-        self._last_progress = progress
+        self._last_progress = next_progress(progress, self._last_progress)
         if self.progress_token is None:
             return False
         params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
@@ -113,3 +107,13 @@ class RequestHandle:
         if message is not None:
             params["message"] = message
         return await self.notify("notifications/progress", params)
+
+
+def next_progress(progress: float, last: float) -> float:
+    """``progress`` when it may follow ``last``. Raises :class:`LocalProtocolError` when it is not
+    a finite number or does not increase."""
+    if type(progress) not in (int, float) or not math.isfinite(progress):
+        raise LocalProtocolError(f"progress must be a finite number, not {progress!r}")
+    if progress <= last:
+        raise LocalProtocolError(f"progress must increase with every notification: {progress!r} after {last!r}")
+    return progress

@@ -105,19 +105,21 @@ def invalid(reason: str, request_id: RequestId | None) -> RemoteProtocolError:
     return RemoteProtocolError(f"Invalid params: {reason}", code=INVALID_PARAMS, request_id=request_id)
 
 
-def task_fields(record: TaskRecord) -> dict[str, Any]:
-    """The ``Task`` fields of a record (2026-07-28 names)."""
+def task_fields(record: TaskRecord, *, names: tuple[str, str] = ("ttlMs", "pollIntervalMs")) -> dict[str, Any]:
+    """The ``Task`` fields of a record; ``names`` are the revision's names for the TTL and the
+    poll interval (2026-07-28's by default)."""
+    ttl, poll_interval = names
     fields: dict[str, Any] = {
         "taskId": record.task_id,
         "status": str(record.status),
         "createdAt": iso_time(record.created_at),
         "lastUpdatedAt": iso_time(record.updated_at),
-        "ttlMs": record.ttl_ms,
+        ttl: record.ttl_ms,
     }
     if record.status_message is not None:
         fields["statusMessage"] = record.status_message
     if record.poll_interval_ms is not None:
-        fields["pollIntervalMs"] = record.poll_interval_ms
+        fields[poll_interval] = record.poll_interval_ms
     return fields
 
 
@@ -150,15 +152,4 @@ def requested_task(params: Any) -> dict[str, Any] | None:
 
 def task_2025(record: TaskRecord) -> dict[str, Any]:
     """A record as 2025-11-25's ``Task`` (``ttl``, ``pollInterval``)."""
-    task: dict[str, Any] = {
-        "taskId": record.task_id,
-        "status": str(record.status),
-        "createdAt": iso_time(record.created_at),
-        "lastUpdatedAt": iso_time(record.updated_at),
-        "ttl": record.ttl_ms,
-    }
-    if record.status_message is not None:
-        task["statusMessage"] = record.status_message
-    if record.poll_interval_ms is not None:
-        task["pollInterval"] = record.poll_interval_ms
-    return task
+    return task_fields(record, names=("ttl", "pollInterval"))

@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from ..._runtime import CancelReason, Outbox
-from ...protocol.errors import LocalProtocolError
+from ..._runtime.request import next_progress
 from ...protocol.jsonrpc import RequestId
 from ...protocol.tasks import META_RELATED_TASK, TaskRecord, TaskStatus
 from ..asking import InputRequired
@@ -141,13 +141,7 @@ class TaskWork:
     async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> bool:
         """Progress of a task is its status message (tasks send no progress notifications).
         Raises :class:`LocalProtocolError` when ``progress`` does not increase."""
-        if type(progress) not in (int, float) or not math.isfinite(progress):
-            raise LocalProtocolError(f"progress must be a finite number, not {progress!r}")
-        if progress <= self._last_progress:
-            raise LocalProtocolError(
-                f"progress must increase with every notification: {progress!r} after {self._last_progress!r}"
-            )
-        self._last_progress = progress
+        self._last_progress = next_progress(progress, self._last_progress)
         if message is None:
             message = f"{progress:g}/{total:g}" if total is not None else f"{progress:g}"
         await self.set_status(self.record.status, message)
