@@ -229,6 +229,8 @@ async def test_a_running_task_past_its_ttl_is_cancelled_as_expired() -> None:
             while seen.finally_at is None:
                 await trio.sleep(0.01)
         assert seen.reason is CancelReason.TASK_EXPIRED and server.tasks.statistics().running == 0
+        await trio.sleep(0.05)  # its last state is not stored again: nothing is left
+        assert (await server.tasks.store.statistics()).tasks == 0 and server.tasks.statistics().expired == 1
 
 
 @pytest.mark.parametrize(

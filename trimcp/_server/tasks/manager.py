@@ -241,6 +241,7 @@ class TaskManager:
             self._expired += 1
             work = self._live.pop(task_id, None)
             if work is not None:
+                work.published = False  # forgotten: its last state must not be stored again
                 work.cancel(CancelReason.TASK_EXPIRED)
 
 
