@@ -105,3 +105,11 @@ def test_client_errors_are_one_line_and_exit_2() -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("trimcp list: cannot connect to http://127.0.0.1:9/mcp")
     assert "Traceback" not in result.stderr
+
+
+def test_call_follows_a_task() -> None:
+    # failing_job runs only as a task: it reaches the tool only through the tasks extension
+    result = run_trimcp("call", "examples/everything.py:server", "failing_job")
+    assert result.returncode == 1 and "the job failed, as it always does" in result.stdout, result.stderr
+    result = run_trimcp("call", "examples/everything.py:server", "slow_compute", "seconds=1", "label=cli")
+    assert result.returncode == 0 and result.stdout.strip() == "computed cli after 1 s", result.stderr

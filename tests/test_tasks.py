@@ -347,3 +347,23 @@ async def test_listening_to_tasks_needs_the_extension() -> None:
             http, "subscriptions/listen", {"notifications": {"taskIds": ["a"]}}, name="", capabilities={}
         )
         assert (status, response["error"]["code"]) == (400, -32021)
+
+
+async def test_progress_is_the_status_message_and_a_tool_may_set_its_own_ttl() -> None:
+    server = trimcp.Server("progress")
+
+    @server.tool(task_support="required", task_ttl_ms=1234, task_poll_interval_ms=50)
+    async def halfway(ctx: Context) -> str:
+        await ctx.progress(1, 2, "halfway there")
+        await ctx.info("not sent: tasks send no log messages")  # and it does not fail the task
+        await trio.sleep(30)
+        return "never"
+
+    async with running_server(app_for(server)) as http:
+        created = await call(http, "halfway")
+        assert (created["ttlMs"], created["pollIntervalMs"]) == (1234, 50)
+        with trio.fail_after(5):
+            while (task := await get(http, created["taskId"])).get("statusMessage") != "halfway there":
+                await trio.sleep(0.01)
+        assert task["status"] == "working"
+        await rpc(http, "tasks/cancel", {"taskId": created["taskId"]})
