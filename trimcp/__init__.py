@@ -16,6 +16,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "APIKeyVerifier": "._transports.http.auth",
+    "AuthConfig": "._transports.http.auth",
+    "JWTVerifier": "._transports.http.auth",
+    "Principal": ".protocol.auth",
     "Audio": "._server.content",
     "Client": "._client",
     "ClientError": "._client",
@@ -59,7 +63,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "APIKeyVerifier",
     "Audio",
+    "AuthConfig",
     "CancelReason",
     "Client",
     "ClientAnswerError",
@@ -74,12 +80,14 @@ __all__ = [
     "HTTPConfig",
     "HTTPStatusError",
     "Image",
+    "JWTVerifier",
     "LocalProtocolError",
     "MCPApp",
     "MemoryTaskStore",
     "Message",
     "MissingClientCapability",
     "NotAnMCPServer",
+    "Principal",
     "ProtocolError",
     "RemoteProtocolError",
     "RequestFailed",
@@ -137,4 +145,6 @@ if TYPE_CHECKING:
     from ._server.tasks import MemoryTaskStore, SQLiteTaskStore, TaskStore
     from ._server.tools import ToolResult
     from ._transports import HTTPConfig, MCPApp, asgi_app, serve_http, serve_stdio, serve_stream
+    from ._transports.http.auth import APIKeyVerifier, AuthConfig, JWTVerifier
     from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed
+    from .protocol.auth import Principal

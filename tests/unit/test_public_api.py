@@ -10,9 +10,9 @@ import pytest
 
 PUBLIC = {
     "trimcp": [
-        "Audio", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
-        "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPConfig", "HTTPStatusError", "Image",
-        "LocalProtocolError", "MCPApp", "MemoryTaskStore", "Message", "MissingClientCapability", "NotAnMCPServer", "ProtocolError",
+        "APIKeyVerifier", "Audio", "AuthConfig", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
+        "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPConfig", "HTTPStatusError", "Image", "JWTVerifier",
+        "LocalProtocolError", "MCPApp", "MemoryTaskStore", "Message", "MissingClientCapability", "NotAnMCPServer", "Principal", "ProtocolError",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",
         "SQLiteTaskStore", "SampleResult", "Server", "ServerClosed", "TaskStore", "ToolError", "ToolResult", "asgi_app",
         "open_client", "serve_http", "serve_stdio", "serve_stream",

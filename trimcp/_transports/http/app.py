@@ -9,6 +9,7 @@ request living in the POST's own task; everything else belongs to a handshake-er
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from ..._runtime import CancelReason, Host, Outbox, Outgoing
 from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol import jsonrpc
+from ...protocol.auth import WELL_KNOWN_PRM, metadata_url_of, protected_resource_metadata
 from ...protocol.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -42,6 +44,7 @@ from .asgi import (
     send_response,
     with_disconnect_hook,
 )
+from .auth import AuthConfig, Refusal, authenticate
 from .config import HTTPConfig
 from .events import EventId, MemoryEventStore, SSEStream
 from .legacy_sse import LegacySSE
@@ -75,6 +78,9 @@ class MCPApp:
         self.path = config.path
         self.sse_path = config.sse_path
         self.messages_path = config.messages_path if config.sse_path is not None else None
+        #: Where the Protected Resource Metadata is served (RFC 9728: before the endpoint's path,
+        #: and at the root), when authentication is on.
+        self._metadata_paths = {WELL_KNOWN_PRM + (self.path or ""), WELL_KNOWN_PRM}
         store = MemoryEventStore() if config.event_store == "memory" else config.event_store
         self.sessions = SessionManager(server, config, store)  # type: ignore[arg-type]
         self.legacy = LegacySSE(server, config)
@@ -151,6 +157,10 @@ class MCPApp:
             await send_jsonrpc_error(send, 403, INVALID_REQUEST, "Forbidden: Origin not allowed")
             return
         local_path = self._local_path(scope)
+        auth = self.config.auth
+        if auth is not None and local_path in self._metadata_paths:
+            await self._protected_resource_metadata(auth, headers, send)
+            return
         if local_path not in (self.path, self.sse_path, self.messages_path):
             await send_response(send, 404, b"Not Found", [(b"content-type", b"text/plain")])
             return
@@ -166,6 +176,15 @@ class MCPApp:
             return
         if cors:
             send = _with_headers(send, cors)
+        if auth is not None:
+            metadata_url = metadata_url_of(auth.resource_url)
+            caller = await authenticate(
+                auth, headers.get_all("authorization"), scope.get("query_string", b""), metadata_url
+            )
+            if isinstance(caller, Refusal):
+                challenge = [(b"www-authenticate", caller.www_authenticate.encode())]
+                await send_jsonrpc_error(send, caller.status, INVALID_REQUEST, caller.message, headers=challenge)
+                return
         if local_path != self.path:
             await self._legacy(local_path, method, scope, headers, receive, send)
         elif method == "POST":
@@ -197,6 +216,11 @@ class MCPApp:
             await send_response(send, 405, b"", [(b"allow", b"POST")])
         else:
             await self.legacy.post_message(scope, headers, receive, send, self.config.max_body_bytes)
+
+    async def _protected_resource_metadata(self, auth: AuthConfig, headers: Headers, send: Send) -> None:
+        document = protected_resource_metadata(auth.resource_url, auth.authorization_servers, auth.scopes_supported)
+        extra = self.security.cors_headers(headers)
+        await send_json(send, 200, json.dumps(document).encode(), [(b"cache-control", b"max-age=300"), *extra])
 
     # -- POST -----------------------------------------------------------------------------------------
 

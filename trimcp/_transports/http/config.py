@@ -11,6 +11,7 @@ from typing import Any, Literal
 import attrs
 import hypercorn.config
 
+from .auth import AuthConfig
 from .events import EventStore
 
 
@@ -101,6 +102,10 @@ class HTTPConfig:
     resume_window_seconds: float = attrs.field(default=60.0, validator=_not_negative)
     #: The ``retry`` of the priming event opening each resumable stream (2025-11-25 clients).
     retry_ms: int = attrs.field(default=1000, validator=_not_negative)
+
+    # -- who the callers are
+    #: Authentication as an OAuth resource server (docs/auth.md); ``None``: none.
+    auth: AuthConfig | None = None
 
     def hypercorn_config(self) -> hypercorn.config.Config:
         """hypercorn's configuration for these settings (binding, TLS, timeouts, no access log)."""

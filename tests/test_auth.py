@@ -1,0 +1,201 @@
+"""The HTTP endpoint as an OAuth 2.1 resource server, over the real hypercorn on 127.0.0.1: the
+Protected Resource Metadata, and each refusal with its exact status and ``WWW-Authenticate``
+while the server keeps serving. Tokens are signed here with keys made for the test (the
+refusals need tokens no authorization server would issue)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+import trimcp
+
+from .http_support import Probe, RawHTTP, initialize_request, probe_server
+from .ports import free_port
+
+ISSUER = "https://issuer.example"
+KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+OTHER_KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})  # same kid, another key
+JWKS = {"keys": [KEY.as_dict(private=False)]}
+
+
+def token(key: Any = KEY, header: dict[str, Any] | None = None, **changes: Any) -> str:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": "RESOURCE", "sub": "alice", "exp": now + 300, "scope": "mcp tools:read"}
+    claims.update(changes)
+    claims = {name: value for name, value in claims.items() if value is not None}
+    return jwt.encode(header or {"alg": "RS256", "kid": "k1"}, claims, key)
+
+
+def _b64(value: bytes) -> str:
+    return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+
+def _claims(**changes: Any) -> bytes:
+    now = int(time.time())
+    return json.dumps({"iss": ISSUER, "aud": "RESOURCE", "sub": "alice", "exp": now + 300, **changes}).encode()
+
+
+def unsigned(**claims: Any) -> str:
+    """A token with ``alg: none`` and no signature."""
+    return f"{_b64(json.dumps({'alg': 'none', 'kid': 'k1'}).encode())}.{_b64(_claims(**claims))}."
+
+
+def hmac_with_public_key(**claims: Any) -> str:
+    """The key-confusion attack: HS256 with the server's public key (PEM) as the secret."""
+    signing_input = f"{_b64(json.dumps({'alg': 'HS256', 'kid': 'k1'}).encode())}.{_b64(_claims(**claims))}"
+    mac = hmac.new(KEY.as_pem(private=False), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(mac)}"
+
+
+@asynccontextmanager
+async def protected(verifier: str = "jwt", **auth: Any) -> AsyncIterator[tuple[RawHTTP, str]]:
+    """The probe server behind auth on 127.0.0.1; yields the client and the resource URL."""
+    port = free_port()
+    resource = f"http://127.0.0.1:{port}/mcp"
+    if verifier == "jwt":
+        chosen: Any = trimcp.JWTVerifier(issuer=ISSUER, audience=resource, jwks=JWKS)
+    else:
+        chosen = trimcp.APIKeyVerifier.from_mapping({"secret-key-1": {"subject": "robot", "scopes": ["mcp"]}})
+    config = trimcp.AuthConfig(
+        verifier=chosen, resource_url=resource, authorization_servers=[ISSUER], scopes_supported=["mcp"], **auth
+    )
+    app = trimcp.asgi_app(probe_server(Probe()), auth=config, json_response=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: trimcp.serve_http(app, port=port, handle_signals=False, task_status=task_status)
+        )
+        yield RawHTTP("127.0.0.1", port), resource
+        nursery.cancel_scope.cancel()
+
+
+def metadata_url(resource: str) -> str:
+    return resource.replace("/mcp", "/.well-known/oauth-protected-resource/mcp")
+
+
+async def initialize(http: RawHTTP, authorization: str | None, path: str = "/mcp") -> Any:
+    headers = {} if authorization is None else {"authorization": authorization}
+    return await http.post(initialize_request(), headers, path=path)
+
+
+async def test_the_protected_resource_metadata_is_served_at_both_well_known_paths() -> None:
+    async with protected() as (http, resource):
+        for path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"):
+            reply = await http.request("GET", path)
+            assert reply.status == 200 and reply.headers["content-type"] == "application/json"
+            assert reply.json() == {
+                "resource": resource,
+                "authorization_servers": [ISSUER],
+                "bearer_methods_supported": ["header"],
+                "scopes_supported": ["mcp"],
+            }
+
+
+async def test_a_valid_token_is_let_in_in_both_eras() -> None:
+    async with protected() as (http, resource):
+        bearer = f"Bearer {token(aud=resource)}"
+        reply = await initialize(http, bearer)
+        assert reply.status == 200, reply
+        headers = {
+            "authorization": bearer,
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": "tools/list",
+        }
+        meta = {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+        listed = await http.post(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}, headers
+        )
+        assert listed.status == 200 and listed.json()["result"]["tools"]
+
+
+def bad_tokens(resource: str) -> list[tuple[str, str]]:
+    now = int(time.time())
+    return [
+        ("bad signature", token(OTHER_KEY, aud=resource)),
+        ("alg none", unsigned(aud=resource)),
+        ("HMAC signed with the public key", hmac_with_public_key(aud=resource)),
+        ("wrong issuer", token(aud=resource, iss="https://evil.example")),
+        ("wrong audience", token(aud="https://other.example/mcp")),
+        ("expired", token(aud=resource, exp=now - 120)),
+        ("not yet valid", token(aud=resource, nbf=now + 600)),
+        ("unknown kid", token(RSAKey.generate_key(2048, parameters={"kid": "k2"}), {"alg": "RS256", "kid": "k2"}, aud=resource)),
+        ("no subject", token(aud=resource, sub=None)),
+        ("not a JWT", "abc.def.ghi"),
+    ]  # fmt: skip
+
+
+async def test_every_bad_token_is_a_401_invalid_token_and_the_server_keeps_serving() -> None:
+    async with protected() as (http, resource):
+        for label, bad in bad_tokens(resource):
+            reply = await initialize(http, f"Bearer {bad}")
+            assert reply.status == 401, label
+            challenge = reply.headers["www-authenticate"]
+            assert challenge.startswith('Bearer error="invalid_token", error_description="'), (label, challenge)
+            assert challenge.endswith(f'resource_metadata="{metadata_url(resource)}"'), label
+            assert reply.json()["error"]["code"] == -32600
+        assert (await initialize(http, f"Bearer {token(aud=resource)}")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("authorization", "query", "status", "error"),
+    [
+        (None, "", 401, None),
+        ("Basic YWxpY2U6c2VjcmV0", "", 400, "invalid_request"),
+        ("Bearer", "", 400, "invalid_request"),
+        ("Bearer two words", "", 400, "invalid_request"),
+        (None, "?access_token=abc", 400, "invalid_request"),
+    ],
+)
+async def test_requests_without_a_usable_token(
+    authorization: str | None, query: str, status: int, error: str | None
+) -> None:
+    async with protected() as (http, resource):
+        reply = await initialize(http, authorization, path=f"/mcp{query}")
+        assert reply.status == status
+        expected = f'resource_metadata="{metadata_url(resource)}"'
+        challenge = reply.headers["www-authenticate"]
+        if error is None:
+            assert challenge == f"Bearer {expected}"  # no scope needed beyond the token
+        else:
+            assert challenge.startswith(f'Bearer error="{error}"') and challenge.endswith(expected)
+
+
+async def test_two_authorization_headers_are_malformed() -> None:
+    async with protected() as (http, resource):
+        raw = f"Bearer {token(aud=resource)}"
+        reply = await http.post(initialize_request(), {"authorization": raw, "Authorization": raw})
+        assert reply.status == 400 and reply.headers["www-authenticate"].startswith('Bearer error="invalid_request"')
+
+
+async def test_a_token_without_the_endpoints_scope_is_403_naming_every_scope_needed() -> None:
+    async with protected(required_scopes=["mcp", "tools:call"]) as (http, resource):
+        reply = await initialize(http, f"Bearer {token(aud=resource)}")
+        assert reply.status == 403
+        assert reply.headers["www-authenticate"] == (
+            f'Bearer error="insufficient_scope", scope="mcp tools:call", resource_metadata="{metadata_url(resource)}"'
+        )
+        broad = token(aud=resource, scope="mcp tools")  # "tools" covers "tools:call"
+        assert (await initialize(http, f"Bearer {broad}")).status == 200
+        unauthenticated = await initialize(http, None)
+        assert unauthenticated.headers["www-authenticate"].startswith('Bearer scope="mcp tools:call"')
+
+
+async def test_api_keys_stand_for_their_principal() -> None:
+    async with protected("api-key") as (http, _):
+        assert (await initialize(http, "Bearer secret-key-1")).status == 200
+        refused = await initialize(http, "Bearer secret-key-2")
+        assert refused.status == 401 and "unknown API key" in refused.headers["www-authenticate"]
