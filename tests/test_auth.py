@@ -60,7 +60,9 @@ def hmac_with_public_key(**claims: Any) -> str:
 
 
 @asynccontextmanager
-async def protected(verifier: str = "jwt", **auth: Any) -> AsyncIterator[tuple[RawHTTP, str]]:
+async def protected(
+    verifier: str = "jwt", server: trimcp.Server | None = None, **auth: Any
+) -> AsyncIterator[tuple[RawHTTP, str]]:
     """The probe server behind auth on 127.0.0.1; yields the client and the resource URL."""
     port = free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
@@ -71,7 +73,7 @@ async def protected(verifier: str = "jwt", **auth: Any) -> AsyncIterator[tuple[R
     config = trimcp.AuthConfig(
         verifier=chosen, resource_url=resource, authorization_servers=[ISSUER], scopes_supported=["mcp"], **auth
     )
-    app = trimcp.asgi_app(probe_server(Probe()), auth=config, json_response=True)
+    app = trimcp.asgi_app(server or probe_server(Probe()), auth=config, json_response=True)
     async with trio.open_nursery() as nursery:
         await nursery.start(
             lambda task_status: trimcp.serve_http(app, port=port, handle_signals=False, task_status=task_status)
@@ -199,3 +201,111 @@ async def test_api_keys_stand_for_their_principal() -> None:
         assert (await initialize(http, "Bearer secret-key-1")).status == 200
         refused = await initialize(http, "Bearer secret-key-2")
         assert refused.status == 401 and "unknown API key" in refused.headers["www-authenticate"]
+
+
+# -- the caller, and what is bound to it -------------------------------------------------------------
+
+FORM = {"type": "object", "properties": {"value": {"type": "string"}}}
+TASKS = {"extensions": {"io.modelcontextprotocol/tasks": {}}}
+
+
+def bound_server() -> trimcp.Server:
+    server = trimcp.Server("bound")
+
+    @server.tool
+    def whoami(ctx: trimcp.Context) -> str:
+        principal = ctx.principal
+        assert principal is not None and ctx.http_headers is not None
+        return f"{principal.subject} {' '.join(sorted(principal.scopes))} {ctx.http_headers['x-trace'][0]}"
+
+    @server.tool(scopes=["admin"])
+    def admin_only() -> str:
+        return "admin things"
+
+    @server.tool
+    async def ask(ctx: trimcp.Context) -> str:
+        answer = await ctx.elicit("Value?", FORM, key="v")
+        return str(answer.content)
+
+    @server.tool(task_support="required")
+    async def slow() -> str:
+        await trio.sleep(30)
+        return "never"
+
+    return server
+
+
+async def modern(
+    http: RawHTTP, bearer: str, method: str, params: dict[str, Any], name: str | None = None, capabilities: Any = None
+) -> tuple[int, dict[str, Any]]:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": capabilities or {},
+    }
+    headers = {"authorization": f"Bearer {bearer}", "mcp-protocol-version": "2026-07-28", "mcp-method": method}
+    if name is not None:
+        headers["mcp-name"] = name
+    headers["x-trace"] = "t-1"
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+    reply = await http.post(body, headers)
+    return reply.status, reply.json() if reply.body else {}
+
+
+async def test_the_caller_reaches_the_tool_and_scopes_hide_and_refuse_tools() -> None:
+    async with protected(server=bound_server()) as (http, resource):
+        alice = token(aud=resource)
+        status, answer = await modern(http, alice, "tools/call", {"name": "whoami", "arguments": {}}, "whoami")
+        assert status == 200 and answer["result"]["content"][0]["text"] == "alice mcp tools:read t-1"
+        status, listed = await modern(http, alice, "tools/list", {})
+        assert "admin_only" not in [tool["name"] for tool in listed["result"]["tools"]]
+        assert listed["result"]["cacheScope"] == "private"  # what a caller sees depends on who asks
+        reply = await http.post(
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "admin_only", "arguments": {}}},
+            {"authorization": f"Bearer {alice}"},
+        )
+        assert reply.status == 403
+        assert reply.headers["www-authenticate"] == (
+            f'Bearer error="insufficient_scope", scope="admin", resource_metadata="{metadata_url(resource)}"'
+        )
+        admin = token(aud=resource, scope="mcp admin")
+        _, listed = await modern(http, admin, "tools/list", {})
+        assert "admin_only" in [tool["name"] for tool in listed["result"]["tools"]]
+        status, answer = await modern(http, admin, "tools/call", {"name": "admin_only", "arguments": {}}, "admin_only")
+        assert status == 200 and answer["result"]["content"][0]["text"] == "admin things"
+
+
+async def test_a_session_belongs_to_the_principal_that_opened_it() -> None:
+    async with protected(server=bound_server()) as (http, resource):
+        alice, bob = token(aud=resource), token(aud=resource, sub="bob")
+        opened = await initialize(http, f"Bearer {alice}")
+        session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+        ping = {"jsonrpc": "2.0", "id": 3, "method": "ping"}
+        assert (await http.post(ping, {**session, "authorization": f"Bearer {alice}"})).status == 200
+        stolen = await http.post(ping, {**session, "authorization": f"Bearer {bob}"})
+        assert stolen.status == 404  # as if it did not exist
+        assert (await http.request("DELETE", headers={**session, "authorization": f"Bearer {bob}"})).status == 404
+
+
+async def test_request_state_tasks_and_listens_belong_to_their_principal() -> None:
+    async with protected(server=bound_server()) as (http, resource):
+        alice, bob = token(aud=resource), token(aud=resource, sub="bob")
+        elicit = {"elicitation": {"form": {}}}
+        _, first = await modern(http, alice, "tools/call", {"name": "ask", "arguments": {}}, "ask", elicit)
+        state = first["result"]["requestState"]
+        retry = {"name": "ask", "arguments": {}, "requestState": state, "inputResponses": {"v": {"action": "decline"}}}
+        status, replayed = await modern(http, bob, "tools/call", retry, "ask", elicit)
+        assert status == 400 and replayed["error"]["code"] == -32602  # minted for alice
+        status, own = await modern(http, alice, "tools/call", retry, "ask", elicit)
+        assert status == 200 and own["result"]["content"][0]["text"] == "None"
+        _, created = await modern(http, alice, "tools/call", {"name": "slow", "arguments": {}}, "slow", TASKS)
+        task_id = created["result"]["taskId"]
+        for method, params in (
+            ("tasks/get", {"taskId": task_id}),
+            ("tasks/update", {"taskId": task_id, "inputResponses": {}}),
+            ("tasks/cancel", {"taskId": task_id}),
+        ):
+            status, refused = await modern(http, bob, method, params, task_id, TASKS)
+            assert (status, refused["error"]["code"]) == (400, -32602), method
+        status, seen = await modern(http, alice, "tasks/get", {"taskId": task_id}, task_id, TASKS)
+        assert status == 200 and seen["result"]["status"] == "working"
+        await modern(http, alice, "tasks/cancel", {"taskId": task_id}, task_id, TASKS)

@@ -3,9 +3,11 @@
 from .dispatcher import Dispatcher, DispatcherStatistics, Routed, Router, open_dispatcher
 from .host import Host
 from .outbox import Outbox, OutboxStatistics, Outgoing, split_before_final
-from .request import CancelReason, RequestHandle
+from .request import NOBODY, Caller, CancelReason, RequestHandle
 
 __all__ = [
+    "NOBODY",
+    "Caller",
     "CancelReason",
     "Dispatcher",
     "DispatcherStatistics",

@@ -20,7 +20,7 @@ from ..protocol import jsonrpc
 from ..protocol.errors import INTERNAL_ERROR, LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed
 from ..protocol.jsonrpc import Batch, ErrorResponse, Message, Notification, Request, RequestId, Response
 from .outbox import Outbox, OutboxStatistics, Outgoing
-from .request import CancelReason, RequestHandle
+from .request import NOBODY, Caller, CancelReason, RequestHandle
 
 logger = logging.getLogger("trimcp")
 
@@ -32,8 +32,9 @@ Routed = dict | Callable[[RequestHandle], Awaitable[dict]]
 class Router(Protocol):
     """What a dispatcher needs from the layer that knows MCP methods."""
 
-    def route(self, request: Request) -> Routed:
-        """Decide how to answer ``request``; raise :class:`RemoteProtocolError` to refuse it."""
+    def route(self, request: Request, caller: Caller) -> Routed:
+        """Decide how to answer ``request`` from ``caller``; raise :class:`RemoteProtocolError`
+        to refuse it."""
 
     def notification(self, notification: Notification) -> None:
         """Handle a notification other than ``notifications/cancelled``."""
@@ -85,18 +86,18 @@ class Dispatcher:
             return
         await self.receive(message, outbox)
 
-    async def receive(self, message: Message | Batch, outbox: Outbox | None = None) -> None:
-        """Act on one parsed message or batch. Never raises but cancellation: a failure in
-        handling it (a bug) is logged with its traceback and answered with -32603."""
+    async def receive(self, message: Message | Batch, outbox: Outbox | None = None, caller: Caller = NOBODY) -> None:
+        """Act on one parsed message or batch from ``caller``. Never raises but cancellation: a
+        failure in handling it (a bug) is logged with its traceback and answered with -32603."""
         outbox = outbox or self.outbox
         kind = type(message)
         try:
             if kind is Request:
-                await self._receive_request(message, outbox)  # type: ignore[arg-type]
+                await self._receive_request(message, outbox, caller)  # type: ignore[arg-type]
             elif kind is Notification:
                 self._receive_notification(message)  # type: ignore[arg-type]
             elif kind is Batch:
-                await self._receive_batch(message, outbox)  # type: ignore[arg-type]
+                await self._receive_batch(message, outbox, caller)  # type: ignore[arg-type]
             else:
                 self._receive_response(message)  # type: ignore[arg-type]
         except Exception:
@@ -140,14 +141,14 @@ class Dispatcher:
 
     # -- requests ---------------------------------------------------------------------------
 
-    async def _receive_request(self, request: Request, outbox: Outbox) -> None:
-        prepared = self._prepare(request, outbox)
+    async def _receive_request(self, request: Request, outbox: Outbox, caller: Caller) -> None:
+        prepared = self._prepare(request, outbox, caller)
         if type(prepared) is Outgoing:
             await outbox.send(prepared)
         elif prepared is not None:
             self._nursery.start_soon(self._run_and_send, prepared)
 
-    def _prepare(self, request: Request, outbox: Outbox) -> Outgoing | _Started | None:
+    def _prepare(self, request: Request, outbox: Outbox, caller: Caller) -> Outgoing | _Started | None:
         """Route a request: the answer to send now, or the request to start in a task of its own
         (``None`` once the dispatcher is closed)."""
         if self._closed:
@@ -155,7 +156,7 @@ class Dispatcher:
         if request.id in self._requests:
             return _error(request.id, RemoteProtocolError(f"Invalid Request: id {request.id!r} is already in use"))
         try:
-            routed = self.handler.route(request)
+            routed = self.handler.route(request, caller)
         except ProtocolError as exc:
             return _error(request.id, exc)
         except Exception:
@@ -164,7 +165,7 @@ class Dispatcher:
             return _error(request.id, _internal_error())
         if type(routed) is dict:
             return _response(request.id, routed)
-        handle = RequestHandle(request.id, request.method, request.params, outbox, self)
+        handle = RequestHandle(request.id, request.method, request.params, outbox, self, caller)
         outbox.attach()
         if not self._requests:
             self._idle = trio.Event()
@@ -209,7 +210,7 @@ class Dispatcher:
             if not self._requests:
                 self._idle.set()
 
-    async def _receive_batch(self, batch: Batch, outbox: Outbox) -> None:
+    async def _receive_batch(self, batch: Batch, outbox: Outbox, caller: Caller) -> None:
         if not self.handler.allows_batches():
             await self._send_error(
                 outbox,
@@ -223,7 +224,7 @@ class Dispatcher:
             if isinstance(item, RemoteProtocolError):
                 answers.append(_error(item.request_id, item))
             elif type(item) is Request:
-                prepared = self._prepare(item, outbox)
+                prepared = self._prepare(item, outbox, caller)
                 if type(prepared) is Outgoing:
                     answers.append(prepared)
                 elif prepared is not None:

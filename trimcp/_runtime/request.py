@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import trio
 
 from ..protocol import jsonrpc
@@ -30,6 +32,19 @@ class CancelReason(enum.StrEnum):
     SHUTDOWN = "shutdown"
 
 
+@attrs.frozen
+class Caller:
+    """Who a request comes from, as its transport knows it: the authenticated principal
+    (``None`` without authentication) and the HTTP request's headers (``None`` off HTTP)."""
+
+    principal: Any = None
+    headers: Mapping[str, list[str]] | None = None
+
+
+#: The caller of a request that came without authentication or HTTP (stdio, in-process).
+NOBODY = Caller()
+
+
 class RequestHandle:
     """Runtime state of one request. Created and owned by its :class:`~.dispatcher.Dispatcher`.
 
@@ -39,6 +54,7 @@ class RequestHandle:
 
     __slots__ = (
         "_last_progress",
+        "caller",
         "cancel_reason",
         "cancel_scope",
         "dispatcher",
@@ -50,8 +66,17 @@ class RequestHandle:
         "progress_token",
     )
 
-    def __init__(self, request_id: RequestId, method: str, params: Any, outbox: Outbox, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self,
+        request_id: RequestId,
+        method: str,
+        params: Any,
+        outbox: Outbox,
+        dispatcher: Dispatcher,
+        caller: Caller = NOBODY,
+    ) -> None:
         self.id = request_id
+        self.caller = caller
         self.method = method
         self.params = params
         meta = params.get("_meta") if type(params) is dict else None

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
 from .._runtime import CancelReason, RequestHandle
+from ..protocol.auth import Principal
 from ..protocol.constants import LOG_LEVEL_RANK
 from ..protocol.envelope import Envelope
 from ..protocol.errors import LocalProtocolError
@@ -89,6 +90,18 @@ class Context:
         if self._envelope is not None:
             return self._envelope.client_info
         return self._connection.lifecycle.client_info
+
+    @property
+    def principal(self) -> Principal | None:
+        """Who is calling, as authentication established (subject, client id, scopes, claims);
+        ``None`` without authentication (stdio, in-process, an HTTP server without auth)."""
+        return self._handle.caller.principal
+
+    @property
+    def http_headers(self) -> Mapping[str, list[str]] | None:
+        """The HTTP request's headers by lower-case name (``None`` off HTTP). A handshake-era
+        request's are those of the POST that carried it."""
+        return self._handle.caller.headers
 
     @property
     def per_request(self) -> bool:

@@ -13,7 +13,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .._runtime import Outbox, RequestHandle, Routed
+from .._runtime import Caller, Outbox, RequestHandle, Routed
+from ..protocol.auth import subject_of
 from ..protocol.constants import LOG_LEVEL_RANK, META_SUBSCRIPTION_ID, RESULT_INPUT_REQUIRED
 from ..protocol.envelope import Envelope, complete_result
 from ..protocol.errors import (
@@ -71,7 +72,7 @@ class MethodTable:
             "resources/subscribe": self._subscribe,
             "resources/unsubscribe": self._unsubscribe,
         }
-        self._methods: dict[str, Callable[[Request, Envelope | None], Routed]] = {
+        self._methods: dict[str, Callable[[Request, Envelope | None, Caller], Routed]] = {
             "tools/list": self._tools_list,
             "tools/call": self._tools_call,
             "resources/list": self._resources_list,
@@ -91,7 +92,7 @@ class MethodTable:
     def notification(self, notification: Notification) -> None:
         self.lifecycle.notification(notification.method)
 
-    def route(self, request: Request) -> Routed:
+    def route(self, request: Request, caller: Caller) -> Routed:
         method = request.method
         envelope = self.lifecycle.admit(request)
         if envelope is None:
@@ -101,18 +102,18 @@ class MethodTable:
             handler = self._methods.get(method)
             if handler is None:
                 raise _method_not_found(method, request.id)
-            return handler(request, None)
+            return handler(request, None, caller)
         if method == "server/discover":
-            return self._finish(self._discover(), envelope, cacheable=True)
+            return self._finish(self._discover(), caller, cacheable=True)
         if method == "subscriptions/listen":
-            return self._finishing(self._listen(request, envelope), envelope, cacheable=False)
+            return self._finishing(self._listen(request, envelope, caller), caller, cacheable=False)
         handler = self._methods.get(method)
         if handler is None:
             raise _method_not_found(method, request.id)
-        routed = handler(request, envelope)
+        routed = handler(request, envelope, caller)
         if type(routed) is dict:
-            return self._finish(routed, envelope, cacheable=method in _CACHEABLE)
-        return self._finishing(routed, envelope, cacheable=method in _CACHEABLE)
+            return self._finish(routed, caller, cacheable=method in _CACHEABLE)
+        return self._finishing(routed, caller, cacheable=method in _CACHEABLE)
 
     # -- the handshake era's own methods ----------------------------------------------------------
 
@@ -156,17 +157,17 @@ class MethodTable:
         self.subscriptions.discard(uri)
         return {}
 
-    def _listen(self, request: Request, envelope: Envelope) -> Runner:
+    def _listen(self, request: Request, envelope: Envelope, caller: Caller) -> Runner:
         requested = _params(request).get("notifications")
         if type(requested) is not dict:
             raise _invalid('"notifications" must be an object naming the notifications wanted', request.id)
         granted = grant(self.server, requested)
         task_ids = listened_tasks(requested, envelope, request.id)
-        subscribers, tasks = self.server.subscribers, self.server.tasks
+        subscribers, tasks, owner = self.server.subscribers, self.server.tasks, self.task_owner(envelope, caller)
 
         async def run(handle: RequestHandle) -> dict:
             if task_ids is not None:  # the tasks that exist (and this client may see)
-                granted["taskIds"] = [task_id for task_id in task_ids if await tasks.get(task_id) is not None]
+                granted["taskIds"] = [task_id for task_id in task_ids if await tasks.get(task_id, owner) is not None]
             meta = {META_SUBSCRIPTION_ID: handle.id}
             handle.outbox.need_stream()
             await handle.notify("notifications/subscriptions/acknowledged", {"_meta": meta, "notifications": granted})
@@ -181,13 +182,13 @@ class MethodTable:
         return run
 
     def _rounds(
-        self, request: Request, envelope: Envelope | None, target: str, arguments: Any
+        self, request: Request, envelope: Envelope | None, caller: Caller, target: str, arguments: Any
     ) -> tuple[Rounds, Binding | None]:
-        """The answers a 2026-07-28 retry brings (from its sealed ``requestState`` and its
-        ``inputResponses``); raises -32602 for a state that cannot be used."""
+        """The answers a 2026-07-28 retry brings (from its sealed ``requestState``, bound to the
+        caller, and its ``inputResponses``); raises -32602 for a state that cannot be used."""
         if envelope is None:
             return Rounds(), None
-        binding = Binding.of(request.method, target, arguments)
+        binding = Binding.of(request.method, target, arguments, subject_of(caller))
         params = _params(request)
         token, responses = params.get("requestState"), params.get("inputResponses")
         if token is None:
@@ -226,7 +227,7 @@ class MethodTable:
                     required=as_task.task_support == "required",
                     ttl_ms=as_task.task_ttl_ms,
                     poll_interval_ms=as_task.task_poll_interval_ms,
-                    owner=self.task_owner(envelope),
+                    owner=self.task_owner(envelope, handle.caller),
                     asker=None if envelope is not None else functools.partial(ask_for_task, self, handle),
                 )
             except BaseException as error:
@@ -251,15 +252,16 @@ class MethodTable:
             result["instructions"] = self.server.instructions
         return result
 
-    def _finish(self, result: dict[str, Any], envelope: Envelope, *, cacheable: bool) -> dict[str, Any]:
+    def _finish(self, result: dict[str, Any], caller: Caller, *, cacheable: bool) -> dict[str, Any]:
+        """Shape a 2026-07-28 result; what an authenticated caller gets is never shared."""
         if cacheable and result.get("resultType", "complete") == "complete":
             result["ttlMs"] = self.server.cache_ttl_ms
-            result["cacheScope"] = self.server.cache_scope
+            result["cacheScope"] = "private" if caller.principal is not None else self.server.cache_scope
         return complete_result(result, self.server.server_info())
 
-    def _finishing(self, runner: Runner, envelope: Envelope, *, cacheable: bool) -> Runner:
+    def _finishing(self, runner: Runner, caller: Caller, *, cacheable: bool) -> Runner:
         async def run(handle: RequestHandle) -> dict:
-            return self._finish(await runner(handle), envelope, cacheable=cacheable)
+            return self._finish(await runner(handle), caller, cacheable=cacheable)
 
         return run
 
@@ -268,29 +270,33 @@ class MethodTable:
 
     # -- methods ------------------------------------------------------------------------------------
 
-    def _list(self, kind: str, key: str, items: Any, request: Request, envelope: Envelope | None) -> dict[str, Any]:
+    def _list(
+        self, kind: str, key: str, items: Any, request: Request, envelope: Envelope | None, caller: Caller
+    ) -> dict[str, Any]:
+        """One page of ``items``, leaving out what the caller's scopes do not allow."""
         server = self.server
         version = self._version(envelope)
-        chosen, next_cursor = page(kind, list(items), request.params, server.page_size, request.id)
+        allowed = [item for item in items if item.allows(caller.principal)]
+        chosen, next_cursor = page(kind, allowed, request.params, server.page_size, request.id)
         result: dict[str, Any] = {key: [item.definition(version) for item in chosen]}
         if next_cursor is not None:
             result["nextCursor"] = next_cursor
         return result
 
-    def _tools_list(self, request: Request, envelope: Envelope | None) -> dict[str, Any]:
-        return self._list("tools", "tools", self.server.tools.values(), request, envelope)
+    def _tools_list(self, request: Request, envelope: Envelope | None, caller: Caller) -> dict[str, Any]:
+        return self._list("tools", "tools", self.server.tools.values(), request, envelope, caller)
 
-    def _resources_list(self, request: Request, envelope: Envelope | None) -> dict[str, Any]:
-        return self._list("resources", "resources", self.server.resources.values(), request, envelope)
+    def _resources_list(self, request: Request, envelope: Envelope | None, caller: Caller) -> dict[str, Any]:
+        return self._list("resources", "resources", self.server.resources.values(), request, envelope, caller)
 
-    def _templates_list(self, request: Request, envelope: Envelope | None) -> dict[str, Any]:
+    def _templates_list(self, request: Request, envelope: Envelope | None, caller: Caller) -> dict[str, Any]:
         templates = self.server.resource_templates.values()
-        return self._list("templates", "resourceTemplates", templates, request, envelope)
+        return self._list("templates", "resourceTemplates", templates, request, envelope, caller)
 
-    def _prompts_list(self, request: Request, envelope: Envelope | None) -> dict[str, Any]:
-        return self._list("prompts", "prompts", self.server.prompts.values(), request, envelope)
+    def _prompts_list(self, request: Request, envelope: Envelope | None, caller: Caller) -> dict[str, Any]:
+        return self._list("prompts", "prompts", self.server.prompts.values(), request, envelope, caller)
 
-    def _tools_call(self, request: Request, envelope: Envelope | None) -> Runner:
+    def _tools_call(self, request: Request, envelope: Envelope | None, caller: Caller) -> Runner:
         params = _params(request)
         name = params.get("name")
         tool = self.server.tools.get(name) if type(name) is str else None
@@ -302,7 +308,7 @@ class MethodTable:
         elif type(arguments) is not dict:
             raise _invalid('"arguments" must be an object', request.id)
         as_task = task_of_call(self, tool, request, envelope)
-        rounds, binding = self._rounds(request, envelope, tool.name, arguments)
+        rounds, binding = self._rounds(request, envelope, caller, tool.name, arguments)
         limiter = self.server.thread_limiter
 
         async def run(context: Context) -> dict:
@@ -310,12 +316,12 @@ class MethodTable:
 
         return self._asking(run, envelope, rounds, binding, as_task=as_task)
 
-    def task_owner(self, envelope: Envelope | None) -> str | None:
+    def task_owner(self, envelope: Envelope | None, caller: Caller) -> str | None:
         """Who a task started on this request belongs to: this session in the handshake era,
-        nobody in particular on 2026-07-28 (until requests carry a principal)."""
-        return self._session_token if envelope is None else None
+        the caller's principal on 2026-07-28 (nobody in particular without authentication)."""
+        return self._session_token if envelope is None else subject_of(caller)
 
-    def _resources_read(self, request: Request, envelope: Envelope | None) -> Runner:
+    def _resources_read(self, request: Request, envelope: Envelope | None, caller: Caller) -> Runner:
         uri = _params(request).get("uri")
         if type(uri) is not str:
             raise _invalid('"uri" must be a string', request.id)
@@ -326,7 +332,7 @@ class MethodTable:
         if found is None:
             raise self._not_found(uri, envelope, request.id)
         resource, kwargs = found
-        rounds, binding = self._rounds(request, envelope, uri, None)
+        rounds, binding = self._rounds(request, envelope, caller, uri, None)
         limiter = self.server.thread_limiter
         request_id = request.id
 
@@ -339,14 +345,14 @@ class MethodTable:
 
         return self._asking(run, envelope, rounds, binding)
 
-    def _prompts_get(self, request: Request, envelope: Envelope | None) -> Runner:
+    def _prompts_get(self, request: Request, envelope: Envelope | None, caller: Caller) -> Runner:
         params = _params(request)
         name = params.get("name")
         prompt: Prompt | None = self.server.prompts.get(name) if type(name) is str else None
         if prompt is None:
             raise _invalid(f"Unknown prompt: {name!r}", request.id)
         kwargs = prompt.arguments_from(params.get("arguments"), request.id)
-        rounds, binding = self._rounds(request, envelope, prompt.name, params.get("arguments"))
+        rounds, binding = self._rounds(request, envelope, caller, prompt.name, params.get("arguments"))
         limiter = self.server.thread_limiter
         version = self._version(envelope)
 
@@ -355,7 +361,7 @@ class MethodTable:
 
         return self._asking(run, envelope, rounds, binding)
 
-    def _complete(self, request: Request, envelope: Envelope | None) -> Routed:
+    def _complete(self, request: Request, envelope: Envelope | None, caller: Caller) -> Routed:
         params = _params(request)
         ref, argument = params.get("ref"), params.get("argument")
         if type(ref) is not dict or type(argument) is not dict:

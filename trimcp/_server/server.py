@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 import trio
@@ -117,6 +117,7 @@ class Server:
         output_schema: dict[str, Any] | None = None,
         deadline: float | None = None,
         meta: dict[str, Any] | None = None,
+        scopes: Sequence[str] = (),
         task_support: TaskSupport = "forbidden",
         task_ttl_ms: int | None = ...,  # type: ignore[assignment]
         task_poll_interval_ms: int | None = ...,  # type: ignore[assignment]
@@ -128,6 +129,9 @@ class Server:
         The input schema comes from the signature (or ``input_schema``, sent verbatim), the
         description from the docstring, and an ``outputSchema`` from the return annotation.
         ``deadline`` (seconds) cancels a call that runs longer and returns an error result.
+        ``scopes``: the OAuth scopes a caller needs (HTTP with authentication): without them the
+        tool is left out of ``tools/list`` and a call is refused with 403 ``insufficient_scope``
+        (docs/auth.md); prompts and resources take ``scopes`` too.
         ``task_support`` (``"optional"`` or ``"required"``) lets a call become a task for a
         2026-07-28 client that declared the tasks extension (docs/tasks.md); a required one is
         refused (-32021) to clients that did not. ``task_ttl_ms``/``task_poll_interval_ms``

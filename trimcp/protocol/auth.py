@@ -34,6 +34,12 @@ class Principal:
     expires_at: float | None = None
 
 
+def subject_of(caller: Any) -> str | None:
+    """The subject of a request's caller (anything with a ``principal``), ``None`` without one."""
+    principal = caller.principal
+    return principal.subject if principal is not None else None
+
+
 class MalformedAuthorization(ValueError):
     """The request's ``Authorization`` is not one a resource server can read (400)."""
 

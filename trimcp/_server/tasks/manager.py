@@ -99,7 +99,7 @@ class TaskManager:
             tool=tool,
             owner=owner,
         )
-        work = TaskWork(record, handle.id, handle.method, lambda: self._save(work), asker)
+        work = TaskWork(record, handle.id, handle.method, lambda: self._save(work), asker, handle.caller)
         nursery = await self._host.nursery()
         if asker is not None:
             work.published = True

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..._runtime import Outbox, RequestHandle, Routed
+from ..._runtime import Caller, Outbox, RequestHandle, Routed
 from ...protocol.envelope import Envelope
 from ...protocol.errors import INTERNAL_ERROR, METHOD_NOT_FOUND, ProtocolError, RemoteProtocolError, RequestFailed
 from ...protocol.jsonrpc import Request, RequestId
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ..method_table import MethodTable
     from ..tools import Tool
 
-TaskMethod = Callable[[Request, Envelope | None], Routed]
+TaskMethod = Callable[[Request, Envelope | None, Caller], Routed]
 #: How long a 2025-11-25 ``tasks/cancel`` waits for the work to end before it answers.
 CANCEL_WAIT = 5.0
 
@@ -60,9 +60,9 @@ def task_methods(table: MethodTable) -> dict[str, TaskMethod]:
             raise task_not_found(task_id, request_id)
         return record
 
-    def tasks_get(request: Request, envelope: Envelope | None) -> Routed:
+    def tasks_get(request: Request, envelope: Envelope | None, caller: Caller) -> Routed:
         task_id = gate(request, envelope)
-        owner = table.task_owner(envelope)
+        owner = table.task_owner(envelope, caller)
 
         async def run(handle: RequestHandle) -> dict[str, Any]:
             record = await find(task_id, request.id, owner)
@@ -70,7 +70,7 @@ def task_methods(table: MethodTable) -> dict[str, TaskMethod]:
 
         return run
 
-    def tasks_update(request: Request, envelope: Envelope | None) -> Routed:
+    def tasks_update(request: Request, envelope: Envelope | None, caller: Caller) -> Routed:
         task_id = gate(request, envelope)
         if envelope is None:  # 2025-11-25 answers questions as responses to them
             raise _not_found(request.method, request.id)
@@ -79,15 +79,15 @@ def task_methods(table: MethodTable) -> dict[str, TaskMethod]:
             raise invalid('"inputResponses" must be an object of answers by key', request.id)
 
         async def run(handle: RequestHandle) -> dict[str, Any]:
-            if not await manager.update(task_id, responses, table.task_owner(envelope)):
+            if not await manager.update(task_id, responses, table.task_owner(envelope, caller)):
                 raise task_not_found(task_id, request.id)
             return {}
 
         return run
 
-    def tasks_cancel(request: Request, envelope: Envelope | None) -> Routed:
+    def tasks_cancel(request: Request, envelope: Envelope | None, caller: Caller) -> Routed:
         task_id = gate(request, envelope)
-        owner = table.task_owner(envelope)
+        owner = table.task_owner(envelope, caller)
 
         async def run(handle: RequestHandle) -> dict[str, Any]:
             if envelope is not None:
@@ -102,11 +102,11 @@ def task_methods(table: MethodTable) -> dict[str, TaskMethod]:
 
         return run
 
-    def tasks_result(request: Request, envelope: Envelope | None) -> Routed:
+    def tasks_result(request: Request, envelope: Envelope | None, caller: Caller) -> Routed:
         if envelope is not None:  # removed from the extension
             raise _not_found(request.method, request.id)
         task_id = gate(request, envelope)
-        owner = table.task_owner(envelope)
+        owner = table.task_owner(envelope, caller)
 
         async def run(handle: RequestHandle) -> dict[str, Any]:
             record = await manager.wait_result(task_id, owner, handle.outbox)

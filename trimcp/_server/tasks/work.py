@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 
-from ..._runtime import CancelReason, Outbox
+from ..._runtime import NOBODY, Caller, CancelReason, Outbox
 from ..._runtime.request import next_progress
 from ...protocol.jsonrpc import RequestId
 from ...protocol.tasks import META_RELATED_TASK, TaskRecord, TaskStatus
@@ -35,8 +35,11 @@ class TaskWork:
         method: str,
         persist: Callable[[], Awaitable[None]],
         asker: Asker | None = None,
+        caller: Caller = NOBODY,
     ) -> None:
         self.record = record
+        #: Who started the task (its work acts for them).
+        self.caller = caller
         self.id = request_id
         self.method = method
         self.cancel_scope = trio.CancelScope(shield=True)

@@ -16,11 +16,11 @@ from typing import Any
 
 import trio
 
-from ..._runtime import CancelReason, Host, Outbox, Outgoing
+from ..._runtime import Caller, CancelReason, Host, Outbox, Outgoing
 from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol import jsonrpc
-from ...protocol.auth import WELL_KNOWN_PRM, metadata_url_of, protected_resource_metadata
+from ...protocol.auth import WELL_KNOWN_PRM, metadata_url_of, protected_resource_metadata, subject_of
 from ...protocol.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -44,7 +44,7 @@ from .asgi import (
     send_response,
     with_disconnect_hook,
 )
-from .auth import AuthConfig, Refusal, authenticate
+from .auth import AuthConfig, Refusal, authenticate, scope_refusal
 from .config import HTTPConfig
 from .events import EventId, MemoryEventStore, SSEStream
 from .legacy_sse import LegacySSE
@@ -176,28 +176,30 @@ class MCPApp:
             return
         if cors:
             send = _with_headers(send, cors)
+        principal = None
         if auth is not None:
             metadata_url = metadata_url_of(auth.resource_url)
-            caller = await authenticate(
+            outcome = await authenticate(
                 auth, headers.get_all("authorization"), scope.get("query_string", b""), metadata_url
             )
-            if isinstance(caller, Refusal):
-                challenge = [(b"www-authenticate", caller.www_authenticate.encode())]
-                await send_jsonrpc_error(send, caller.status, INVALID_REQUEST, caller.message, headers=challenge)
+            if isinstance(outcome, Refusal):
+                await _refuse(send, outcome)
                 return
+            principal = outcome
+        caller = Caller(principal, headers.as_mapping())
         if local_path != self.path:
-            await self._legacy(local_path, method, scope, headers, receive, send)
+            await self._legacy(local_path, method, scope, headers, receive, send, caller)
         elif method == "POST":
-            await self._post(headers, receive, send)
+            await self._post(headers, receive, send, caller)
         elif method == "GET":
-            await self._get(headers, receive, send)
+            await self._get(headers, receive, send, caller)
         elif method == "DELETE":
-            await self._delete(headers, send)
+            await self._delete(headers, send, caller)
         else:
             await send_response(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
 
     async def _legacy(
-        self, local_path: str, method: str, scope: Scope, headers: Headers, receive: Receive, send: Send
+        self, local_path: str, method: str, scope: Scope, headers: Headers, receive: Receive, send: Send, caller: Caller
     ) -> None:
         if local_path == self.sse_path:
             if method != "GET":  # a 2026-07-28 client probing here must get no modern error, and fall back
@@ -211,11 +213,11 @@ class MCPApp:
                     headers=[(b"retry-after", b"5")],
                 )
             else:
-                await self.legacy.open_stream(scope, receive, send)
+                await self.legacy.open_stream(scope, receive, send, caller)
         elif method != "POST":
             await send_response(send, 405, b"", [(b"allow", b"POST")])
         else:
-            await self.legacy.post_message(scope, headers, receive, send, self.config.max_body_bytes)
+            await self.legacy.post_message(scope, headers, receive, send, self.config.max_body_bytes, caller)
 
     async def _protected_resource_metadata(self, auth: AuthConfig, headers: Headers, send: Send) -> None:
         document = protected_resource_metadata(auth.resource_url, auth.authorization_servers, auth.scopes_supported)
@@ -224,7 +226,7 @@ class MCPApp:
 
     # -- POST -----------------------------------------------------------------------------------------
 
-    async def _post(self, headers: Headers, receive: Receive, send: Send) -> None:
+    async def _post(self, headers: Headers, receive: Receive, send: Send, caller: Caller) -> None:
         if not accepts(headers.get("accept"), "application/json", "text/event-stream"):
             await send_jsonrpc_error(
                 send, 406, INVALID_REQUEST, "Not Acceptable: Accept must list application/json and text/event-stream"
@@ -233,10 +235,13 @@ class MCPApp:
         message = await read_message(headers, receive, send, self.config.max_body_bytes)
         if message is ANSWERED:
             return
+        if self.config.auth is not None and (refusal := scope_refusal(self.server, self.config.auth, message, caller)):
+            await _refuse(send, refusal)
+            return
         if self._is_per_request(message, headers):
-            await self.per_request.post(message, headers, receive, send)
+            await self.per_request.post(message, headers, receive, send, caller)
         else:
-            await self._post_handshake(message, headers, receive, send)
+            await self._post_handshake(message, headers, receive, send, caller)
 
     @staticmethod
     def _is_per_request(message: Any, headers: Headers) -> bool:
@@ -245,11 +250,13 @@ class MCPApp:
         era = era_of_http_post(params, headers.get)
         return era is Era.PER_REQUEST
 
-    async def _post_handshake(self, message: Any, headers: Headers, receive: Receive, send: Send) -> None:
+    async def _post_handshake(
+        self, message: Any, headers: Headers, receive: Receive, send: Send, caller: Caller
+    ) -> None:
         if type(message) is Request and message.method == "initialize":
-            await self._initialize(message, send)
+            await self._initialize(message, send, caller)
             return
-        session = await self._find_session(headers, send)
+        session = await self._find_session(headers, send, caller)
         if session is None:
             return
         version = headers.get("mcp-protocol-version")
@@ -261,11 +268,11 @@ class MCPApp:
         session.begin_exchange()
         try:
             if not _has_request(message):
-                await session.runtime.receive(message)
+                await session.runtime.receive(message, caller=caller)
                 await send_response(send, 202)
                 return
             outbox = Outbox(self.config.outbound_buffer_messages)
-            await session.runtime.receive(message, outbox)
+            await session.runtime.receive(message, outbox, caller)
             outbox.seal()
             # a JSON answer cannot be resumed: the client leaving cancels its requests
             leave = functools.partial(abandon, session.runtime, outbox)
@@ -315,7 +322,7 @@ class MCPApp:
         """Whether the session cap (shared by both HTTP transports) is reached."""
         return self.sessions.live_sessions + len(self.legacy.sessions) >= self.sessions.max_sessions
 
-    async def _initialize(self, request: Request, send: Send) -> None:
+    async def _initialize(self, request: Request, send: Send, caller: Caller) -> None:
         if self._at_capacity():
             await send_jsonrpc_error(
                 send,
@@ -328,27 +335,30 @@ class MCPApp:
             return
         connection = MethodTable(self.server)
         try:
-            result = connection.route(request)
+            result = connection.route(request, caller)
         except ProtocolError as exc:
             await send_jsonrpc_error(send, exc.http_status, exc.code, exc.message, request_id=request.id, data=exc.data)
             return
-        session = await self.sessions.create(await self._host.nursery(), connection)
+        session = await self.sessions.create(await self._host.nursery(), connection, subject_of(caller))
         body = jsonrpc.response_bytes(request.id, result)
         await send_json(send, 200, body, [(_SESSION_HEADER, session.id.encode())])
 
-    async def _find_session(self, headers: Headers, send: Send) -> HTTPSession | None:
+    async def _find_session(self, headers: Headers, send: Send, caller: Caller) -> HTTPSession | None:
+        """The session a request names, when it is the caller's; else answers 400 or 404 (the
+        same 404 for another principal's session: its existence is not revealed)."""
         session_id = headers.get("mcp-session-id")
         if session_id is None:
             await send_jsonrpc_error(send, 400, INVALID_REQUEST, "Bad Request: the Mcp-Session-Id header is required")
             return None
         session = self.sessions.get(session_id)
-        if session is None:
+        if session is None or session.owner != subject_of(caller):
             await send_jsonrpc_error(send, 404, INVALID_REQUEST, "Not Found: no such session (it may have expired)")
+            return None
         return session
 
     # -- GET and DELETE -------------------------------------------------------------------------------
 
-    async def _get(self, headers: Headers, receive: Receive, send: Send) -> None:
+    async def _get(self, headers: Headers, receive: Receive, send: Send, caller: Caller) -> None:
         if http_stream_refused(
             session_id=headers.get("mcp-session-id"), version_header=headers.get("mcp-protocol-version")
         ):
@@ -357,7 +367,7 @@ class MCPApp:
         if not accepts(headers.get("accept"), "text/event-stream"):
             await send_jsonrpc_error(send, 406, INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream")
             return
-        session = await self._find_session(headers, send)
+        session = await self._find_session(headers, send, caller)
         if session is None:
             return
         stream, replayed = session.standalone, []
@@ -394,13 +404,13 @@ class MCPApp:
             return None
         return stream, replayed
 
-    async def _delete(self, headers: Headers, send: Send) -> None:
+    async def _delete(self, headers: Headers, send: Send, caller: Caller) -> None:
         if http_stream_refused(
             session_id=headers.get("mcp-session-id"), version_header=headers.get("mcp-protocol-version")
         ):
             await send_response(send, 405, b"", [(b"allow", b"POST")])
             return
-        session = await self._find_session(headers, send)
+        session = await self._find_session(headers, send, caller)
         if session is not None:
             self.sessions.delete(session)
             await send_response(send, 200)
@@ -411,6 +421,11 @@ async def _answer_internal_error(send: Send) -> None:
         await send_jsonrpc_error(send, 500, INTERNAL_ERROR, "Internal error")
     except Exception as exc:  # noqa: BLE001 - the failure itself was logged just before
         logger.debug("No 500 after the failure: the response had started (%s); the server ends it", exc)
+
+
+async def _refuse(send: Send, refusal: Refusal) -> None:
+    challenge = [(b"www-authenticate", refusal.www_authenticate.encode())]
+    await send_jsonrpc_error(send, refusal.status, INVALID_REQUEST, refusal.message, headers=challenge)
 
 
 def _always_ok(answer: Outgoing) -> int:

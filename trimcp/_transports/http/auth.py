@@ -15,7 +15,15 @@ from typing import Any, Protocol
 
 import attrs
 
-from ...protocol.auth import InvalidToken, MalformedAuthorization, Principal, challenge, missing_scopes, read_bearer
+from ...protocol.auth import (
+    InvalidToken,
+    MalformedAuthorization,
+    Principal,
+    challenge,
+    metadata_url_of,
+    missing_scopes,
+    read_bearer,
+)
 
 
 class TokenVerifier(Protocol):
@@ -198,3 +206,37 @@ class JWTVerifier:
 
 def _is_number(value: Any) -> bool:
     return type(value) in (int, float)
+
+
+def scope_refusal(server: Any, config: AuthConfig, message: Any, caller: Any) -> Refusal | None:
+    """A 403 ``insufficient_scope`` for a message whose tool, prompt or resource needs scopes
+    the caller lacks (every scope the message needs is named), else ``None``. A batch needs
+    what all its requests need."""
+    items = message if isinstance(message, list) else [message]
+    needed: list[str] = []
+    for item in items:
+        offering = _target_of(server, item)
+        if offering is not None and not offering.allows(caller.principal):
+            needed.extend(offering.scopes)
+    if not needed:
+        return None
+    header = challenge(metadata_url_of(config.resource_url), scopes=needed, error="insufficient_scope")
+    return Refusal(403, header, f"Forbidden: this needs the scopes {' '.join(sorted(set(needed)))}")
+
+
+def _target_of(server: Any, message: Any) -> Any:
+    """The tool, prompt or resource a request names (``None`` for anything else)."""
+    method, params = getattr(message, "method", None), getattr(message, "params", None)
+    if type(params) is not dict:
+        return None
+    if method == "tools/call":
+        return server.tools.get(params.get("name")) if type(params.get("name")) is str else None
+    if method == "prompts/get":
+        return server.prompts.get(params.get("name")) if type(params.get("name")) is str else None
+    if method == "resources/read" and type(params.get("uri")) is str:
+        try:
+            found = server.find_resource(params["uri"])
+        except ValueError:
+            return None
+        return found[0] if found is not None else None
+    return None

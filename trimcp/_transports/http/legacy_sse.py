@@ -10,9 +10,10 @@ from __future__ import annotations
 import secrets
 import urllib.parse
 
-from ..._runtime import CancelReason, Dispatcher, Outbox, open_dispatcher
+from ..._runtime import Caller, CancelReason, Dispatcher, Outbox, open_dispatcher
 from ..._server.method_table import MethodTable
 from ..._server.server import Server
+from ...protocol.auth import subject_of
 from ...protocol.errors import INVALID_REQUEST
 from ...protocol.sse import encode_event
 from .asgi import (
@@ -30,9 +31,11 @@ from .streaming import stream_sse
 
 
 class LegacySession:
-    def __init__(self, session_id: str, runtime: Dispatcher) -> None:
+    def __init__(self, session_id: str, runtime: Dispatcher, owner: str | None) -> None:
         self.id = session_id
         self.runtime = runtime
+        #: The principal that opened it; only its POSTs reach it.
+        self.owner = owner
 
 
 class LegacySSE:
@@ -46,14 +49,14 @@ class LegacySSE:
         self.sessions: dict[str, LegacySession] = {}
         self._closing_reason: CancelReason | None = None
 
-    async def open_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def open_stream(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> None:
         """``GET /sse``: a new session, announced by an ``endpoint`` event, served on this stream
         until the client leaves or the server shuts down."""
         session_id = secrets.token_hex(16)
         endpoint = f"{scope.get('root_path', '')}{self.messages_path}?sessionId={session_id}"
         outbox = Outbox(self.outbound_buffer)
         async with open_dispatcher(MethodTable(self.server, outbox), outbox) as runtime:
-            self.sessions[session_id] = LegacySession(session_id, runtime)
+            self.sessions[session_id] = LegacySession(session_id, runtime, subject_of(caller))
             try:
                 await stream_sse(
                     send,
@@ -68,7 +71,9 @@ class LegacySSE:
                 if self._closing_reason is not None:
                     runtime.close(self._closing_reason)
 
-    async def post_message(self, scope: Scope, headers: Headers, receive: Receive, send: Send, max_body: int) -> None:
+    async def post_message(
+        self, scope: Scope, headers: Headers, receive: Receive, send: Send, max_body: int, caller: Caller
+    ) -> None:
         """``POST /messages?sessionId=…``: hand the message to its session; 202, the answer
         goes out on the session's stream."""
         query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -77,14 +82,14 @@ class LegacySSE:
             await send_jsonrpc_error(send, 400, INVALID_REQUEST, "Bad Request: a sessionId query parameter is required")
             return
         session = self.sessions.get(ids[0])
-        if session is None:
+        if session is None or session.owner != subject_of(caller):
             await send_jsonrpc_error(send, 404, INVALID_REQUEST, "Not Found: no such session (its stream has closed)")
             return
         message = await read_message(headers, receive, send, max_body)
         if message is ANSWERED:
             return
         await send_response(send, 202, b"Accepted", [(b"content-type", b"text/plain")])
-        await session.runtime.receive(message)
+        await session.runtime.receive(message, caller=caller)
 
     def close_all(self, reason: CancelReason) -> None:
         """End every legacy session (their streams end once their requests are cancelled)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import trio
 
-from ..._runtime import CancelReason, Dispatcher, Outbox, Outgoing, open_dispatcher
+from ..._runtime import Caller, CancelReason, Dispatcher, Outbox, Outgoing, open_dispatcher
 from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol.envelope import read_envelope
@@ -38,7 +38,7 @@ class PerRequestEndpoint:
         for runtime in list(self._runtimes):
             runtime.close(reason)
 
-    async def post(self, message: Any, headers: Headers, receive: Receive, send: Send) -> None:
+    async def post(self, message: Any, headers: Headers, receive: Receive, send: Send, caller: Caller) -> None:
         """Answer one POST: its headers are checked against its body (-32020 first), then its
         envelope; the answer is JSON when ready at once (or always, with ``json_response``),
         else SSE."""
@@ -59,7 +59,7 @@ class PerRequestEndpoint:
         async with open_dispatcher(self._connection, outbox) as runtime:
             self._runtimes.add(runtime)
             try:
-                await runtime.receive(message, outbox)
+                await runtime.receive(message, outbox, caller)
                 outbox.seal()
                 leave = functools.partial(abandon, runtime, outbox)
                 if not (outbox.closed or config.json_response) or not await answer_json(

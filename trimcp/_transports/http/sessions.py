@@ -45,6 +45,8 @@ class HTTPSession:
     ) -> None:
         self.id = session_id
         self.serial = serial
+        #: The principal the session belongs to; only its requests reach it.
+        self.owner: str | None = None
         self.connection = connection
         self.idle_timeout = config.session_idle_timeout_seconds
         self.store = store
@@ -189,10 +191,12 @@ class SessionManager:
         session = self._sessions.get(session_id)
         return None if session is None or session.closing else session
 
-    async def create(self, nursery: trio.Nursery, connection: MethodTable) -> HTTPSession:
-        """Start a session for ``connection`` (whose ``initialize`` succeeded) in ``nursery``."""
+    async def create(self, nursery: trio.Nursery, connection: MethodTable, owner: str | None) -> HTTPSession:
+        """Start a session for ``connection`` (whose ``initialize`` succeeded) in ``nursery``,
+        belonging to the principal ``owner`` (``None`` without authentication)."""
         session_id = secrets.token_urlsafe(24)
         session = HTTPSession(session_id, next(self._serials), connection, self.config, self.store)
+        session.owner = owner
         await nursery.start(self._run, session)
         self._sessions[session_id] = session
         self._created += 1
