@@ -61,13 +61,14 @@ def hmac_with_public_key(**claims: Any) -> str:
 
 @asynccontextmanager
 async def protected(
-    verifier: str = "jwt", server: trimcp.Server | None = None, **auth: Any
+    verifier: str = "jwt", server: trimcp.Server | None = None, jwks_url: str | None = None, **auth: Any
 ) -> AsyncIterator[tuple[RawHTTP, str]]:
     """The probe server behind auth on 127.0.0.1; yields the client and the resource URL."""
     port = free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
     if verifier == "jwt":
-        chosen: Any = trimcp.JWTVerifier(issuer=ISSUER, audience=resource, jwks=JWKS)
+        keys: dict[str, Any] = {"jwks_url": jwks_url} if jwks_url else {"jwks": JWKS}
+        chosen: Any = trimcp.JWTVerifier(issuer=ISSUER, audience=resource, **keys)
     else:
         chosen = trimcp.APIKeyVerifier.from_mapping({"secret-key-1": {"subject": "robot", "scopes": ["mcp"]}})
     config = trimcp.AuthConfig(

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "APIKeyVerifier": "._transports.http.auth",
+    "APIKeyVerifier": "._auth",
     "AuthConfig": "._transports.http.auth",
-    "JWTVerifier": "._transports.http.auth",
+    "JWKSCache": "._auth",
+    "JWTVerifier": "._auth",
     "Principal": ".protocol.auth",
     "Audio": "._server.content",
     "Client": "._client",
@@ -80,6 +81,7 @@ __all__ = [
     "HTTPConfig",
     "HTTPStatusError",
     "Image",
+    "JWKSCache",
     "JWTVerifier",
     "LocalProtocolError",
     "MCPApp",
@@ -124,6 +126,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ._auth import APIKeyVerifier, JWKSCache, JWTVerifier
     from ._client import (
         Client,
         ClientError,
@@ -145,6 +148,6 @@ if TYPE_CHECKING:
     from ._server.tasks import MemoryTaskStore, SQLiteTaskStore, TaskStore
     from ._server.tools import ToolResult
     from ._transports import HTTPConfig, MCPApp, asgi_app, serve_http, serve_stdio, serve_stream
-    from ._transports.http.auth import APIKeyVerifier, AuthConfig, JWTVerifier
+    from ._transports.http.auth import AuthConfig
     from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed
     from .protocol.auth import Principal

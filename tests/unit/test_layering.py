@@ -19,6 +19,8 @@ RULES = (
                          "trimcp.testing"), "the protocol core is sans-IO and knows no other layer"),
     ("trimcp._runtime", ("trimcp._server", "trimcp._transports"), "the runtime knows no MCP method nor transport"),
     ("trimcp._server", ("trimcp._transports",), "the server API knows no transport"),
+    ("trimcp._transports", ("trimcp._client", "trimcp._auth", "trimcp.testing"),
+     "transports know no entry point (token verifiers plug in through a protocol)"),
     ("trimcp", ("trimcp._cli", "trimcp._client_cli", "trimcp.__main__"), "nothing imports the command line"),
 )  # fmt: skip
 #: The command line, whose parts import each other.

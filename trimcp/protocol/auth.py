@@ -48,6 +48,11 @@ class InvalidToken(Exception):
     """The bearer token is not valid here: bad signature, expired, wrong audience… (401)."""
 
 
+class VerificationUnavailable(Exception):
+    """Whether the token is valid cannot be told now: the keys or the introspection endpoint are
+    out of reach (503, never a 401 the client would take as final)."""
+
+
 def read_bearer(authorization: Sequence[str]) -> str | None:
     """The bearer token of a request with these ``Authorization`` field values (``None``
     without one). Raises :class:`MalformedAuthorization` for several fields, another scheme

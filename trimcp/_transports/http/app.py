@@ -424,8 +424,7 @@ async def _answer_internal_error(send: Send) -> None:
 
 
 async def _refuse(send: Send, refusal: Refusal) -> None:
-    challenge = [(b"www-authenticate", refusal.www_authenticate.encode())]
-    await send_jsonrpc_error(send, refusal.status, INVALID_REQUEST, refusal.message, headers=challenge)
+    await send_jsonrpc_error(send, refusal.status, INVALID_REQUEST, refusal.message, headers=list(refusal.headers))
 
 
 def _always_ok(answer: Outgoing) -> int:
