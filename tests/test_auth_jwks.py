@@ -32,7 +32,7 @@ class JWKSEndpoint:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] == "lifespan.startup":
+            while (await receive())["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
@@ -124,3 +124,42 @@ async def test_the_endpoint_answers_503_when_no_keys_can_be_had() -> None:
                 {"jsonrpc": "2.0", "id": 0, "method": "ping"}, {"authorization": f"Bearer {token(aud=resource)}"}
             )
             assert reply.status == 503 and reply.headers["retry-after"] == "5"
+
+
+async def test_trimcp_serve_with_jwt_and_api_key_flags(tmp_path: Any) -> None:
+    from .http_support import RawHTTP, initialize_request
+    from .ports import free_port
+    from .test_http_process import serve_http_command, start
+
+    async with jwks_endpoint() as (_, url):
+        port = free_port()
+        resource = f"http://127.0.0.1:{port}/mcp"
+        flags = ["--auth-issuer", ISSUER, "--auth-jwks-url", url, "--auth-scope", "mcp"]
+        process = await start(serve_http_command(port, *flags), None, port, tmp_path / "jwt.log")
+        try:
+            http = RawHTTP("127.0.0.1", port)
+            refused = await http.post(initialize_request())
+            assert refused.status == 401
+            assert refused.headers["www-authenticate"] == (
+                f'Bearer scope="mcp", resource_metadata="http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp"'
+            )
+            accepted = await http.post(initialize_request(), {"authorization": f"Bearer {token(aud=resource)}"})
+            assert accepted.status == 200
+            metadata = (await http.request("GET", "/.well-known/oauth-protected-resource/mcp")).json()
+            assert metadata["resource"] == resource and metadata["authorization_servers"] == [ISSUER]
+        finally:
+            process.terminate()
+            with trio.fail_after(10):
+                await process.wait()
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"k-123": {"subject": "robot", "scopes": []}}))
+    port = free_port()
+    process = await start(serve_http_command(port, "--api-key-file", str(keys)), None, port, tmp_path / "keys.log")
+    try:
+        http = RawHTTP("127.0.0.1", port)
+        assert (await http.post(initialize_request(), {"authorization": "Bearer k-123"})).status == 200
+        assert (await http.post(initialize_request(), {"authorization": "Bearer k-124"})).status == 401
+    finally:
+        process.terminate()
+        with trio.fail_after(10):
+            await process.wait()

@@ -16,6 +16,7 @@ import attrs
 import trio
 
 from . import _client_cli
+from ._cli_auth import add_auth_flags, auth_config
 from ._server.server import Server
 from ._transports import HTTPConfig, serve_http, serve_stdio
 
@@ -122,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     _number(http, "--max-body-bytes", "max_body_bytes", "bytes in one request body (beyond: 413)")
     _number(http, "--session-idle-timeout", "session_idle_timeout_seconds", "seconds before an idle session ends")
     _number(http, "--keep-alive-timeout", "keep_alive_timeout_seconds", "seconds an idle connection stays open")
+    add_auth_flags(serve)
     _client_cli.add_commands(commands)
     return parser
 
@@ -152,5 +154,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = {name: value for name, value in vars(args).items() if name in _SETTINGS and value is not None}
     settings["path"] = None if args.transport == "sse" else args.path
     settings["sse_path"] = args.sse_path if legacy else None
+    settings["auth"] = auth_config(args, server, args.host, args.port, settings["path"])
     config = HTTPConfig(**settings)
     trio.run(lambda: serve_http(server, config))

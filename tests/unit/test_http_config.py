@@ -85,3 +85,16 @@ def test_the_command_line_defaults_are_the_configuration_defaults() -> None:
     flags = ["host", "port", "path", "messages_path", "backlog", "max_sessions", "max_body_bytes",
              "session_idle_timeout_seconds", "keep_alive_timeout_seconds"]  # fmt: skip
     assert {name: args[name] for name in flags} == {name: defaults[name] for name in flags}
+
+
+def test_an_unauthenticated_endpoint_beyond_loopback_is_warned_about() -> None:
+    from trimcp._transports.http.serve import exposure_warning
+
+    plain = trimcp.HTTPConfig()
+    assert exposure_warning("127.0.0.1", plain) is None and exposure_warning("::1", plain) is None
+    assert exposure_warning("localhost", plain) is None
+    warning = exposure_warning("0.0.0.0", plain)
+    assert warning is not None and "without authentication" in warning
+    verifier = trimcp.APIKeyVerifier({})
+    protected = plain.evolve(auth=trimcp.AuthConfig(verifier=verifier, resource_url="https://x/mcp"))
+    assert exposure_warning("0.0.0.0", protected) is None

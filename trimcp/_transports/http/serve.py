@@ -3,6 +3,8 @@ lean trio worker), with trimcp's graceful shutdown."""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +17,8 @@ from ..._server.server import Server
 from .app import MCPApp
 from .config import LISTENING_SETTINGS, HTTPConfig
 from .lean_worker import serve_lean
+
+logger = logging.getLogger("trimcp.http")
 
 
 async def serve_http(
@@ -46,6 +50,8 @@ async def serve_http(
         config = target.config if isinstance(target, MCPApp) else HTTPConfig()
     config = config.evolve(**settings)
     app = MCPApp(target, config) if isinstance(target, Server) else target
+    if isinstance(app, MCPApp) and (warning := exposure_warning(config.host, app.config)):
+        logger.warning(warning)
     if hypercorn_config is None:
         hypercorn_config = config.hypercorn_config()
     grace = hypercorn_config.graceful_timeout
@@ -85,3 +91,19 @@ def asgi_app(server: Server, config: HTTPConfig | None = None, **settings: Any) 
     fields: ``path="/mcp"``, ``json_response=True``…). Serve it with ``hypercorn
     --worker-class trio module:app`` or :func:`serve_http`."""
     return MCPApp(server, (config if config is not None else HTTPConfig()).evolve(**settings))
+
+
+def exposure_warning(host: str, config: HTTPConfig) -> str | None:
+    """What to warn about when an endpoint without authentication listens beyond loopback."""
+    if config.auth is not None:
+        return None
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return None
+    return (
+        f"Serving on {host} without authentication: anyone who reaches this address can call every tool. "
+        "Set HTTPConfig(auth=...) or trimcp serve --auth-issuer/--api-key-file (docs/auth.md)."
+    )
