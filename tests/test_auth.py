@@ -217,7 +217,7 @@ def bound_server() -> trimcp.Server:
     def whoami(ctx: trimcp.Context) -> str:
         principal = ctx.principal
         assert principal is not None and ctx.http_headers is not None
-        return f"{principal.subject} {' '.join(sorted(principal.scopes))} {ctx.http_headers['x-trace'][0]}"
+        return f"{principal.subject} {' '.join(sorted(principal.scopes))} {ctx.http_headers.get('x-trace', ['-'])[0]}"
 
     @server.tool(scopes=["admin"])
     def admin_only() -> str:
@@ -310,3 +310,52 @@ async def test_request_state_tasks_and_listens_belong_to_their_principal() -> No
         status, seen = await modern(http, alice, "tasks/get", {"taskId": task_id}, task_id, TASKS)
         assert status == 200 and seen["result"]["status"] == "working"
         await modern(http, alice, "tasks/cancel", {"taskId": task_id}, task_id, TASKS)
+
+
+# -- the client side ------------------------------------------------------------------------------
+
+
+async def test_trimcps_client_sends_its_token_and_reads_challenges() -> None:
+    async with protected(server=bound_server(), required_scopes=["mcp"]) as (http, resource):
+        url = f"http://{http.host}:{http.port}/mcp"
+        async with trimcp.open_client(url, auth=token(aud=resource)) as client:
+            answer = await client.call_tool("whoami", {}, timeout=10)
+            assert answer["content"][0]["text"].startswith("alice mcp tools:read")
+        with pytest.raises(trimcp.AuthorizationRequired) as refused:
+            async with trimcp.open_client(url, auth=token(aud=resource, scope="tools:read")):
+                pass
+        assert refused.value.status == 403
+        assert refused.value.challenge == {
+            "error": "insufficient_scope",
+            "scope": "mcp",
+            "resource_metadata": metadata_url(resource),
+        }
+        with pytest.raises(trimcp.AuthorizationRequired) as missing:
+            async with trimcp.open_client(url):
+                pass
+        assert missing.value.status == 401 and missing.value.challenge["resource_metadata"] == metadata_url(resource)
+
+
+def test_the_cli_takes_a_token_file_and_says_what_a_refusal_needs(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    async def serve_and_call() -> list[subprocess.CompletedProcess[str]]:
+        async with protected(server=bound_server(), required_scopes=["mcp"]) as (http, resource):
+            url = f"http://{http.host}:{http.port}/mcp"
+            (tmp_path / "token").write_text(token(aud=resource) + "\n")
+            runs = []
+            for extra in (["--token-file", str(tmp_path / "token")], ["--token", token(aud=resource, scope="x")]):
+                command = [sys.executable, "-m", "trimcp", "call", url, "whoami", *extra]
+                runs.append(
+                    await trio.run_process(
+                        command, cwd=str(ROOT), capture_stdout=True, capture_stderr=True, check=False
+                    )
+                )
+            return runs
+
+    allowed, refused = trio.run(serve_and_call)
+    assert allowed.returncode == 0 and allowed.stdout.decode().startswith("alice mcp tools:read"), allowed.stderr
+    assert refused.returncode == 2 and "(needs scope: mcp)" in refused.stderr.decode()

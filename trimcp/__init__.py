@@ -22,6 +22,7 @@ _EXPORTS = {
     "JWTVerifier": "._auth",
     "Principal": ".protocol.auth",
     "Audio": "._server.content",
+    "AuthorizationRequired": "._client",
     "Client": "._client",
     "ClientError": "._client",
     "ClientTask": "._client",
@@ -67,6 +68,7 @@ __all__ = [
     "APIKeyVerifier",
     "Audio",
     "AuthConfig",
+    "AuthorizationRequired",
     "CancelReason",
     "Client",
     "ClientAnswerError",
@@ -128,6 +130,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from ._auth import APIKeyVerifier, JWKSCache, JWTVerifier
     from ._client import (
+        AuthorizationRequired,
         Client,
         ClientError,
         ClientTask,

@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from ._client import ClientError, open_client
+from ._client import AuthorizationRequired, ClientError, open_client
 from .protocol.errors import RequestFailed
 
 _SERVER_SPEC = re.compile(r"^[\w./\\-]+(\.py)?:[A-Za-z_]\w*$")
@@ -54,6 +54,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol-version", help="pin a protocol revision instead of negotiating")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer (default 60)")
     parser.add_argument("--header", action="append", default=[], metavar="NAME:VALUE", help="extra HTTP header")
+    parser.add_argument("--token", help="a bearer token (OAuth access token or API key) for an HTTP server")
+    parser.add_argument("--token-file", metavar="FILE", help="read the bearer token from FILE (kept out of ps)")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     parser.add_argument("--json", action="store_true", help="print the raw JSON results")
 
@@ -62,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
     """Run one client command; the process exit status."""
     try:
         return trio.run(_run, args)
+    except AuthorizationRequired as exc:
+        needed = f" (needs scope: {exc.challenge['scope']})" if "scope" in exc.challenge else ""
+        where = exc.challenge.get("resource_metadata", "")
+        print(f"trimcp {args.command}: {exc}{needed}; see {where} for how to get a token", file=sys.stderr)
+        return 2
     except (ClientError, RequestFailed, OSError, ValueError) as exc:
         print(f"trimcp {args.command}: {exc}", file=sys.stderr)
         return 2
@@ -76,6 +83,7 @@ async def _run(args: argparse.Namespace) -> int:
         "transport": args.transport,
         "timeout": args.timeout,
         "headers": headers,
+        "auth": _token(args),
         "verify": not args.insecure,
         "message_handler": _show_notification if args.command == "call" else None,
         "log_level": args.log_level if args.command == "call" else None,
@@ -91,6 +99,13 @@ async def _run(args: argparse.Namespace) -> int:
         arguments.update(parse_arguments(args.arguments, schema))
         result = await client.call_tool(args.tool, arguments, on_progress=_show_progress)
         return _show_result(result, args.json)
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.token_file is not None:
+        with open(args.token_file, encoding="utf-8") as file:
+            return file.read().strip()
+    return args.token
 
 
 def _target(target: str, transport: str | None) -> Any:

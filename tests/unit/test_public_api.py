@@ -10,7 +10,7 @@ import pytest
 
 PUBLIC = {
     "trimcp": [
-        "APIKeyVerifier", "Audio", "AuthConfig", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
+        "APIKeyVerifier", "Audio", "AuthConfig", "AuthorizationRequired", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
         "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPConfig", "HTTPStatusError", "Image", "JWKSCache", "JWTVerifier",
         "LocalProtocolError", "MCPApp", "MemoryTaskStore", "Message", "MissingClientCapability", "NotAnMCPServer", "Principal", "ProtocolError",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",

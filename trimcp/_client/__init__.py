@@ -2,11 +2,20 @@
 legacy HTTP+SSE transport and in-process servers."""
 
 from .api import Client
-from .errors import ClientError, ClientTimeout, ConnectionFailed, HTTPStatusError, NotAnMCPServer, ServerClosed
+from .errors import (
+    AuthorizationRequired,
+    ClientError,
+    ClientTimeout,
+    ConnectionFailed,
+    HTTPStatusError,
+    NotAnMCPServer,
+    ServerClosed,
+)
 from .open import open_client
 from .tasks import ClientTask
 
 __all__ = [
+    "AuthorizationRequired",
     "Client",
     "ClientError",
     "ClientTask",

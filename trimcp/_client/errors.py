@@ -24,6 +24,16 @@ class HTTPStatusError(ClientError):
         self.status = status
 
 
+class AuthorizationRequired(HTTPStatusError):
+    """The server wants (other) credentials: 401 (none, or invalid ones) or 403 (missing scopes).
+    ``challenge`` holds the ``WWW-Authenticate: Bearer`` parameters: ``resource_metadata``
+    (where to learn how to get a token), ``scope`` (what is needed), ``error``."""
+
+    def __init__(self, status: int, message: str, challenge: dict[str, str]) -> None:
+        super().__init__(status, message)
+        self.challenge = challenge
+
+
 class ClientTimeout(ClientError, TimeoutError):
     """The client gave up waiting (its own ``timeout``): the server had not answered. A deadline
     the server enforces arrives as a :class:`trimcp.RequestFailed` instead."""

@@ -10,12 +10,13 @@ from typing import Any
 import trio
 
 from ..protocol import jsonrpc
+from ..protocol.auth import parse_challenge
 from ..protocol.errors import ProtocolError, RemoteProtocolError, RequestFailed
 from ..protocol.http_headers import request_headers
 from ..protocol.sse import SSEDecoder
 from ..protocol.versions import Era
 from .core import ClientCore
-from .errors import ClientError, ConnectionFailed, HTTPStatusError, NotAnMCPServer
+from .errors import AuthorizationRequired, ClientError, ConnectionFailed, HTTPStatusError, NotAnMCPServer
 from .http import HTTPPool, Response
 
 _ACCEPT = ("accept", "application/json, text/event-stream")
@@ -42,8 +43,17 @@ async def sse_messages(response: Response, decoder: SSEDecoder) -> AsyncIterator
                 raise NotAnMCPServer(f"an SSE event that is not JSON-RPC: {event.data[:200]!r}") from None
 
 
+def raise_for_credentials(response: Response) -> None:
+    """Raise :class:`AuthorizationRequired` for a 401 or 403 that carries a Bearer challenge."""
+    challenge = parse_challenge(response.header("www-authenticate") or "")
+    if response.status in (401, 403) and challenge is not None:
+        detail = challenge.get("error_description") or challenge.get("error") or "credentials needed"
+        raise AuthorizationRequired(response.status, detail, challenge)
+
+
 async def raise_for_answer(response: Response) -> None:
     """Turn a non-MCP answer into the error that says what went wrong."""
+    raise_for_credentials(response)
     body = (await response.read(1 << 20))[:300].decode("utf-8", "replace")
     hints = {
         404: "no MCP endpoint at this URL (or the session ended)",
@@ -206,7 +216,8 @@ class HTTPTransport:
 
     async def _raise_error(self, response: Response) -> None:
         """An error answer: a JSON-RPC error body raises :class:`RequestFailed`; anything else
-        an :class:`HTTPStatusError`."""
+        an :class:`HTTPStatusError` (:class:`AuthorizationRequired` for a credentials challenge)."""
+        raise_for_credentials(response)
         if response.content_type == "application/json":
             body = await response.read(1 << 20)
             try:

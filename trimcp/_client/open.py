@@ -49,6 +49,7 @@ async def open_client(
     message_handler: MessageHandler | None = None,
     log_level: str | None = None,
     headers: dict[str, str] | None = None,
+    auth: str | None = None,
     verify: bool | ssl.SSLContext = True,
     env: dict[str, str] | None = None,
     cwd: str | None = None,
@@ -65,12 +66,16 @@ async def open_client(
     or a handler returning ``{"roots": [...]}``) answer the server's questions and declare the
     matching capabilities; ``message_handler`` sees every notification as it arrives (log
     messages from ``log_level`` up, when given).
-    ``timeout`` is each request's default. Leaving the block ends the session (stdio: closes the
+    ``auth`` is a bearer token (an OAuth access token or an API key) sent with every HTTP
+    request; a server that wants other credentials raises :class:`AuthorizationRequired` with
+    its parsed challenge. ``timeout`` is each request's default. Leaving the block ends the session (stdio: closes the
     subprocess's stdin, then terminates it if it lingers; HTTP: ``DELETE``).
 
     Raises :class:`ConnectionFailed`, :class:`NotAnMCPServer` or :class:`HTTPStatusError` when
     no MCP session can be opened.
     """
+    if auth is not None:
+        headers = {**(headers or {}), "authorization": f"Bearer {auth}"}
     kind = _transport_of(target, transport)
     if protocol_version is not None and protocol_version not in HANDSHAKE_VERSIONS + PER_REQUEST_VERSIONS:
         raise ValueError(f"unknown protocol version {protocol_version!r}")

@@ -99,6 +99,22 @@ def metadata_url_of(resource_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{WELL_KNOWN_PRM}{parts.path.rstrip('/')}"
 
 
+_PARAMETER = re.compile(r'\s*([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))\s*,?')
+
+
+def parse_challenge(value: str) -> dict[str, str] | None:
+    """The parameters of a ``WWW-Authenticate: Bearer …`` value (``error``, ``scope``,
+    ``resource_metadata``…), ``None`` when it is not a Bearer challenge."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    parameters: dict[str, str] = {}
+    for match in _PARAMETER.finditer(rest):
+        quoted, bare = match.group(2), match.group(3)
+        parameters[match.group(1).lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+    return parameters
+
+
 def protected_resource_metadata(
     resource: str, authorization_servers: Sequence[str], scopes_supported: Sequence[str]
 ) -> dict[str, Any]:
