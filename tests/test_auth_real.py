@@ -101,3 +101,40 @@ async def test_a_token_for_another_resource_is_refused(tmp_path: Path) -> None:
                 initialize_request(), {"authorization": f"Bearer {elsewhere}"}
             )
             assert reply.status == 401 and 'error="invalid_token"' in reply.headers["www-authenticate"]
+
+
+async def test_opaque_tokens_by_introspection_and_a_revoked_one_is_refused(tmp_path: Path) -> None:
+    port = free_port()
+    resource = f"http://127.0.0.1:{port}/opaque"
+    async with authorization_server(resource, tmp_path / "oidc.log") as issuer:
+        verifier = trimcp.IntrospectionVerifier(
+            f"{issuer}/token/introspection",
+            client_id=CLIENT[0],
+            client_secret=CLIENT[1],
+            audience=resource,
+            cache_seconds=0,  # ask every time: a revocation counts at once
+        )
+        auth = trimcp.AuthConfig(verifier=verifier, resource_url=resource, authorization_servers=[issuer])
+        app = trimcp.asgi_app(bound_server(), path="/opaque", auth=auth)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                lambda task_status: trimcp.serve_http(app, port=port, handle_signals=False, task_status=task_status)
+            )
+            http = RawHTTP("127.0.0.1", port)
+            opaque = await access_token(issuer, resource, "mcp")
+            assert "." not in opaque  # not a JWT: only the server that issued it can tell
+            bearer = {"authorization": f"Bearer {opaque}"}
+            assert (await http.post(initialize_request(), bearer, path="/opaque")).status == 200
+            basic = base64.b64encode(":".join(CLIENT).encode()).decode()
+            form = urllib.parse.urlencode({"token": opaque}).encode()
+            revoke = {"authorization": f"Basic {basic}", "content-type": "application/x-www-form-urlencoded"}
+            host, provider_port = urllib.parse.urlsplit(issuer).hostname, urllib.parse.urlsplit(issuer).port
+            revoked = await RawHTTP(host or "", provider_port or 80).request("POST", "/token/revocation", revoke, form)
+            assert revoked.status == 200
+            refused = await http.post(initialize_request(), bearer, path="/opaque")
+            assert refused.status == 401
+            assert (
+                'error="invalid_token", error_description="the token is not active'
+                in refused.headers["www-authenticate"]
+            )
+            nursery.cancel_scope.cancel()

@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "APIKeyVerifier": "._auth",
     "AuthConfig": "._transports.http.auth",
+    "IntrospectionVerifier": "._auth",
     "JWKSCache": "._auth",
     "JWTVerifier": "._auth",
     "Principal": ".protocol.auth",
@@ -83,6 +84,7 @@ __all__ = [
     "HTTPConfig",
     "HTTPStatusError",
     "Image",
+    "IntrospectionVerifier",
     "JWKSCache",
     "JWTVerifier",
     "LocalProtocolError",
@@ -128,7 +130,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ._auth import APIKeyVerifier, JWKSCache, JWTVerifier
+    from ._auth import APIKeyVerifier, IntrospectionVerifier, JWKSCache, JWTVerifier
     from ._client import (
         AuthorizationRequired,
         Client,

@@ -1,6 +1,7 @@
 // A real authorization server for trimcp's auth tests: oidc-provider (a certified OpenID
-// Provider) on 127.0.0.1:<port>, issuing RS256 JWT access tokens for <resource> through the
-// client credentials grant. Usage: node oidc_provider.mjs <port> <resource>
+// Provider) on 127.0.0.1:<port>, issuing access tokens for <resource> through the client
+// credentials grant: RS256 JWTs, or opaque tokens (for introspection, RFC 7662, and revocation,
+// RFC 7009) when the resource URL ends in /opaque. Usage: node oidc_provider.mjs <port> <resource>
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -21,6 +22,8 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => resource,
@@ -29,7 +32,7 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
         scope: scopes,
         audience: indicator,
         accessTokenTTL: 300,
-        accessTokenFormat: 'jwt',
+        accessTokenFormat: indicator.endsWith('/opaque') ? 'opaque' : 'jwt',
         jwt: { sign: { alg: 'RS256' } },
       }),
     },

@@ -11,7 +11,7 @@ import pytest
 PUBLIC = {
     "trimcp": [
         "APIKeyVerifier", "Audio", "AuthConfig", "AuthorizationRequired", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
-        "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPConfig", "HTTPStatusError", "Image", "JWKSCache", "JWTVerifier",
+        "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPConfig", "HTTPStatusError", "Image", "IntrospectionVerifier", "JWKSCache", "JWTVerifier",
         "LocalProtocolError", "MCPApp", "MemoryTaskStore", "Message", "MissingClientCapability", "NotAnMCPServer", "Principal", "ProtocolError",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",
         "SQLiteTaskStore", "SampleResult", "Server", "ServerClosed", "TaskStore", "ToolError", "ToolResult", "asgi_app",
