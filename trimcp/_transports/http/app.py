@@ -33,6 +33,7 @@ from ...protocol.lifecycle import Feature, carries, era_of_http_post, handshake_
 from ...protocol.versions import Era
 from .asgi import (
     ANSWERED,
+    HeaderMapping,
     Headers,
     Receive,
     Scope,
@@ -186,7 +187,7 @@ class MCPApp:
                 await _refuse(send, outcome)
                 return
             principal = outcome
-        caller = Caller(principal, headers.as_mapping())
+        caller = Caller(principal, HeaderMapping(headers))
         if local_path != self.path:
             await self._legacy(local_path, method, scope, headers, receive, send, caller)
         elif method == "POST":

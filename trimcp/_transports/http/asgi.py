@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ...protocol import errors as jsonrpc_errors
@@ -71,6 +71,31 @@ class Headers:
         for key, value in self._raw:
             values.setdefault(key.decode("latin-1").lower(), []).append(value.decode("latin-1"))
         return values
+
+
+class HeaderMapping(Mapping[str, list[str]]):
+    """A request's headers as a read-only mapping of lower-case names to their values, decoded
+    only if someone looks (a tool reading ``ctx.http_headers``)."""
+
+    __slots__ = ("_decoded", "_headers")
+
+    def __init__(self, headers: Headers) -> None:
+        self._headers = headers
+        self._decoded: dict[str, list[str]] | None = None
+
+    def _values(self) -> dict[str, list[str]]:
+        if self._decoded is None:
+            self._decoded = self._headers.as_mapping()
+        return self._decoded
+
+    def __getitem__(self, name: str) -> list[str]:
+        return self._values()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values())
+
+    def __len__(self) -> int:
+        return len(self._values())
 
 
 class BodyTooLarge(Exception):
