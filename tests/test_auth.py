@@ -359,3 +359,60 @@ def test_the_cli_takes_a_token_file_and_says_what_a_refusal_needs(tmp_path: Any)
     allowed, refused = trio.run(serve_and_call)
     assert allowed.returncode == 0 and allowed.stdout.decode().startswith("alice mcp tools:read"), allowed.stderr
     assert refused.returncode == 2 and "(needs scope: mcp)" in refused.stderr.decode()
+
+
+async def test_a_listen_hears_only_the_callers_own_tasks() -> None:
+    async with protected(server=bound_server()) as (http, resource):
+        alice, bob = token(aud=resource), token(aud=resource, sub="bob")
+        _, created = await modern(http, alice, "tools/call", {"name": "slow", "arguments": {}}, "slow", TASKS)
+        task_id = created["result"]["taskId"]
+        for who, expected in ((bob, []), (alice, [task_id])):
+            meta = {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": TASKS,
+            }
+            listen = {"jsonrpc": "2.0", "id": 9, "method": "subscriptions/listen",
+                      "params": {"notifications": {"taskIds": [task_id]}, "_meta": meta}}  # fmt: skip
+            headers = {"authorization": f"Bearer {who}", "mcp-protocol-version": "2026-07-28",
+                       "mcp-method": "subscriptions/listen", "accept": "application/json, text/event-stream",
+                       "content-type": "application/json"}  # fmt: skip
+            with trio.fail_after(5):
+                async with http.open("POST", headers=headers, body=listen) as stream:
+                    while True:
+                        [event] = await stream.events(1)
+                        if event.data:
+                            break
+            acknowledged = json.loads(event.data)
+            assert acknowledged["method"] == "notifications/subscriptions/acknowledged"
+            assert acknowledged["params"]["notifications"] == {"taskIds": expected}
+        await modern(http, alice, "tasks/cancel", {"taskId": task_id}, task_id, TASKS)
+
+
+async def test_mounted_the_metadata_is_where_the_resource_url_says() -> None:
+    port = free_port()
+    resource = f"http://127.0.0.1:{port}/nested/mcp"
+    verifier = trimcp.JWTVerifier(issuer=ISSUER, audience=resource, jwks=JWKS)
+    inner = trimcp.asgi_app(
+        probe_server(Probe()), auth=trimcp.AuthConfig(verifier=verifier, resource_url=resource), json_response=True
+    )
+
+    async def host(scope: dict, receive: Any, send: Any) -> None:  # mounts inner at /nested, and the well-known path
+        if scope["type"] == "http" and scope["path"].startswith("/nested/"):
+            scope = {**scope, "root_path": "/nested"}
+        await inner(scope, receive, send)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: trimcp.serve_http(host, port=port, handle_signals=False, task_status=task_status)
+        )
+        http = RawHTTP("127.0.0.1", port)
+        refused = await http.post(initialize_request(), path="/nested/mcp")
+        expected = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/nested/mcp"
+        assert refused.status == 401 and refused.headers["www-authenticate"] == f'Bearer resource_metadata="{expected}"'
+        document = await http.request("GET", "/.well-known/oauth-protected-resource/nested/mcp")
+        assert document.status == 200 and document.json()["resource"] == resource
+        accepted = await http.post(
+            initialize_request(), {"authorization": f"Bearer {token(aud=resource)}"}, path="/nested/mcp"
+        )
+        assert accepted.status == 200
+        nursery.cancel_scope.cancel()

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 
@@ -82,6 +83,8 @@ class MCPApp:
         #: Where the Protected Resource Metadata is served (RFC 9728: before the endpoint's path,
         #: and at the root), when authentication is on.
         self._metadata_paths = {WELL_KNOWN_PRM + (self.path or ""), WELL_KNOWN_PRM}
+        if config.auth is not None:  # mounted: where the resource URL says (if the host routes it here)
+            self._metadata_paths.add(urlsplit(metadata_url_of(config.auth.resource_url)).path)
         store = MemoryEventStore() if config.event_store == "memory" else config.event_store
         self.sessions = SessionManager(server, config, store)  # type: ignore[arg-type]
         self.legacy = LegacySSE(server, config)
@@ -159,7 +162,7 @@ class MCPApp:
             return
         local_path = self._local_path(scope)
         auth = self.config.auth
-        if auth is not None and local_path in self._metadata_paths:
+        if auth is not None and (local_path in self._metadata_paths or scope.get("path") in self._metadata_paths):
             await self._protected_resource_metadata(auth, headers, send)
             return
         if local_path not in (self.path, self.sse_path, self.messages_path):
