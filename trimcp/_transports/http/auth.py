@@ -36,8 +36,9 @@ class AuthConfig:
     """How the HTTP endpoint authenticates its callers.
 
     ``resource_url`` is the endpoint's canonical URL (the ``resource`` of its Protected Resource
-    Metadata, and the audience tokens must name); ``authorization_servers`` issue the tokens;
-    ``required_scopes`` are needed for any request; ``scopes_supported`` are advertised.
+    Metadata; give it to the verifier as the audience tokens must name); ``authorization_servers``
+    issue the tokens; ``required_scopes`` are needed for any request; ``scopes_supported`` are
+    advertised.
     """
 
     verifier: TokenVerifier
