@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,11 @@ def test_call_follows_a_task() -> None:
     assert result.returncode == 1 and "the job failed, as it always does" in result.stdout, result.stderr
     result = run_trimcp("call", "examples/everything.py:server", "slow_compute", "seconds=1", "label=cli")
     assert result.returncode == 0 and result.stdout.strip() == "computed cli after 1 s", result.stderr
+
+
+def test_an_import_error_names_its_type_file_and_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("settings = {}\nport = settings['port']\n")
+    result = run_trimcp("serve", f"{broken}:server")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"trimcp: cannot import {str(broken)!r}: {broken}:2: KeyError: 'port'"

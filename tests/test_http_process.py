@@ -247,3 +247,33 @@ async def test_the_command_line_limits_reach_the_server(tmp_path: Path) -> None:
             process.terminate()
             with trio.fail_after(10):
                 await process.wait()
+
+
+async def test_trimcp_serve_logs_running_on_once(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "server.log"
+    async with trio.open_nursery() as nursery:
+        process = await start(serve_http_command(port), nursery, port, log)
+        try:
+            await wait_for(log, "Running on")
+            await trio.sleep(0.2)
+            assert log.read_text().count("Running on") == 1, log.read_text()  # hypercorn's handler printed it twice
+        finally:
+            process.terminate()
+            with trio.fail_after(10):
+                await process.wait()
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            serve_http_command(port), cwd=ROOT, capture_output=True, text=True, timeout=30,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"trimcp: cannot listen on 127.0.0.1:{port}: Address already in use"

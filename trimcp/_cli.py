@@ -9,6 +9,7 @@ import importlib.util
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +37,9 @@ def load_server(target: str) -> Server:
     try:
         module = _import(module_name)
     except Exception as exc:
-        raise SystemExit(f"trimcp: cannot import {module_name!r}: {exc}") from exc
+        raise SystemExit(
+            f"trimcp: cannot import {module_name!r}: {_where_raised(exc)}{type(exc).__name__}: {exc}"
+        ) from exc
     names = [attribute] if attribute else [n for n in _DEFAULT_NAMES if hasattr(module, n)]
     for name in names:
         value: Any = getattr(module, name, None)
@@ -46,6 +49,12 @@ def load_server(target: str) -> Server:
             raise SystemExit(f"trimcp: {module_name}:{name} is a {type(value).__name__}, not a trimcp.Server")
     wanted = attribute or " or ".join(_DEFAULT_NAMES)
     raise SystemExit(f"trimcp: no trimcp.Server named {wanted} in {module_name!r}")
+
+
+def _where_raised(exc: BaseException) -> str:
+    """``file:line: `` of the deepest frame of ``exc`` outside the Python library, else ``""``."""
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if "importlib" not in frame.filename]
+    return f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
 
 
 def _import(name: str) -> Any:
@@ -156,4 +165,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings["sse_path"] = args.sse_path if legacy else None
     settings["auth"] = auth_config(args, server, args.host, args.port, settings["path"])
     config = HTTPConfig(**settings)
-    trio.run(lambda: serve_http(server, config))
+    try:
+        trio.run(lambda: serve_http(server, config))
+    except BaseException as exc:
+        cause = _listen_failure(exc)
+        if cause is None:
+            raise
+        raise SystemExit(f"trimcp: cannot listen on {config.host}:{config.port}: {cause.strerror or cause}") from None
+
+
+def _listen_failure(exc: BaseException) -> OSError | None:
+    """The socket error inside ``exc`` (possibly nested in exception groups) that stopped the
+    server from listening, else ``None``."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _listen_failure(inner)
+            if found is not None:
+                return found
+    return None

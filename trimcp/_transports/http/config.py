@@ -5,6 +5,7 @@ it answers, who may call, its limits and timeouts, and how answers stream. ``ser
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -119,6 +120,9 @@ class HTTPConfig:
         config.keep_alive_timeout = self.keep_alive_timeout_seconds
         config.read_timeout = self.read_timeout_seconds
         config.accesslog = None
+        # hypercorn's own handler printed every line a second time beside the application's
+        # logging: its messages go through the standard logging tree instead
+        config.errorlog = logging.getLogger("hypercorn.error")
         return config
 
     def evolve(self, **changes: Any) -> HTTPConfig:
