@@ -76,6 +76,7 @@ async def test_trimcp_serve_streamable_http_and_sigterm(tmp_path: Path) -> None:
             await idle_stream.events(1)  # priming
             signalled_at = trio.current_time()
             process.send_signal(signal.SIGTERM)
+            await wait_for(log, "Shutting down: running requests get up to 0.5 s to finish")
             with trio.fail_after(10):
                 assert await idle_stream.messages() == []  # the idle GET stream ends at once, cleanly
                 short = await short_call.messages()

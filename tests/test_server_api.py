@@ -16,6 +16,7 @@ from trimcp import Context, Image, Message, ResourceContents, ResourceLink, Tool
 from trimcp.testing import RequestFailed, open_test_client
 
 from .conftest import assert_valid
+from .http_support import running_server
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 
@@ -536,3 +537,22 @@ async def test_everything_sent_validates_against_each_revision() -> None:
             for notification in client.notifications:
                 assert_valid(version, "ServerNotification", notification)
             assert {n["method"] for n in client.notifications} == {"notifications/message", "notifications/progress"}
+
+
+def test_a_context_parameter_without_its_annotation_is_refused_at_registration() -> None:
+    server = trimcp.Server("mistakes")
+    with pytest.raises(TypeError, match="parameter 'ctx' has no annotation; annotate it as trimcp.Context"):
+
+        @server.tool
+        async def forgot(ctx, n: int) -> int:  # type: ignore[no-untyped-def]
+            return n
+
+    with pytest.raises(ValueError, match=r"the content comes first: Message\(content, role\)"):
+        trimcp.Message("user", "hello")  # type: ignore[arg-type]
+
+
+async def test_a_refused_host_says_how_to_allow_it() -> None:
+    app = trimcp.asgi_app(trimcp.Server("h"))
+    async with running_server(app) as http:
+        reply = await http.request("POST", headers={"host": "myserver.lan"}, body=b"{}")
+        assert reply.status == 421 and "--allow-host" in reply.json()["error"]["message"]

@@ -145,7 +145,13 @@ class Message:
     """One prompt message: text, an ``Image``/``Audio``, an embedded resource, or a content dict."""
 
     content: Any
-    role: Literal["user", "assistant"] = "user"
+    role: Literal["user", "assistant"] = attrs.field(default="user")
+
+    @role.validator
+    def _known_role(self, attribute: Any, role: Any) -> None:
+        if role not in ("user", "assistant"):
+            hint = " (the content comes first: Message(content, role))" if isinstance(self.content, str) else ""
+            raise ValueError(f"a message's role is 'user' or 'assistant', not {role!r}{hint}")
 
     def to_dict(self, version: str | None) -> dict[str, Any]:
         return {"role": self.role, "content": for_version([content_block(self.content)], version)[0]}

@@ -48,6 +48,11 @@ class FunctionSpec:
                 raise TypeError(f"{what} {_name(fn)!r}: *args and **kwargs cannot be described to clients")
             if param.kind is inspect.Parameter.POSITIONAL_ONLY:
                 raise TypeError(f"{what} {_name(fn)!r}: positional-only parameter {name!r} cannot be passed by name")
+            if name in ("ctx", "context") and annotation is inspect.Parameter.empty:
+                raise TypeError(
+                    f"{what} {_name(fn)!r}: parameter {name!r} has no annotation; annotate it as trimcp.Context "
+                    "to receive the context (an argument named so would be asked of the client)"
+                )
             try:
                 prop = builder.schema(annotation)
                 converter = builder.converter(annotation)

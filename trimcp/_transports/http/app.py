@@ -155,10 +155,20 @@ class MCPApp:
         headers = Headers(scope.get("headers", ()))
         bound_to = (scope.get("server") or (None,))[0]
         if not self.security.host_allowed(headers, bound_to):
-            await send_jsonrpc_error(send, 421, INVALID_REQUEST, "Misdirected Request: Host not allowed")
+            await send_jsonrpc_error(
+                send,
+                421,
+                INVALID_REQUEST,
+                "Misdirected Request: Host not allowed (allow it with --allow-host or allowed_hosts)",
+            )
             return
         if not self.security.origin_allowed(headers, bound_to):
-            await send_jsonrpc_error(send, 403, INVALID_REQUEST, "Forbidden: Origin not allowed")
+            await send_jsonrpc_error(
+                send,
+                403,
+                INVALID_REQUEST,
+                "Forbidden: Origin not allowed (allow it with --allow-origin or allowed_origins)",
+            )
             return
         local_path = self._local_path(scope)
         auth = self.config.auth

@@ -72,6 +72,7 @@ async def serve_http(
 async def _shutdown_on_signals(app: Any, grace: float, stop: trio.Event, scope: trio.CancelScope) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         await signals.__anext__()
+        logger.info("Shutting down: running requests get up to %g s to finish (signal again to stop at once)", grace)
         async with trio.open_nursery() as nursery:
 
             async def second_signal() -> None:
