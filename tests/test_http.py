@@ -703,3 +703,15 @@ def test_an_app_without_lifespan_ends_its_sessions_quietly_when_the_run_ends(cap
         trio.run(main)
     assert probe.finished.is_set() and probe.reason is CancelReason.SHUTDOWN
     assert "The session host failed" not in caplog.text
+
+
+async def test_the_health_path_is_ready_while_serving_and_503_once_shutting_down() -> None:
+    app = trimcp.asgi_app(probe_server(Probe()), health_path="/healthz", auth=None)
+    async with running_server(app) as http:
+        ready = await http.request("GET", "/healthz")
+        assert ready.status == 200 and ready.json() == {"status": "ready"}
+        assert (await http.request("POST", "/healthz")).status == 405
+        with trio.fail_after(5):
+            await app.shutdown(grace=0)
+        draining = await http.request("GET", "/healthz")
+        assert draining.status == 503 and draining.headers["retry-after"] == "1"

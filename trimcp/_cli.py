@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     http.add_argument("--sse-path", default="/sse", help="the HTTP+SSE transport's stream path (default: /sse)")
     http.add_argument(
+        "--health-path", metavar="PATH", help="answer health checks here (200 serving, 503 shutting down)"
+    )
+    http.add_argument(
         "--messages-path", default=_HTTP.messages_path, help=f"its message path (default: {_HTTP.messages_path})"
     )
     http.add_argument(

@@ -9,11 +9,9 @@ request living in the POST's own task; everything else belongs to a handshake-er
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import trio
 
@@ -21,7 +19,7 @@ from ..._runtime import Caller, CancelReason, Host, Outbox, Outgoing
 from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol import jsonrpc
-from ...protocol.auth import WELL_KNOWN_PRM, metadata_url_of, protected_resource_metadata, subject_of
+from ...protocol.auth import subject_of
 from ...protocol.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -40,13 +38,14 @@ from .asgi import (
     Scope,
     Send,
     accepts,
+    answer_health,
     read_message,
     send_json,
     send_jsonrpc_error,
     send_response,
     with_disconnect_hook,
 )
-from .auth import AuthConfig, Refusal, authenticate, scope_refusal
+from .auth import Guard, Refusal, send_refusal
 from .config import HTTPConfig
 from .events import EventId, MemoryEventStore, SSEStream
 from .legacy_sse import LegacySSE
@@ -58,6 +57,8 @@ from .streaming import abandon, answer_json, stream_sse
 logger = logging.getLogger("trimcp.http")
 
 _SESSION_HEADER = b"mcp-session-id"
+_HOST_REFUSED = "Misdirected Request: Host not allowed (allow it with --allow-host or allowed_hosts)"
+_ORIGIN_REFUSED = "Forbidden: Origin not allowed (allow it with --allow-origin or allowed_origins)"
 
 
 class MCPApp:
@@ -80,11 +81,7 @@ class MCPApp:
         self.path = config.path
         self.sse_path = config.sse_path
         self.messages_path = config.messages_path if config.sse_path is not None else None
-        #: Where the Protected Resource Metadata is served (RFC 9728: before the endpoint's path,
-        #: and at the root), when authentication is on.
-        self._metadata_paths = {WELL_KNOWN_PRM + (self.path or ""), WELL_KNOWN_PRM}
-        if config.auth is not None:  # mounted: where the resource URL says (if the host routes it here)
-            self._metadata_paths.add(urlsplit(metadata_url_of(config.auth.resource_url)).path)
+        self._guard = Guard(config.auth, self.path) if config.auth is not None else None
         store = MemoryEventStore() if config.event_store == "memory" else config.event_store
         self.sessions = SessionManager(server, config, store)  # type: ignore[arg-type]
         self.legacy = LegacySSE(server, config)
@@ -155,25 +152,18 @@ class MCPApp:
         headers = Headers(scope.get("headers", ()))
         bound_to = (scope.get("server") or (None,))[0]
         if not self.security.host_allowed(headers, bound_to):
-            await send_jsonrpc_error(
-                send,
-                421,
-                INVALID_REQUEST,
-                "Misdirected Request: Host not allowed (allow it with --allow-host or allowed_hosts)",
-            )
+            await send_jsonrpc_error(send, 421, INVALID_REQUEST, _HOST_REFUSED)
             return
         if not self.security.origin_allowed(headers, bound_to):
-            await send_jsonrpc_error(
-                send,
-                403,
-                INVALID_REQUEST,
-                "Forbidden: Origin not allowed (allow it with --allow-origin or allowed_origins)",
-            )
+            await send_jsonrpc_error(send, 403, INVALID_REQUEST, _ORIGIN_REFUSED)
             return
         local_path = self._local_path(scope)
-        auth = self.config.auth
-        if auth is not None and (local_path in self._metadata_paths or scope.get("path") in self._metadata_paths):
-            await self._protected_resource_metadata(auth, headers, send)
+        if local_path == self.config.health_path:
+            await answer_health(send, scope["method"], ready=not self._closing)
+            return
+        guard = self._guard
+        if guard is not None and guard.serves_metadata(local_path, scope.get("path", "")):
+            await guard.send_metadata(send, self.security.cors_headers(headers))
             return
         if local_path not in (self.path, self.sse_path, self.messages_path):
             await send_response(send, 404, b"Not Found", [(b"content-type", b"text/plain")])
@@ -191,13 +181,10 @@ class MCPApp:
         if cors:
             send = _with_headers(send, cors)
         principal = None
-        if auth is not None:
-            metadata_url = metadata_url_of(auth.resource_url)
-            outcome = await authenticate(
-                auth, headers.get_all("authorization"), scope.get("query_string", b""), metadata_url
-            )
+        if guard is not None:
+            outcome = await guard.check(headers.get_all("authorization"), scope.get("query_string", b""))
             if isinstance(outcome, Refusal):
-                await _refuse(send, outcome)
+                await send_refusal(send, outcome)
                 return
             principal = outcome
         caller = Caller(principal, HeaderMapping(headers))
@@ -233,11 +220,6 @@ class MCPApp:
         else:
             await self.legacy.post_message(scope, headers, receive, send, self.config.max_body_bytes, caller)
 
-    async def _protected_resource_metadata(self, auth: AuthConfig, headers: Headers, send: Send) -> None:
-        document = protected_resource_metadata(auth.resource_url, auth.authorization_servers, auth.scopes_supported)
-        extra = self.security.cors_headers(headers)
-        await send_json(send, 200, json.dumps(document).encode(), [(b"cache-control", b"max-age=300"), *extra])
-
     # -- POST -----------------------------------------------------------------------------------------
 
     async def _post(self, headers: Headers, receive: Receive, send: Send, caller: Caller) -> None:
@@ -249,8 +231,8 @@ class MCPApp:
         message = await read_message(headers, receive, send, self.config.max_body_bytes)
         if message is ANSWERED:
             return
-        if self.config.auth is not None and (refusal := scope_refusal(self.server, self.config.auth, message, caller)):
-            await _refuse(send, refusal)
+        if self._guard is not None and (refusal := self._guard.scope_refusal(self.server, message, caller)):
+            await send_refusal(send, refusal)
             return
         if self._is_per_request(message, headers):
             await self.per_request.post(message, headers, receive, send, caller)
@@ -435,10 +417,6 @@ async def _answer_internal_error(send: Send) -> None:
         await send_jsonrpc_error(send, 500, INTERNAL_ERROR, "Internal error")
     except Exception as exc:  # noqa: BLE001 - the failure itself was logged just before
         logger.debug("No 500 after the failure: the response had started (%s); the server ends it", exc)
-
-
-async def _refuse(send: Send, refusal: Refusal) -> None:
-    await send_jsonrpc_error(send, refusal.status, INVALID_REQUEST, refusal.message, headers=list(refusal.headers))
 
 
 def _always_ok(answer: Outgoing) -> int:

@@ -98,6 +98,16 @@ class HeaderMapping(Mapping[str, list[str]]):
         return len(self._values())
 
 
+async def answer_health(send: Send, method: str, *, ready: bool) -> None:
+    """A health check's answer: 200 while serving, 503 once shutting down (no credentials)."""
+    if method not in ("GET", "HEAD"):
+        await send_response(send, 405, b"", [(b"allow", b"GET, HEAD")])
+    elif ready:
+        await send_json(send, 200, b'{"status":"ready"}', [(b"cache-control", b"no-store")])
+    else:
+        await send_json(send, 503, b'{"status":"shutting down"}', [(b"retry-after", b"1")])
+
+
 class BodyTooLarge(Exception):
     """The request body exceeded the configured limit."""
 

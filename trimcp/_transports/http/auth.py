@@ -5,12 +5,15 @@ every request to the endpoint passes, and the per-tool scope check.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import attrs
 
 from ...protocol.auth import (
+    WELL_KNOWN_PRM,
     InvalidToken,
     MalformedAuthorization,
     Principal,
@@ -18,8 +21,11 @@ from ...protocol.auth import (
     challenge,
     metadata_url_of,
     missing_scopes,
+    protected_resource_metadata,
     read_bearer,
 )
+from ...protocol.errors import INVALID_REQUEST
+from .asgi import Send, send_json, send_jsonrpc_error
 
 
 class TokenVerifier(Protocol):
@@ -132,3 +138,36 @@ def _target_of(server: Any, message: Any) -> Any:
             return None
         return found[0] if found is not None else None
     return None
+
+
+class Guard:
+    """The resource-server side of one app: where its Protected Resource Metadata is served
+    (RFC 9728: before the endpoint's path, at the root, and where a mounted resource's URL puts
+    it), the document, and the checks of each request."""
+
+    def __init__(self, config: AuthConfig, endpoint_path: str | None) -> None:
+        self.config = config
+        self.metadata_url = metadata_url_of(config.resource_url)
+        self._paths = {WELL_KNOWN_PRM + (endpoint_path or ""), WELL_KNOWN_PRM, urlsplit(self.metadata_url).path}
+        document = protected_resource_metadata(
+            config.resource_url, config.authorization_servers, config.scopes_supported
+        )
+        self._document = json.dumps(document).encode()
+
+    def serves_metadata(self, local_path: str, full_path: str) -> bool:
+        return local_path in self._paths or full_path in self._paths
+
+    async def send_metadata(self, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
+        await send_json(send, 200, self._document, [(b"cache-control", b"max-age=300"), *cors])
+
+    async def check(self, authorization: Sequence[str], query: bytes) -> Principal | Refusal:
+        """See :func:`authenticate`."""
+        return await authenticate(self.config, authorization, query, self.metadata_url)
+
+    def scope_refusal(self, server: Any, message: Any, caller: Any) -> Refusal | None:
+        """See :func:`scope_refusal`."""
+        return scope_refusal(server, self.config, message, caller)
+
+
+async def send_refusal(send: Send, refusal: Refusal) -> None:
+    await send_jsonrpc_error(send, refusal.status, INVALID_REQUEST, refusal.message, headers=list(refusal.headers))

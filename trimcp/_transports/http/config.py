@@ -59,6 +59,9 @@ class HTTPConfig:
     #: sse_path`` opens a session, ``POST messages_path?sessionId=…`` talks to it.
     sse_path: str | None = attrs.field(default=None, converter=_path)
     messages_path: str = attrs.field(default="/messages", converter=_path)
+    #: A health check for load balancers and orchestrators (``GET`` answers 200 while serving,
+    #: 503 once shutting down); ``None``: none.
+    health_path: str | None = attrs.field(default=None, converter=_path)
 
     # -- who may call (docs/http.md: the Host and Origin checks, CORS)
     #: Accepted ``Host`` values; ``None`` accepts loopback names when bound to loopback.
