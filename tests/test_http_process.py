@@ -278,3 +278,19 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip() == f"trimcp: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+async def test_trimcp_serve_reads_its_settings_from_the_environment(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "trimcp", "serve", "examples/demo.py:server"]
+    settings = {"TRIMCP_TRANSPORT": "streamable-http", "TRIMCP_PORT": str(port), "TRIMCP_MAX_SESSIONS": "1"}
+    process = await start(command, None, port, tmp_path / "server.log", settings)
+    try:
+        http = RawHTTP("127.0.0.1", port)
+        with trio.fail_after(10):
+            await http.initialize()
+            assert (await http.post(initialize_request())).status == 503  # TRIMCP_MAX_SESSIONS=1
+    finally:
+        process.terminate()
+        with trio.fail_after(10):
+            await process.wait()

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -74,7 +74,12 @@ def _import(name: str) -> Any:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trimcp", description="A Trio-native runtime for MCP servers.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve a trimcp.Server")
+    serve = commands.add_parser(
+        "serve",
+        help="serve a trimcp.Server",
+        epilog="Every --flag may be set in the environment instead: TRIMCP_PORT=9000, TRIMCP_JSON_RESPONSE=1, "
+        "TRIMCP_ALLOW_HOST=a.example,b.example (the command line wins).",
+    )
     serve.add_argument("target", help="module:attribute (or path/to/file.py:attribute) of the Server")
     serve.add_argument(
         "--transport", choices=["stdio", "streamable-http", "sse"], default="stdio",
@@ -136,8 +141,36 @@ def _parser() -> argparse.ArgumentParser:
     _number(http, "--session-idle-timeout", "session_idle_timeout_seconds", "seconds before an idle session ends")
     _number(http, "--keep-alive-timeout", "keep_alive_timeout_seconds", "seconds an idle connection stays open")
     add_auth_flags(serve)
+    defaults_from_environment(serve, os.environ)
     _client_cli.add_commands(commands)
     return parser
+
+
+def defaults_from_environment(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    """Every ``--some-flag`` of ``parser`` takes its default from ``TRIMCP_SOME_FLAG`` when set
+    (a flag on the command line still wins): numbers and paths as written, switches from
+    ``1``/``true``/``yes``, repeatable flags from a comma-separated list. Raises ``SystemExit``
+    for a value the flag would refuse."""
+    for action in parser._actions:
+        flags = [flag for flag in action.option_strings if flag.startswith("--")]
+        if not flags or action.dest == "help":
+            continue
+        variable = "TRIMCP_" + flags[0][2:].upper().replace("-", "_")
+        raw = environ.get(variable)
+        if raw is None:
+            continue
+        try:
+            if isinstance(action, argparse._StoreTrueAction):
+                value: Any = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(action, argparse._AppendAction):
+                value = [item.strip() for item in raw.split(",") if item.strip()]
+            else:
+                value = action.type(raw) if callable(action.type) else raw
+        except ValueError:
+            raise SystemExit(f"trimcp: {variable}={raw!r} is not a valid {flags[0]}") from None
+        if action.choices is not None and value not in action.choices:
+            raise SystemExit(f"trimcp: {variable} must be one of {', '.join(map(str, action.choices))}")
+        action.default = value
 
 
 def _number(group: Any, flag: str, setting: str, what: str) -> None:

@@ -98,3 +98,26 @@ def test_an_unauthenticated_endpoint_beyond_loopback_is_warned_about() -> None:
     verifier = trimcp.APIKeyVerifier({})
     protected = plain.evolve(auth=trimcp.AuthConfig(verifier=verifier, resource_url="https://x/mcp"))
     assert exposure_warning("0.0.0.0", protected) is None
+
+
+def test_every_serve_flag_takes_its_default_from_the_environment() -> None:
+    import argparse
+
+    from trimcp._cli import defaults_from_environment
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--json-response", action="store_true")
+    parser.add_argument("--allow-host", action="append", dest="allowed_hosts")
+    parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
+    environ = {"TRIMCP_PORT": "9001", "TRIMCP_JSON_RESPONSE": "true", "TRIMCP_ALLOW_HOST": "a.example, b.example",
+               "TRIMCP_TRANSPORT": "streamable-http"}  # fmt: skip
+    defaults_from_environment(parser, environ)
+    args = parser.parse_args([])
+    assert (args.port, args.json_response, args.allowed_hosts, args.transport) == (
+        9001, True, ["a.example", "b.example"], "streamable-http"
+    )  # fmt: skip
+    assert parser.parse_args(["--port", "7"]).port == 7  # the command line wins
+    for bad in ({"TRIMCP_PORT": "eighty"}, {"TRIMCP_TRANSPORT": "carrier-pigeon"}):
+        with pytest.raises(SystemExit):
+            defaults_from_environment(argparse.ArgumentParser(parents=[parser], add_help=False), bad)
