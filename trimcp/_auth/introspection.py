@@ -4,20 +4,14 @@ RFC 7662) with trimcp's trio HTTP client."""
 from __future__ import annotations
 
 import base64
-import json
 import ssl
 import time
 import urllib.parse
-from collections import OrderedDict
 from typing import Any
 
-import trio
-
-from .._client.errors import ClientError
-from .._client.http import HTTPPool, Origin
-from ..protocol.auth import InvalidToken, Principal, VerificationUnavailable
-
-_REMEMBERED_TOKENS = 4096
+from .._client.http import Origin
+from ..protocol.auth import InvalidToken, Principal, VerificationUnavailable, names_audience, principal_from_claims
+from .shared import FETCH_ERRORS, TokenMemory, fetch_json
 
 
 class IntrospectionVerifier:
@@ -44,58 +38,30 @@ class IntrospectionVerifier:
         self._verify = verify
         credentials = f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(client_secret, safe='')}"
         self._authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
-        self._remembered: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._remembered = TokenMemory()
 
     async def verify(self, token: str) -> Principal:
-        remembered = self._remembered.get(token)
-        if remembered is not None and remembered[0] > time.time():
-            return remembered[1]
+        remembered = self._remembered.recall(token)
+        if remembered is not None:
+            return remembered
         answer = await self._introspect(token)
         if answer.get("active") is not True:
             raise InvalidToken("the token is not active (expired or revoked)")
-        audience = answer.get("aud")
-        if self.audience not in (audience if isinstance(audience, list) else [audience]):
+        if not names_audience(answer, self.audience):
             raise InvalidToken("the token is for another audience")
-        principal = _principal(answer)
-        keep_until = min(principal.expires_at or 0.0, time.time() + self.cache_seconds)
-        if keep_until > time.time():
-            self._remembered[token] = (keep_until, principal)
-            if len(self._remembered) > _REMEMBERED_TOKENS:
-                self._remembered.popitem(last=False)
+        principal = principal_from_claims(answer)
+        self._remembered.keep(token, principal, min(principal.expires_at or 0.0, time.time() + self.cache_seconds))
         return principal
 
     async def _introspect(self, token: str) -> dict[str, Any]:
         form = urllib.parse.urlencode({"token": token, "token_type_hint": "access_token"}).encode()
-        headers = [
-            ("authorization", self._authorization),
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("accept", "application/json"),
-        ]
-        pool = HTTPPool(self._origin, verify=self._verify, connect_timeout=self.timeout)
+        headers = [("authorization", self._authorization), ("content-type", "application/x-www-form-urlencoded")]
         try:
-            with trio.fail_after(self.timeout):
-                async with pool.request("POST", self._origin.target, headers, form) as response:
-                    body = await response.read(1024 * 1024)
-                    if response.status != 200:
-                        raise ValueError(f"HTTP {response.status}")
-            answer = json.loads(body)
+            answer = await fetch_json(
+                self._origin, timeout=self.timeout, verify=self._verify, method="POST", headers=headers, body=form
+            )
             if type(answer) is not dict:
                 raise ValueError("not a JSON object")
             return answer
-        except (ClientError, OSError, trio.TooSlowError, ValueError) as exc:
+        except FETCH_ERRORS as exc:
             raise VerificationUnavailable(f"the introspection endpoint {self.url} cannot be asked ({exc})") from None
-        finally:
-            await pool.aclose()
-
-
-def _principal(answer: dict[str, Any]) -> Principal:
-    scopes = answer.get("scope", "")
-    client_id = answer.get("client_id")
-    expires = answer.get("exp")
-    return Principal(
-        subject=str(answer.get("sub") or client_id or ""),
-        client_id=client_id if isinstance(client_id, str) else None,
-        scopes=frozenset(scopes.split()) if isinstance(scopes, str) else frozenset(),
-        claims=answer,
-        expires_at=float(expires) if type(expires) in (int, float) else None,
-    )

@@ -3,16 +3,15 @@ stalling anyone who can be served from the cache, and kept through an outage."""
 
 from __future__ import annotations
 
-import json
 import math
 import ssl
 from typing import Any
 
 import trio
 
-from .._client.errors import ClientError
-from .._client.http import HTTPPool, Origin
+from .._client.http import Origin
 from ..protocol.auth import VerificationUnavailable
+from .shared import FETCH_ERRORS, fetch_json
 
 
 class JWKSCache:
@@ -57,7 +56,7 @@ class JWKSCache:
                 try:
                     self._jwks = await self._fetch()
                     self._fetched_at = trio.current_time()
-                except (ClientError, OSError, trio.TooSlowError, ValueError) as exc:
+                except FETCH_ERRORS as exc:
                     self._error = f"the JWK set at {self.url} is out of reach ({exc})"
         if self._jwks is None:
             raise VerificationUnavailable(self._error)
@@ -65,15 +64,7 @@ class JWKSCache:
 
     async def _fetch(self) -> dict[str, Any]:
         self.fetches += 1
-        pool = HTTPPool(self._origin, verify=self._verify, connect_timeout=self.timeout)
-        try:
-            with trio.fail_after(self.timeout):
-                async with pool.request("GET", self._origin.target, [("accept", "application/json")]) as response:
-                    if response.status != 200:
-                        raise ValueError(f"HTTP {response.status}")
-                    jwks = json.loads(await response.read(1024 * 1024))
-        finally:
-            await pool.aclose()
+        jwks = await fetch_json(self._origin, timeout=self.timeout, verify=self._verify)
         if type(jwks) is not dict or type(jwks.get("keys")) is not list:
             raise ValueError("not a JWK set")
         return jwks

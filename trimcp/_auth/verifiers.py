@@ -8,15 +8,12 @@ import hmac
 import json
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..protocol.auth import InvalidToken, Principal
+from ..protocol.auth import InvalidToken, Principal, names_audience, principal_from_claims
 from .jwks import JWKSCache
-
-#: Verified JWTs remembered (until they expire), so a known token costs no signature check.
-_REMEMBERED_TOKENS = 4096
+from .shared import TokenMemory
 
 
 class APIKeyVerifier:
@@ -99,19 +96,16 @@ class JWTVerifier:
         self.required_claims = tuple(required_claims)
         self._jwks = dict(jwks) if jwks is not None else None
         self._cache = JWKSCache(jwks_url) if isinstance(jwks_url, str) else jwks_url
-        self._remembered: OrderedDict[str, Principal] = OrderedDict()
+        self._remembered = TokenMemory()
 
     async def verify(self, token: str) -> Principal:
         """Raises :class:`InvalidToken`, or ``VerificationUnavailable`` when the JWK set at
         ``jwks_url`` cannot be had and none is cached."""
-        remembered = self._remembered.get(token)
-        if remembered is not None and (remembered.expires_at or 0) - self.leeway > time.time():
-            self._remembered.move_to_end(token)
+        remembered = self._remembered.recall(token)
+        if remembered is not None:
             return remembered
         principal = self._principal(await self._verified_claims(token))
-        self._remembered[token] = principal
-        if len(self._remembered) > _REMEMBERED_TOKENS:
-            self._remembered.popitem(last=False)
+        self._remembered.keep(token, principal, (principal.expires_at or 0.0) - self.leeway)
         return principal
 
     async def _verified_claims(self, token: str) -> dict[str, Any]:
@@ -135,8 +129,7 @@ class JWTVerifier:
                 raise InvalidToken(f"the token has no {name!r} claim")
         if claims.get("iss") != self.issuer:
             raise InvalidToken("the token comes from another issuer")
-        audience = claims.get("aud")
-        if self.audience not in (audience if isinstance(audience, list) else [audience]):
+        if not names_audience(claims, self.audience):
             raise InvalidToken("the token is for another audience")
         now = time.time()
         expires, not_before = claims.get("exp"), claims.get("nbf")
@@ -144,16 +137,7 @@ class JWTVerifier:
             raise InvalidToken("the token has expired")
         if not_before is not None and (not _is_number(not_before) or not_before - self.leeway > now):
             raise InvalidToken("the token is not valid yet")
-        scopes = claims.get("scope", claims.get("scp", ""))
-        scopes = scopes.split() if isinstance(scopes, str) else scopes if isinstance(scopes, list) else []
-        client_id = claims.get("client_id", claims.get("azp"))
-        return Principal(
-            subject=str(claims.get("sub", client_id or "")),
-            client_id=client_id if isinstance(client_id, str) else None,
-            scopes=frozenset(scope for scope in scopes if isinstance(scope, str)),
-            claims=claims,
-            expires_at=float(expires) if _is_number(expires) else None,
-        )
+        return principal_from_claims(claims)
 
 
 def _is_number(value: Any) -> bool:

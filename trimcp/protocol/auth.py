@@ -34,6 +34,29 @@ class Principal:
     expires_at: float | None = None
 
 
+def names_audience(claims: dict[str, Any], audience: str) -> bool:
+    """Whether a token's ``aud`` (a string or a list) includes ``audience`` (RFC 8707)."""
+    named = claims.get("aud")
+    return audience in (named if isinstance(named, list) else [named])
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """The principal a verified token (or an introspection answer) stands for: ``sub`` (else the
+    client), ``client_id`` (or ``azp``), the scopes of ``scope`` (space-separated) or ``scp``,
+    and ``exp``."""
+    scopes = claims.get("scope", claims.get("scp", ""))
+    scopes = scopes.split() if isinstance(scopes, str) else scopes if isinstance(scopes, list) else []
+    client_id = claims.get("client_id", claims.get("azp"))
+    expires = claims.get("exp")
+    return Principal(
+        subject=str(claims.get("sub") or client_id or ""),
+        client_id=client_id if isinstance(client_id, str) else None,
+        scopes=frozenset(scope for scope in scopes if isinstance(scope, str)),
+        claims=claims,
+        expires_at=float(expires) if type(expires) in (int, float) else None,
+    )
+
+
 def subject_of(caller: Any) -> str | None:
     """The subject of a request's caller (anything with a ``principal``), ``None`` without one."""
     principal = caller.principal
