@@ -1,6 +1,7 @@
 """Authentication of HTTP requests (trimcp as an OAuth 2.1 resource server): the settings
-(:class:`AuthConfig`), the protocol verifiers implement (``trimcp._auth`` has them), the check
-every request to the endpoint passes, and the per-tool scope check.
+(:class:`AuthConfig`), the protocol verifiers implement (``trimcp._auth`` has them), and the
+:class:`Guard` of one app: its Protected Resource Metadata, the check every request to the
+endpoint passes, and the per-tool scope check.
 """
 
 from __future__ import annotations
@@ -68,58 +69,8 @@ class Refusal:
         return cls(status, ((b"www-authenticate", www_authenticate.encode()),), message)
 
 
-async def authenticate(
-    config: AuthConfig, authorization: Sequence[str], query: bytes, metadata_url: str
-) -> Principal | Refusal:
-    """The caller of a request with these ``Authorization`` values and query string, or why it
-    is refused: 400 for a malformed header or a token in the query, 401 without a valid token,
-    403 without the scopes the endpoint needs, 503 (``Retry-After``) when the verifier cannot
-    tell. Never raises for bad credentials."""
-    if _token_in_query(query):
-        header = challenge(metadata_url, error="invalid_request", description="send the token in the header")
-        return Refusal.challenging(
-            400, header, "Bad Request: access tokens go in the Authorization header, not the URL"
-        )
-    try:
-        token = read_bearer(authorization)
-    except MalformedAuthorization as exc:
-        header = challenge(metadata_url, error="invalid_request", description=str(exc))
-        return Refusal.challenging(400, header, f"Bad Request: {exc}")
-    if token is None:
-        header = challenge(metadata_url, scopes=config.required_scopes)
-        return Refusal.challenging(401, header, "Unauthorized: this server needs a bearer token")
-    try:
-        principal = await config.verifier.verify(token)
-    except InvalidToken as exc:
-        header = challenge(metadata_url, scopes=config.required_scopes, error="invalid_token", description=str(exc))
-        return Refusal.challenging(401, header, f"Unauthorized: {exc}")
-    except VerificationUnavailable as exc:
-        return Refusal(503, ((b"retry-after", b"5"),), f"Service Unavailable: cannot verify tokens now ({exc})")
-    missing = missing_scopes(principal.scopes, config.required_scopes)
-    if missing:
-        header = challenge(metadata_url, scopes=config.required_scopes, error="insufficient_scope")
-        return Refusal.challenging(403, header, f"Forbidden: the token lacks the scopes {' '.join(missing)}")
-    return principal
-
-
 def _token_in_query(query: bytes) -> bool:
     return any(part.split(b"=", 1)[0] == b"access_token" for part in query.split(b"&"))
-
-
-def scope_refusal(server: Any, config: AuthConfig, message: Any, caller: Any) -> Refusal | None:
-    """A 403 ``insufficient_scope`` for a message whose tool, prompt or resource needs scopes
-    the caller lacks (every scope the message needs is named), else ``None``. A batch needs
-    what all its requests need."""
-    items = message if isinstance(message, list) else [message]
-    needed: list[str] = []
-    for item in items:
-        offering = _target_of(server, item)
-        if offering is not None and not offering.allows(caller.principal):
-            needed.extend(offering.scopes)
-    if not needed:
-        return None
-    header = challenge(metadata_url_of(config.resource_url), scopes=needed, error="insufficient_scope")
-    return Refusal.challenging(403, header, f"Forbidden: this needs the scopes {' '.join(sorted(set(needed)))}")
 
 
 def _target_of(server: Any, message: Any) -> Any:
@@ -161,12 +112,53 @@ class Guard:
         await send_json(send, 200, self._document, [(b"cache-control", b"max-age=300"), *cors])
 
     async def check(self, authorization: Sequence[str], query: bytes) -> Principal | Refusal:
-        """See :func:`authenticate`."""
-        return await authenticate(self.config, authorization, query, self.metadata_url)
+        """The caller of a request with these ``Authorization`` values and query string, or why
+        it is refused: 400 for a malformed header or a token in the query, 401 without a valid
+        token, 403 without the scopes the endpoint needs, 503 (``Retry-After``) when the
+        verifier cannot tell. Never raises for bad credentials."""
+        config, metadata_url = self.config, self.metadata_url
+        if _token_in_query(query):
+            header = challenge(metadata_url, error="invalid_request", description="send the token in the header")
+            return Refusal.challenging(
+                400, header, "Bad Request: access tokens go in the Authorization header, not the URL"
+            )
+        try:
+            token = read_bearer(authorization)
+        except MalformedAuthorization as exc:
+            header = challenge(metadata_url, error="invalid_request", description=str(exc))
+            return Refusal.challenging(400, header, f"Bad Request: {exc}")
+        if token is None:
+            header = challenge(metadata_url, scopes=config.required_scopes)
+            return Refusal.challenging(401, header, "Unauthorized: this server needs a bearer token")
+        try:
+            principal = await config.verifier.verify(token)
+        except InvalidToken as exc:
+            description = str(exc)
+            header = challenge(
+                metadata_url, scopes=config.required_scopes, error="invalid_token", description=description
+            )
+            return Refusal.challenging(401, header, f"Unauthorized: {exc}")
+        except VerificationUnavailable as exc:
+            return Refusal(503, ((b"retry-after", b"5"),), f"Service Unavailable: cannot verify tokens now ({exc})")
+        missing = missing_scopes(principal.scopes, config.required_scopes)
+        if missing:
+            header = challenge(metadata_url, scopes=config.required_scopes, error="insufficient_scope")
+            return Refusal.challenging(403, header, f"Forbidden: the token lacks the scopes {' '.join(missing)}")
+        return principal
 
     def scope_refusal(self, server: Any, message: Any, caller: Any) -> Refusal | None:
-        """See :func:`scope_refusal`."""
-        return scope_refusal(server, self.config, message, caller)
+        """A 403 ``insufficient_scope`` for a message whose tool, prompt or resource needs scopes
+        the caller lacks (every scope the message needs is named), else ``None``. A batch needs
+        what all its requests need."""
+        needed: list[str] = []
+        for item in message if isinstance(message, list) else [message]:
+            offering = _target_of(server, item)
+            if offering is not None and not offering.allows(caller.principal):
+                needed.extend(offering.scopes)
+        if not needed:
+            return None
+        header = challenge(self.metadata_url, scopes=needed, error="insufficient_scope")
+        return Refusal.challenging(403, header, f"Forbidden: this needs the scopes {' '.join(sorted(set(needed)))}")
 
 
 async def send_refusal(send: Send, refusal: Refusal) -> None:
