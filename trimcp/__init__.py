@@ -34,6 +34,14 @@ _EXPORTS = {
     "ServerClosed": "._client",
     "open_client": "._client",
     "CancelReason": "._runtime",
+    "ObservedExchange": "._runtime.observe",
+    "ObservedRequest": "._runtime.observe",
+    "Observer": "._runtime.observe",
+    "watch_event_loop": "._runtime.watchdog",
+    "AccessLog": "._observe",
+    "JSONLogFormatter": "._observe",
+    "Metrics": "._observe",
+    "Tracing": "._observe.tracing",
     "Completion": "._server.completions",
     "Context": "._server.context",
     "EmbeddedResource": "._server.content",
@@ -67,6 +75,7 @@ _EXPORTS = {
 
 __all__ = [
     "APIKeyVerifier",
+    "AccessLog",
     "Audio",
     "AuthConfig",
     "AuthorizationRequired",
@@ -85,14 +94,19 @@ __all__ = [
     "HTTPStatusError",
     "Image",
     "IntrospectionVerifier",
+    "JSONLogFormatter",
     "JWKSCache",
     "JWTVerifier",
     "LocalProtocolError",
     "MCPApp",
     "MemoryTaskStore",
     "Message",
+    "Metrics",
     "MissingClientCapability",
     "NotAnMCPServer",
+    "ObservedExchange",
+    "ObservedRequest",
+    "Observer",
     "Principal",
     "ProtocolError",
     "RemoteProtocolError",
@@ -108,11 +122,13 @@ __all__ = [
     "TaskStore",
     "ToolError",
     "ToolResult",
+    "Tracing",
     "asgi_app",
     "open_client",
     "serve_http",
     "serve_stdio",
     "serve_stream",
+    "watch_event_loop",
 ]
 
 
@@ -143,7 +159,11 @@ if TYPE_CHECKING:
         ServerClosed,
         open_client,
     )
+    from ._observe import AccessLog, JSONLogFormatter, Metrics
+    from ._observe.tracing import Tracing
     from ._runtime import CancelReason
+    from ._runtime.observe import ObservedExchange, ObservedRequest, Observer
+    from ._runtime.watchdog import watch_event_loop
     from ._server.asking import ClientAnswerError, ElicitResult, MissingClientCapability, Root, SampleResult
     from ._server.completions import Completion
     from ._server.content import Audio, EmbeddedResource, Image, Message, ResourceContents, ResourceLink

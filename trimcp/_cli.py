@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import logging
 import os
 import sys
 import traceback
@@ -18,6 +17,7 @@ import trio
 
 from . import _client_cli
 from ._cli_auth import add_auth_flags, auth_config
+from ._cli_observe import add_observability_flags, configure_logging, install_observers
 from ._server.server import Server
 from ._transports import HTTPConfig, serve_http, serve_stdio
 
@@ -85,7 +85,6 @@ def _parser() -> argparse.ArgumentParser:
         "--transport", choices=["stdio", "streamable-http", "sse"], default="stdio",
         help="how clients connect (default: stdio); sse is the deprecated HTTP+SSE transport of 2024-11-05",
     )  # fmt: skip
-    serve.add_argument("--log-level", default="INFO", help="log level for the server's own log on stderr")
     serve.add_argument(
         "--graceful-timeout", "--grace", dest="graceful_timeout_seconds", type=float, default=None, metavar="SECONDS",
         help=f"seconds running requests get at shutdown (stdio: 1, HTTP: {_HTTP.graceful_timeout_seconds:g})",
@@ -141,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     _number(http, "--session-idle-timeout", "session_idle_timeout_seconds", "seconds before an idle session ends")
     _number(http, "--keep-alive-timeout", "keep_alive_timeout_seconds", "seconds an idle connection stays open")
     add_auth_flags(serve)
+    add_observability_flags(serve)
     defaults_from_environment(serve, os.environ)
     _client_cli.add_commands(commands)
     return parser
@@ -185,20 +185,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command != "serve":
         sys.exit(_client_cli.run(args))
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args)
     server = load_server(args.target)
+    install_observers(args, server)
     if args.transport == "stdio":
         grace = 1.0 if args.graceful_timeout_seconds is None else args.graceful_timeout_seconds
-        trio.run(lambda: serve_stdio(server, graceful_timeout_seconds=grace))
+        blocked = args.blocked_loop_warning_seconds
+        trio.run(lambda: serve_stdio(server, graceful_timeout_seconds=grace, blocked_loop_warning_seconds=blocked))
         return
     legacy = args.transport == "sse" or args.legacy_sse
     settings = {name: value for name, value in vars(args).items() if name in _SETTINGS and value is not None}
     settings["path"] = None if args.transport == "sse" else args.path
     settings["sse_path"] = args.sse_path if legacy else None
+    settings["blocked_loop_warning_seconds"] = args.blocked_loop_warning_seconds
     settings["auth"] = auth_config(args, server, args.host, args.port, settings["path"])
     config = HTTPConfig(**settings)
     try:

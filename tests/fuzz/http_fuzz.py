@@ -26,6 +26,7 @@ from .findings import Finding, Report, traceback_signature
 from .http_cases import Case, Exchange, make_case
 from .processes import ServerProcess
 from .rawhttp import Connection, HTTPResponse, Malformed
+from .server import CRASH_MESSAGE
 
 
 class _Run:
@@ -159,6 +160,10 @@ def _judge(run: _Run, case: Case, exchange: Exchange, response: HTTPResponse, st
         detail = f"{response!r}\nserver stderr:\n{run.server.stderr(stderr_from)[-4000:]}"
         run.report.add(Finding("http", "5xx", signature, case.data, detail, run.seed))
         return
+    logged = traceback_signature(run.server.stderr(stderr_from))
+    if logged and CRASH_MESSAGE not in logged:  # a failure answered well is still a bug (an observer's, say)
+        detail = f"{response!r}\nserver stderr:\n{run.server.stderr(stderr_from)[-4000:]}"
+        run.report.add(Finding("http", "errors", f"logged {logged}", case.data, detail, run.seed))
     if exchange.evil and response.status < 400:
         signature = f"foreign Host/Origin accepted: {exchange.evil}"
         run.report.add(Finding("http", "errors", signature, case.data, repr(response)[:2000], run.seed))

@@ -18,6 +18,9 @@ from ..ports import free_port, wait_until_listening_async
 #: instance an exported older commit, to check that the harness finds what was fixed since).
 ROOT = Path(os.environ.get("TRIMCP_FUZZ_ROOT", Path(__file__).resolve().parents[2]))
 TARGET = f"{Path(__file__).resolve().parent / 'server.py'}:server"
+#: Every observer on, so that what the fuzzer sends goes through them too (their failures are
+#: logged with a traceback, which the oracle reports).
+OBSERVED = ["--access-log", os.devnull, "--tracing"]
 
 
 def _environment() -> dict[str, str]:
@@ -64,6 +67,9 @@ class ServerProcess:
                 "WARNING",
                 "--graceful-timeout",
                 "1",
+                *OBSERVED,
+                "--metrics-path",
+                "/metrics",
                 *self.args,
                 *extra,
             ]
@@ -83,7 +89,7 @@ class ServerProcess:
                     raise RuntimeError(f"the server does not start:\n{self.stderr()[-3000:]}") from None
 
     async def start_stdio(self) -> None:
-        command = [sys.executable, "-m", "trimcp", "serve", TARGET, "--log-level", "WARNING", *self.args]
+        command = [sys.executable, "-m", "trimcp", "serve", TARGET, "--log-level", "WARNING", *OBSERVED, *self.args]
         self.process = await trio.lowlevel.open_process(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=_environment(), cwd=str(ROOT)
         )

@@ -14,6 +14,9 @@ from typing import Literal
 import trimcp
 from trimcp import Context, ToolError
 
+#: What the ``crashes`` tool raises: the one traceback the server is expected to log.
+CRASH_MESSAGE = "the fuzz server's crashes tool"
+
 server = trimcp.Server("trimcp-fuzz", version="0.0.1", instructions="Fast tools for the fuzz harness.")
 
 ROUTED_SCHEMA = {
@@ -89,7 +92,7 @@ def fails(message: str = "no") -> str:
 @server.tool
 def crashes() -> str:
     """An unexpected exception inside a tool."""
-    raise RuntimeError("the fuzz server's crashes tool")
+    raise RuntimeError(CRASH_MESSAGE)
 
 
 @server.tool

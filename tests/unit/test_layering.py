@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "trimcp"
 FORBIDDEN = ("trio", "hypercorn", "h11", "wsproto")
 
 #: The command line, whose parts import each other.
-CLI_MODULES = ("trimcp._cli", "trimcp._cli_auth", "trimcp._client_cli", "trimcp.__main__")
+CLI_MODULES = ("trimcp._cli", "trimcp._cli_auth", "trimcp._cli_observe", "trimcp._client_cli", "trimcp.__main__")
 #: (importer, what it must never import, why); a name covers its submodules, and "trimcp"
 #: every module of the package.
 RULES = (
@@ -23,6 +23,8 @@ RULES = (
     ("trimcp._server", ("trimcp._transports",), "the server API knows no transport"),
     ("trimcp._transports", ("trimcp._client", "trimcp._auth", "trimcp.testing"),
      "transports know no entry point (token verifiers plug in through a protocol)"),
+    ("trimcp._observe", ("trimcp._server", "trimcp._transports", "trimcp._client"),
+     "observers read the runtime's records, whatever serves them"),
     ("trimcp", CLI_MODULES, "nothing imports the command line"),
 )  # fmt: skip
 

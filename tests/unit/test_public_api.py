@@ -10,12 +10,13 @@ import pytest
 
 PUBLIC = {
     "trimcp": [
-        "APIKeyVerifier", "Audio", "AuthConfig", "AuthorizationRequired", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
-        "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPConfig", "HTTPStatusError", "Image", "IntrospectionVerifier", "JWKSCache", "JWTVerifier",
-        "LocalProtocolError", "MCPApp", "MemoryTaskStore", "Message", "MissingClientCapability", "NotAnMCPServer", "Principal", "ProtocolError",
+        "APIKeyVerifier", "AccessLog", "Audio", "AuthConfig", "AuthorizationRequired", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
+        "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "HTTPConfig", "HTTPStatusError", "Image", "IntrospectionVerifier", "JSONLogFormatter", "JWKSCache", "JWTVerifier",
+        "LocalProtocolError", "MCPApp", "MemoryTaskStore", "Message", "Metrics", "MissingClientCapability", "NotAnMCPServer",
+        "ObservedExchange", "ObservedRequest", "Observer", "Principal", "ProtocolError",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",
-        "SQLiteTaskStore", "SampleResult", "Server", "ServerClosed", "TaskStore", "ToolError", "ToolResult", "asgi_app",
-        "open_client", "serve_http", "serve_stdio", "serve_stream",
+        "SQLiteTaskStore", "SampleResult", "Server", "ServerClosed", "TaskStore", "ToolError", "ToolResult", "Tracing", "asgi_app",
+        "open_client", "serve_http", "serve_stdio", "serve_stream", "watch_event_loop",
     ],
     "trimcp.protocol": [
         "HANDSHAKE_VERSIONS", "HEADER_MISMATCH", "INTERNAL_ERROR", "INVALID_PARAMS", "INVALID_REQUEST",

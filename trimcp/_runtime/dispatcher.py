@@ -17,8 +17,10 @@ import attrs
 import trio
 
 from ..protocol import jsonrpc
-from ..protocol.errors import INTERNAL_ERROR, LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed
+from ..protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError, RequestFailed
 from ..protocol.jsonrpc import Batch, ErrorResponse, Message, Notification, Request, RequestId, Response
+from . import answers
+from .observe import ObservedRequest, Observer
 from .outbox import Outbox, OutboxStatistics, Outgoing
 from .request import NOBODY, Caller, CancelReason, RequestHandle
 
@@ -55,11 +57,27 @@ class DispatcherStatistics:
 
 
 class Dispatcher:
-    """Runs the requests of one connection. Create it with :func:`open_dispatcher`."""
+    """Runs the requests of one connection. Create it with :func:`open_dispatcher`.
 
-    def __init__(self, handler: Router, nursery: trio.Nursery, outbox: Outbox) -> None:
+    With an ``observer``, every request is reported to it, labelled with the connection's
+    ``session`` id (if any) and ``transport``.
+    """
+
+    def __init__(
+        self,
+        handler: Router,
+        nursery: trio.Nursery,
+        outbox: Outbox,
+        *,
+        observer: Observer | None = None,
+        session: str | None = None,
+        transport: str = "",
+    ) -> None:
         self.handler = handler
         self.outbox = outbox
+        self.observer = observer
+        self.session = session
+        self.transport = transport
         self._nursery = nursery
         self._requests: dict[RequestId, RequestHandle] = {}
         self._started = 0
@@ -82,7 +100,7 @@ class Dispatcher:
             return
         except Exception:
             logger.exception("Reading a message failed")
-            await self._send_error(outbox or self.outbox, None, _internal_error())
+            await self._send_error(outbox or self.outbox, None, answers.internal_error())
             return
         await self.receive(message, outbox)
 
@@ -103,7 +121,7 @@ class Dispatcher:
         except Exception:
             logger.exception("Handling a %s failed", kind.__name__)
             self._failed += 1
-            await self._send_error(outbox, message.id if kind is Request else None, _internal_error())  # type: ignore[union-attr]
+            await self._send_error(outbox, message.id if kind is Request else None, answers.internal_error())  # type: ignore[union-attr]
 
     def cancel_request(self, request_id: RequestId, reason: CancelReason | str) -> bool:
         """Cancel one live request; ``False`` when no such request is running."""
@@ -150,22 +168,41 @@ class Dispatcher:
 
     def _prepare(self, request: Request, outbox: Outbox, caller: Caller) -> Outgoing | _Started | None:
         """Route a request: the answer to send now, or the request to start in a task of its own
-        (``None`` once the dispatcher is closed)."""
+        (``None`` once the dispatcher is closed). An answer given at once is reported to the
+        observer here; a started request, in its task."""
+        observer = self.observer
+        if observer is None:
+            return self._route(request, outbox, caller, None)
+        observed = ObservedRequest(request.id, request.method, request.params, caller, self.session, self.transport)
+        prepared = self._route(request, outbox, caller, observed)
+        if type(prepared) is Outgoing:
+            observer.request_started(observed)
+            error = prepared.error
+            observed.end("ok" if error is None else "error", error=error)
+            observer.request_finished(observed)
+        return prepared
+
+    def _route(
+        self, request: Request, outbox: Outbox, caller: Caller, observed: ObservedRequest | None
+    ) -> Outgoing | _Started | None:
         if self._closed:
             return None
         if request.id in self._requests:
-            return _error(request.id, RemoteProtocolError(f"Invalid Request: id {request.id!r} is already in use"))
+            return answers.error(
+                request.id, RemoteProtocolError(f"Invalid Request: id {request.id!r} is already in use")
+            )
         try:
             routed = self.handler.route(request, caller)
         except ProtocolError as exc:
-            return _error(request.id, exc)
+            return answers.error(request.id, exc)
         except Exception:
             logger.exception("Routing %r failed", request.method)
             self._failed += 1
-            return _error(request.id, _internal_error())
+            return answers.error(request.id, answers.internal_error())
         if type(routed) is dict:
-            return _response(request.id, routed)
+            return answers.response(request.id, routed)
         handle = RequestHandle(request.id, request.method, request.params, outbox, self, caller)
+        handle.observed = observed
         outbox.attach()
         if not self._requests:
             self._idle = trio.Event()
@@ -186,24 +223,46 @@ class Dispatcher:
 
     async def _execute(self, started: _Started) -> Outgoing | None:
         """Run a request in its own cancel scope; return its response, or ``None`` when it was
-        cancelled (a cancelled request is never answered)."""
+        cancelled (a cancelled request is never answered). Reports it to the observer."""
+        observed = started.handle.observed
+        if observed is None:
+            return await self._run(started)
+        observer: Observer = self.observer  # type: ignore[assignment]
+        observer.request_started(observed)
+        answer = None
+        try:
+            answer = await self._run(started)
+            return answer
+        finally:
+            if answer is None:
+                reason = started.handle.cancel_reason
+                observed.end("cancelled", cancel_reason=str(reason) if reason is not None else None)
+            elif answer.error is not None:
+                observed.end("error", error=answer.error)
+            else:
+                observed.end(observed.outcome or "ok")
+            observer.request_finished(observed)
+
+    async def _run(self, started: _Started) -> Outgoing | None:
         handle, runner = started.handle, started.runner
         try:
             with handle.cancel_scope:
                 try:
                     result = await runner(handle)
                 except ProtocolError as exc:
-                    return None if handle.finished else _error(handle.id, exc)
+                    return None if handle.finished else answers.error(handle.id, exc)
                 except Exception:
                     if handle.finished:
                         return None
                     logger.exception("Request %r (%s) failed", handle.id, handle.method)
                     self._failed += 1
-                    return _error(handle.id, _internal_error())
+                    return answers.error(handle.id, answers.internal_error())
             if handle.finished:
                 return None
             handle.finished = True
-            return _response(handle.id, result)
+            if handle.observed is not None:
+                handle.observed.outcome = answers.outcome_of(result)
+            return answers.response(handle.id, result)
         finally:
             handle.finished = True
             del self._requests[handle.id]
@@ -218,15 +277,15 @@ class Dispatcher:
                 RemoteProtocolError("Invalid Request: JSON-RPC batches are not supported in this revision"),
             )
             return
-        answers: list[Outgoing] = []
+        replies: list[Outgoing] = []
         to_run: list[_Started] = []
         for item in batch:
             if isinstance(item, RemoteProtocolError):
-                answers.append(_error(item.request_id, item))
+                replies.append(answers.error(item.request_id, item))
             elif type(item) is Request:
                 prepared = self._prepare(item, outbox, caller)
                 if type(prepared) is Outgoing:
-                    answers.append(prepared)
+                    replies.append(prepared)
                 elif prepared is not None:
                     to_run.append(prepared)
             elif type(item) is Notification:
@@ -234,22 +293,22 @@ class Dispatcher:
             else:
                 self._receive_response(item)
         if to_run:
-            self._nursery.start_soon(self._run_batch, to_run, answers, outbox)
-        elif answers:
-            await outbox.send(_batch_of(answers))
+            self._nursery.start_soon(self._run_batch, to_run, replies, outbox)
+        elif replies:
+            await outbox.send(answers.batch_of(replies))
 
-    async def _run_batch(self, to_run: list[_Started], answers: list[Outgoing], outbox: Outbox) -> None:
+    async def _run_batch(self, to_run: list[_Started], replies: list[Outgoing], outbox: Outbox) -> None:
         async def run_one(started: _Started) -> None:
             answer = await self._execute(started)
             if answer is not None:
-                answers.append(answer)
+                replies.append(answer)
 
         try:
             async with trio.open_nursery() as nursery:
                 for started in to_run:
                     nursery.start_soon(run_one, started)
-            if answers:
-                await outbox.send(_batch_of(answers))
+            if replies:
+                await outbox.send(answers.batch_of(replies))
         except Exception:  # as in _run_and_send
             logger.exception("Running a batch failed")
         finally:
@@ -308,7 +367,7 @@ class Dispatcher:
         return answer.result  # type: ignore[union-attr]
 
     async def _send_error(self, outbox: Outbox, request_id: RequestId | None, exc: ProtocolError) -> None:
-        await outbox.send(_error(request_id, exc))
+        await outbox.send(answers.error(request_id, exc))
 
 
 @attrs.frozen
@@ -319,43 +378,24 @@ class _Started:
     runner: Callable[[RequestHandle], Awaitable[dict]]
 
 
-def _response(request_id: RequestId, result: Any) -> Outgoing:
-    """A success response; a result JSON cannot carry is a -32603 saying why."""
-    try:
-        return Outgoing(jsonrpc.response_bytes(request_id, result), final=True)
-    except (TypeError, ValueError) as exc:
-        logger.error("The result of request %r cannot be encoded as JSON: %s", request_id, exc)
-        return _error(request_id, _internal_error(f"the result cannot be encoded as JSON ({exc})"))
-
-
-def _error(request_id: RequestId | None, exc: ProtocolError) -> Outgoing:
-    """An error response; ``data`` that JSON cannot carry is left out (and logged)."""
-    try:
-        data = jsonrpc.error_bytes(request_id, exc.to_error_object())
-    except (TypeError, ValueError) as why:
-        logger.error("The data of error %r cannot be encoded as JSON (%s); sending it without", exc.message, why)
-        data = jsonrpc.error_bytes(request_id, {"code": exc.code, "message": str(exc.message)})
-    return Outgoing(data, final=True, error=exc)
-
-
-def _batch_of(answers: list[Outgoing]) -> Outgoing:
-    return Outgoing(b"[" + b",".join(answer.data for answer in answers) + b"]", final=True)
-
-
-def _internal_error(detail: str | None = None) -> ProtocolError:
-    return ProtocolError(f"Internal error: {detail}" if detail else "Internal error", code=INTERNAL_ERROR)
-
-
 @asynccontextmanager
-async def open_dispatcher(handler: Router, outbox: Outbox) -> AsyncIterator[Dispatcher]:
-    """Open a dispatcher whose request tasks live in a nursery owned by this block.
+async def open_dispatcher(
+    handler: Router,
+    outbox: Outbox,
+    *,
+    observer: Observer | None = None,
+    session: str | None = None,
+    transport: str = "",
+) -> AsyncIterator[Dispatcher]:
+    """Open a dispatcher whose request tasks live in a nursery owned by this block (the
+    keywords are :class:`Dispatcher`'s).
 
     Leaving the block cancels whatever is still running and waits for it to unwind, with the
     reason :meth:`Dispatcher.close` was first given, else "shutdown" when the block is left
     because its task was cancelled from outside (the server is stopping), else "session ended".
     """
     async with trio.open_nursery() as nursery:
-        dispatcher = Dispatcher(handler, nursery, outbox)
+        dispatcher = Dispatcher(handler, nursery, outbox, observer=observer, session=session, transport=transport)
         try:
             yield dispatcher
         except BaseException as exc:

@@ -17,6 +17,7 @@ from .outbox import Outgoing
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
+    from .observe import ObservedRequest
     from .outbox import Outbox
 
 
@@ -61,6 +62,7 @@ class RequestHandle:
         "finished",
         "id",
         "method",
+        "observed",
         "outbox",
         "params",
         "progress_token",
@@ -89,6 +91,8 @@ class RequestHandle:
         self.finished = False
         self.outbox = outbox
         self.dispatcher = dispatcher
+        #: The observers' record of this request (``None`` when nobody observes).
+        self.observed: ObservedRequest | None = None
         self._last_progress = -math.inf
 
     def cancel(self, reason: CancelReason | str) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import trio
 
+from .._runtime.observe import Observer, Observers
 from ..protocol.lifecycle import Feature, carries
 from ..protocol.tasks import TASKS_EXTENSION
 from .completions import Completer
@@ -98,6 +99,8 @@ class Server:
             poll_interval_ms=task_poll_interval_ms,
             on_change=self._subscribers.task_changed,
         )
+        #: Who is told of every request and HTTP exchange (see :meth:`observe`).
+        self.observer: Observers | None = None
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -301,6 +304,14 @@ class Server:
     def offers_tasks(self) -> bool:
         """Whether some tool may run as a task."""
         return any(tool.task_support != "forbidden" for tool in self.tools.values())
+
+    # -- observation -------------------------------------------------------------------------------
+
+    def observe(self, *observers: Observer) -> None:
+        """Report every request (and every HTTP exchange) to ``observers`` too: an access log,
+        metrics, tracing (docs/observability.md). Connections opened from now on see them."""
+        known = self.observer.observers if self.observer is not None else ()
+        self.observer = Observers((*known, *observers))
 
     # -- change notifications ---------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import trio
 
+from .._runtime.watchdog import watch_event_loop
 from .._server.server import Server
 from .streams import MAX_MESSAGE_SIZE, ServedStream, serve_stream
 
@@ -77,12 +78,15 @@ async def serve_stdio(
     max_message_bytes: int = MAX_MESSAGE_SIZE,
     graceful_timeout_seconds: float = 1.0,
     handle_signals: bool = True,
+    blocked_loop_warning_seconds: float | None = 0.5,
     task_status: trio.TaskStatus[ServedStream] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``server`` on this process's stdin/stdout until stdin closes.
 
     With ``handle_signals``, SIGINT/SIGTERM stop reading and give running requests
     ``graceful_timeout_seconds`` before cancelling them (reason: shutdown); a second signal cancels at once.
+    With ``blocked_loop_warning_seconds``, a loop blocked that long is logged with the code it is
+    stuck in (:func:`~trimcp._runtime.watchdog.watch_event_loop`).
     """
     with _stdout_redirected_to_stderr() as protocol_fd:
         receive_stream = _stream_for(0)
@@ -97,6 +101,7 @@ async def serve_stdio(
                         send_stream,
                         max_message_bytes=max_message_bytes,
                         graceful_timeout_seconds=graceful_timeout_seconds,
+                        transport="stdio",
                         task_status=task_status,
                     )
                     nursery.cancel_scope.cancel(reason="stdin closed")  # stops the signal watcher
@@ -105,6 +110,8 @@ async def serve_stdio(
                 task_status.started(connection)
                 if handle_signals:
                     nursery.start_soon(_stop_on_signals, connection, nursery.cancel_scope)
+                if blocked_loop_warning_seconds is not None:
+                    nursery.start_soon(watch_event_loop, blocked_loop_warning_seconds)
         finally:
             await receive_stream.aclose()
             await send_stream.aclose()

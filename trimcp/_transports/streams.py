@@ -47,6 +47,7 @@ async def serve_stream(
     max_message_bytes: int = MAX_MESSAGE_SIZE,
     outbound_buffer_messages: int = 256,
     graceful_timeout_seconds: float = 1.0,
+    transport: str = "stream",
     task_status: trio.TaskStatus[ServedStream] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve one connection until the peer closes its side, :meth:`ServedStream.stop` is
@@ -57,12 +58,14 @@ async def serve_stream(
     gone: running requests are cancelled at once with reason "client disconnected" (what is
     already queued is still written). On :meth:`ServedStream.stop` they get
     ``graceful_timeout_seconds`` to finish and send their responses, then are cancelled with reason "shutdown";
-    cancelled from outside, at once. ``task_status.started()`` receives the
-    :class:`ServedStream`.
+    cancelled from outside, at once. ``transport`` names the transport to observers
+    (:meth:`Server.observe`). ``task_status.started()`` receives the :class:`ServedStream`.
     """
     outbox = Outbox(outbound_buffer_messages)
     async with trio.open_nursery() as nursery:
-        async with open_dispatcher(MethodTable(server, outbox), outbox) as dispatcher:
+        async with open_dispatcher(
+            MethodTable(server, outbox), outbox, observer=server.observer, transport=transport
+        ) as dispatcher:
             served = ServedStream(dispatcher, server)
             nursery.start_soon(_write_loop, outbox, send_stream, dispatcher)
             task_status.started(served)

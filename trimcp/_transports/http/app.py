@@ -15,13 +15,15 @@ from typing import Any
 
 import trio
 
+from ..._observe.metrics import metrics_of
 from ..._runtime import Caller, CancelReason, Host, Outbox, Outgoing
+from ..._runtime.observe import ObservedExchange
+from ..._runtime.watchdog import watch_event_loop
 from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol import jsonrpc
 from ...protocol.auth import subject_of
 from ...protocol.errors import (
-    INTERNAL_ERROR,
     INVALID_REQUEST,
     ProtocolError,
     RemoteProtocolError,
@@ -39,16 +41,19 @@ from .asgi import (
     Send,
     accepts,
     answer_health,
+    answer_internal_error,
     read_message,
     send_json,
     send_jsonrpc_error,
     send_response,
     with_disconnect_hook,
+    with_headers,
 )
 from .auth import Guard, Refusal, send_refusal
 from .config import HTTPConfig
 from .events import EventId, MemoryEventStore, SSEStream
 from .legacy_sse import LegacySSE
+from .observed import answer_metrics, app_gauges, begin_exchange, observed_send
 from .per_request import PerRequestEndpoint
 from .security import SecurityPolicy
 from .sessions import HTTPSession, SessionManager
@@ -86,6 +91,7 @@ class MCPApp:
         self.sessions = SessionManager(server, config, store)  # type: ignore[arg-type]
         self.legacy = LegacySSE(server, config)
         self.per_request = PerRequestEndpoint(server, config)
+        self._metrics = metrics_of(server) if config.metrics_path is not None else None
         self._host = Host(lambda: self.sessions.close_all(CancelReason.SHUTDOWN), name="session")
         self._closing = False
 
@@ -114,11 +120,20 @@ class MCPApp:
         JSON-RPC -32603 error, or ends a response already under way."""
         kind = scope["type"]
         if kind == "http":
+            observer = self.server.observer
+            exchange = None
+            if observer is not None:
+                exchange = begin_exchange(scope, Headers(scope.get("headers", ())))
+                send = observed_send(send, exchange, observer)
             try:
-                await self._http(scope, with_disconnect_hook(scope, receive), send)
+                await self._http(scope, with_disconnect_hook(scope, receive), send, exchange)
             except Exception:
                 logger.exception("Serving %s %s failed", scope.get("method"), scope.get("path"))
-                await _answer_internal_error(send)
+                await answer_internal_error(send)
+            finally:
+                if exchange is not None:
+                    exchange.end()
+                    observer.exchange_finished(exchange)  # type: ignore[union-attr]
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -129,6 +144,9 @@ class MCPApp:
         async with trio.open_nursery() as nursery:
             self._host.adopt(nursery)
             self.server.tasks.adopt(nursery)
+            watchdog = trio.CancelScope()
+            if self.config.blocked_loop_warning_seconds is not None:
+                nursery.start_soon(_watch_in, watchdog, self.config.blocked_loop_warning_seconds)
             try:
                 await send({"type": "lifespan.startup.complete"})
                 await receive()  # lifespan.shutdown
@@ -137,6 +155,7 @@ class MCPApp:
                 self.server.tasks.stop(CancelReason.SHUTDOWN)
                 self.sessions.close_all(CancelReason.SHUTDOWN)
                 self.legacy.close_all(CancelReason.SHUTDOWN)
+                watchdog.cancel()
         await send({"type": "lifespan.shutdown.complete"})
 
     # -- routing ------------------------------------------------------------------------------------
@@ -148,7 +167,7 @@ class MCPApp:
             path = path[len(root) :]
         return path.rstrip("/") or "/"
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send, exchange: ObservedExchange | None) -> None:
         headers = Headers(scope.get("headers", ()))
         bound_to = (scope.get("server") or (None,))[0]
         if not self.security.host_allowed(headers, bound_to):
@@ -160,6 +179,9 @@ class MCPApp:
         local_path = self._local_path(scope)
         if local_path == self.config.health_path:
             await answer_health(send, scope["method"], ready=not self._closing)
+            return
+        if local_path == self.config.metrics_path:
+            await answer_metrics(send, scope["method"], self._metrics.render(app_gauges(self)))  # type: ignore[union-attr]
             return
         guard = self._guard
         if guard is not None and guard.serves_metadata(local_path, scope.get("path", "")):
@@ -179,7 +201,7 @@ class MCPApp:
             await send_response(send, 204 if cors else 403, b"", self.security.preflight_headers(headers))
             return
         if cors:
-            send = _with_headers(send, cors)
+            send = with_headers(send, cors)
         principal = None
         if guard is not None:
             outcome = await guard.check(headers.get_all("authorization"), scope.get("query_string", b""))
@@ -187,9 +209,15 @@ class MCPApp:
                 await send_refusal(send, outcome)
                 return
             principal = outcome
+            if exchange is not None:
+                exchange.principal = principal.subject
         caller = Caller(principal, HeaderMapping(headers))
         if local_path != self.path:
-            await self._legacy(local_path, method, scope, headers, receive, send, caller)
+            legacy = self.legacy
+            if local_path == self.sse_path:
+                await legacy.answer_stream_request(method, scope, receive, send, caller, full=self._at_capacity())
+            else:
+                await legacy.answer_post(method, scope, headers, receive, send, self.config.max_body_bytes, caller)
         elif method == "POST":
             await self._post(headers, receive, send, caller)
         elif method == "GET":
@@ -198,27 +226,6 @@ class MCPApp:
             await self._delete(headers, send, caller)
         else:
             await send_response(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
-
-    async def _legacy(
-        self, local_path: str, method: str, scope: Scope, headers: Headers, receive: Receive, send: Send, caller: Caller
-    ) -> None:
-        if local_path == self.sse_path:
-            if method != "GET":  # a 2026-07-28 client probing here must get no modern error, and fall back
-                await send_response(send, 405, b"", [(b"allow", b"GET")])
-            elif self._at_capacity():
-                await send_jsonrpc_error(
-                    send,
-                    503,
-                    INVALID_REQUEST,
-                    "Service Unavailable: too many sessions",
-                    headers=[(b"retry-after", b"5")],
-                )
-            else:
-                await self.legacy.open_stream(scope, receive, send, caller)
-        elif method != "POST":
-            await send_response(send, 405, b"", [(b"allow", b"POST")])
-        else:
-            await self.legacy.post_message(scope, headers, receive, send, self.config.max_body_bytes, caller)
 
     # -- POST -----------------------------------------------------------------------------------------
 
@@ -412,26 +419,8 @@ class MCPApp:
             await send_response(send, 200)
 
 
-async def _answer_internal_error(send: Send) -> None:
-    try:
-        await send_jsonrpc_error(send, 500, INTERNAL_ERROR, "Internal error")
-    except Exception as exc:  # noqa: BLE001 - the failure itself was logged just before
-        logger.debug("No 500 after the failure: the response had started (%s); the server ends it", exc)
-
-
 def _always_ok(answer: Outgoing) -> int:
     return 200  # handshake-era errors travel in 200 responses, like results
-
-
-def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-    """``send`` adding ``extra`` headers to the response start."""
-
-    async def send_with_headers(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), *extra]}
-        await send(message)
-
-    return send_with_headers
 
 
 def _has_request(message: Any) -> bool:
@@ -440,3 +429,8 @@ def _has_request(message: Any) -> bool:
     if type(message) is Request:
         return True
     return type(message) is Batch and any(isinstance(item, (Request, RemoteProtocolError)) for item in message)
+
+
+async def _watch_in(scope: trio.CancelScope, threshold_seconds: float) -> None:
+    with scope:
+        await watch_event_loop(threshold_seconds)

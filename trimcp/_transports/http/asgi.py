@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ...protocol import errors as jsonrpc_errors
 from ...protocol import jsonrpc
+
+logger = logging.getLogger("trimcp.http")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -173,6 +176,26 @@ async def send_jsonrpc_error(
     if data is not None:
         error["data"] = data
     await send_json(send, status, jsonrpc.error_bytes(request_id, error), headers)
+
+
+async def answer_internal_error(send: Send) -> None:
+    """A 500 with a JSON-RPC -32603, unless the response has started already (then the
+    server ends it)."""
+    try:
+        await send_jsonrpc_error(send, 500, jsonrpc_errors.INTERNAL_ERROR, "Internal error")
+    except Exception as exc:  # noqa: BLE001 - the failure itself was logged just before
+        logger.debug("No 500 after the failure: the response had started (%s); the server ends it", exc)
+
+
+def with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` adding ``extra`` headers to the response start."""
+
+    async def send_with_headers(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return send_with_headers
 
 
 async def start_sse(send: Send, headers: list[tuple[bytes, bytes]] | None = None) -> None:

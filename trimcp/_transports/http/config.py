@@ -62,6 +62,9 @@ class HTTPConfig:
     #: A health check for load balancers and orchestrators (``GET`` answers 200 while serving,
     #: 503 once shutting down); ``None``: none.
     health_path: str | None = attrs.field(default=None, converter=_path)
+    #: Prometheus metrics of the server (docs/observability.md), without credentials: keep it
+    #: off the public network; ``None``: none.
+    metrics_path: str | None = attrs.field(default=None, converter=_path)
 
     # -- who may call (docs/http.md: the Host and Origin checks, CORS)
     #: Accepted ``Host`` values; ``None`` accepts loopback names when bound to loopback.
@@ -106,6 +109,14 @@ class HTTPConfig:
     resume_window_seconds: float = attrs.field(default=60.0, validator=_not_negative)
     #: The ``retry`` of the priming event opening each resumable stream (2025-11-25 clients).
     retry_ms: int = attrs.field(default=1000, validator=_not_negative)
+
+    # -- what the server tells its operators
+    #: Log a warning, with the code it is stuck in, when the event loop is blocked this long
+    #: (a blocking call in an async tool stalls every request); ``None``: never. Runs with the
+    #: app's lifespan.
+    blocked_loop_warning_seconds: float | None = attrs.field(
+        default=0.5, validator=attrs.validators.optional(_positive)
+    )
 
     # -- who the callers are
     #: Authentication as an OAuth resource server (docs/auth.md); ``None``: none.

@@ -49,13 +49,37 @@ class LegacySSE:
         self.sessions: dict[str, LegacySession] = {}
         self._closing_reason: CancelReason | None = None
 
+    async def answer_stream_request(
+        self, method: str, scope: Scope, receive: Receive, send: Send, caller: Caller, *, full: bool
+    ) -> None:
+        """A request to ``sse_path``: a ``GET`` opens a session (503 when the app is ``full``)."""
+        if method != "GET":  # a 2026-07-28 client probing here must get no modern error, and fall back
+            await send_response(send, 405, b"", [(b"allow", b"GET")])
+        elif full:
+            await send_jsonrpc_error(
+                send, 503, INVALID_REQUEST, "Service Unavailable: too many sessions", headers=[(b"retry-after", b"5")]
+            )
+        else:
+            await self.open_stream(scope, receive, send, caller)
+
+    async def answer_post(
+        self, method: str, scope: Scope, headers: Headers, receive: Receive, send: Send, max_body: int, caller: Caller
+    ) -> None:
+        """A request to ``messages_path``: only ``POST``."""
+        if method != "POST":
+            await send_response(send, 405, b"", [(b"allow", b"POST")])
+        else:
+            await self.post_message(scope, headers, receive, send, max_body, caller)
+
     async def open_stream(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> None:
         """``GET /sse``: a new session, announced by an ``endpoint`` event, served on this stream
         until the client leaves or the server shuts down."""
         session_id = secrets.token_hex(16)
         endpoint = f"{scope.get('root_path', '')}{self.messages_path}?sessionId={session_id}"
         outbox = Outbox(self.outbound_buffer)
-        async with open_dispatcher(MethodTable(self.server, outbox), outbox) as runtime:
+        async with open_dispatcher(
+            MethodTable(self.server, outbox), outbox, observer=self.server.observer, session=session_id, transport="sse"
+        ) as runtime:
             self.sessions[session_id] = LegacySession(session_id, runtime, subject_of(caller))
             try:
                 await stream_sse(

@@ -56,7 +56,9 @@ class PerRequestEndpoint:
             return
         config = self.config
         outbox = Outbox(config.outbound_buffer_messages)
-        async with open_dispatcher(self._connection, outbox) as runtime:
+        async with open_dispatcher(
+            self._connection, outbox, observer=self.server.observer, transport="http"
+        ) as runtime:
             self._runtimes.add(runtime)
             try:
                 await runtime.receive(message, outbox, caller)

@@ -136,7 +136,12 @@ class HTTPSession:
         """Own the dispatcher until closed or idle for ``idle_timeout``; return why it ended."""
         outbox = self.standalone.outbox
         try:
-            async with open_dispatcher(self.connection, outbox) as runtime, trio.open_nursery() as helpers:
+            async with (
+                open_dispatcher(
+                    self.connection, outbox, observer=self.connection.server.observer, session=self.id, transport="http"
+                ) as runtime,
+                trio.open_nursery() as helpers,
+            ):
                 self.runtime = runtime
                 self._helpers = helpers
                 task_status.started()
