@@ -177,7 +177,7 @@ def _number(group: Any, flag: str, setting: str, what: str) -> None:
     """A numeric flag for an :class:`HTTPConfig` setting, with its default and type."""
     default = getattr(_HTTP, setting)
     group.add_argument(
-        flag, dest=setting, type=type(default), default=default, metavar="N", help=f"{what} (default: {default:g})"
+        flag, dest=setting, type=type(default), default=default, metavar="N", help=f"{what} (default: {default})"
     )
 
 

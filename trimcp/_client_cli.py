@@ -2,19 +2,29 @@
 
 TARGET is an ``http(s)://`` URL, ``module:server`` / ``path/to/file.py:server`` (served
 in-process) or a command line in one argument (run as a stdio subprocess).
+
+Ctrl-C (SIGINT) cancels the command the Trio way, whatever the transport: its cancel scope is
+cancelled, so a running call is cancelled on the server (``notifications/cancelled``, or its
+response stream closed on 2026-07-28 HTTP) before the connection closes; nothing more of the
+call is printed, ``trimcp: interrupted`` is, and the exit status is 130. A second Ctrl-C exits
+at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
 
 from ._client import AuthorizationRequired, ClientError, open_client
+from ._runtime.groups import unwrap_single_exception
 from .protocol.errors import RequestFailed
 
 _SERVER_SPEC = re.compile(r"^[\w./\\-]+(\.py)?:[A-Za-z_]\w*$")
@@ -24,6 +34,8 @@ LIST_KINDS = {
     "templates": "list_resource_templates",
     "prompts": "list_prompts",
 }
+#: The exit status of a command interrupted by SIGINT (128 + 2, as shells report it).
+INTERRUPTED = 130
 
 
 def add_commands(commands: Any) -> None:
@@ -63,7 +75,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run one client command; the process exit status."""
     try:
-        return trio.run(_run, args)
+        return trio.run(_run_until_interrupted, args)
     except AuthorizationRequired as exc:
         needed = f" (needs scope: {exc.challenge['scope']})" if "scope" in exc.challenge else ""
         where = exc.challenge.get("resource_metadata", "")
@@ -72,11 +84,65 @@ def run(args: argparse.Namespace) -> int:
     except (ClientError, RequestFailed, OSError, ValueError) as exc:
         print(f"trimcp {args.command}: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # before the command watches for SIGINT itself
+        _say("trimcp: interrupted")
+        return INTERRUPTED
 
 
-async def _run(args: argparse.Namespace) -> int:
+class _Console:
+    """What a running command prints on stderr (progress, the server's notifications) until
+    it is interrupted; from then on only that it was."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def interrupt(self) -> None:
+        """Say once that the command was interrupted, and print nothing more of it."""
+        if not self.interrupted:
+            self.interrupted = True
+            _say("trimcp: interrupted")
+
+    def show_progress(self, progress: float, total: float | None, message: str | None) -> None:
+        """The call's progress callback: one line per notification, none once interrupted."""
+        if not self.interrupted:
+            _show_progress(progress, total, message)
+
+    def show_notification(self, message: dict[str, Any]) -> None:
+        """The client's message handler: log messages and other notifications, none once interrupted."""
+        if not self.interrupted:
+            _show_notification(message)
+
+
+async def _run_until_interrupted(args: argparse.Namespace) -> int:
+    """Run the command in a cancel scope that the first SIGINT cancels; the exit status
+    (:data:`INTERRUPTED` once interrupted). Resource handling: owns the SIGINT handler (Trio's
+    ``KeyboardInterrupt`` is back once the command is over) and the task that watches it.
+    Raises what the command raises."""
+    console = _Console()
+    status = INTERRUPTED
+    with trio.open_signal_receiver(signal.SIGINT) as interrupts, unwrap_single_exception():
+        async with trio.open_nursery() as nursery:
+            command = trio.CancelScope()
+            nursery.start_soon(_watch_interrupts, interrupts, command, console)
+            with command:
+                status = await _run(args, console)
+            nursery.cancel_scope.cancel()
+    return INTERRUPTED if console.interrupted else status
+
+
+async def _watch_interrupts(interrupts: AsyncIterator[int], command: trio.CancelScope, console: _Console) -> None:
+    """At the first SIGINT, silence ``console`` and cancel ``command`` (its cleanup tells the
+    server, then closes the connection). At the second, exit the process at once: the
+    operating system then closes the server's pipes or sockets, which a server takes as its
+    client gone."""
+    await anext(interrupts)
+    console.interrupt()
+    command.cancel(reason="interrupted")
+    await anext(interrupts)
+    os._exit(INTERRUPTED)
+
+
+async def _run(args: argparse.Namespace, console: _Console) -> int:
     headers = dict(_header(h) for h in args.header)
     options: dict[str, Any] = {
         "protocol_version": args.protocol_version,
@@ -85,7 +151,7 @@ async def _run(args: argparse.Namespace) -> int:
         "headers": headers,
         "auth": _token(args),
         "verify": not args.insecure,
-        "message_handler": _show_notification if args.command == "call" else None,
+        "message_handler": console.show_notification if args.command == "call" else None,
         "log_level": args.log_level if args.command == "call" else None,
     }
     async with open_client(_target(args.target, args.transport), **options) as client:
@@ -97,7 +163,7 @@ async def _run(args: argparse.Namespace) -> int:
         schema = await _input_schema(client, args.tool) if args.arguments else {}
         arguments = json.loads(args.json_arguments) if args.json_arguments else {}
         arguments.update(parse_arguments(args.arguments, schema))
-        result = await client.call_tool(args.tool, arguments, on_progress=_show_progress)
+        result = await client.call_tool(args.tool, arguments, on_progress=console.show_progress)
         return _show_result(result, args.json)
 
 
@@ -153,7 +219,7 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def _show_progress(progress: float, total: float | None, message: str | None) -> None:
+def _show_progress(progress: float, total: float | None, message: str | None) -> None:
     fraction = f"{progress:g}/{total:g}" if total is not None else f"{progress:g}"
     _say(f"progress {fraction}" + (f": {message}" if message else ""))
 

@@ -40,4 +40,5 @@ class ClientTimeout(ClientError, TimeoutError):
 
 
 class ServerClosed(ClientError):
-    """The server ended the session (its process exited, its stream closed) before answering."""
+    """The server ended the session (its process exited, its stream closed) or, over HTTP, closed
+    the connection (as a server shutting down does) before answering."""

@@ -11,9 +11,13 @@ from urllib.parse import urlsplit
 import h11
 import trio
 
-from .errors import ConnectionFailed
+from .errors import ConnectionFailed, ServerClosed
 
 _CHUNK = 65536
+#: What a response cut short by the server says (a server shutting down closes its connections).
+CLOSED_BEFORE_ANSWERING = "the server closed the connection before answering (it may be shutting down)"
+#: What a connection that broke or that the server closed raises: worth a retry or a resumption.
+CONNECTION_DROPPED = (ConnectionFailed, ServerClosed)
 
 
 class Origin:
@@ -61,7 +65,8 @@ class Response:
         return (self.header("content-type") or "").split(";")[0].strip().lower()
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives; ends with the response (raises on a broken connection)."""
+        """The body as it arrives; ends with the response. Raises as
+        :meth:`_Connection.next_event` does."""
         while not self.complete:
             event = await self._connection.next_event()
             if type(event) is h11.Data:
@@ -69,7 +74,7 @@ class Response:
             elif type(event) is h11.EndOfMessage:
                 self.complete = True
             elif type(event) is h11.ConnectionClosed:
-                raise ConnectionFailed("the server closed the connection mid-response")
+                raise ServerClosed(CLOSED_BEFORE_ANSWERING)
 
     async def read(self, limit: int = 64 * 1024 * 1024) -> bytes:
         parts, size = [], 0
@@ -85,15 +90,21 @@ class _Connection:
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.h11 = h11.Connection(h11.CLIENT)
+        self._server_closed = False
 
     async def send(self, *events: h11.Event) -> None:
         await self.stream.send_all(b"".join(self.h11.send(event) or b"" for event in events))
 
     async def next_event(self) -> h11.Event:
+        """The next h11 event from the server, reading as needed. Raises :class:`ServerClosed`
+        when the server closed the connection in the middle of a message (a server shutting
+        down), :class:`ConnectionFailed` for bytes that are not HTTP or a broken connection."""
         while True:
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError as exc:
+                if self._server_closed:
+                    raise ServerClosed(CLOSED_BEFORE_ANSWERING) from None
                 raise ConnectionFailed(f"malformed HTTP response: {exc}") from None
             if event is not h11.NEED_DATA:
                 return event
@@ -101,6 +112,7 @@ class _Connection:
                 data = await self.stream.receive_some(_CHUNK)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise ConnectionFailed(f"connection lost: {exc}") from None
+            self._server_closed = not data
             self.h11.receive_data(data)
 
     @property
@@ -169,7 +181,7 @@ class HTTPPool:
             connection = self._idle.pop()
             try:
                 return connection, await self._exchange(connection, request, body)
-            except ConnectionFailed:
+            except CONNECTION_DROPPED:
                 await connection.aclose()
         connection = await self._connect()
         try:
@@ -193,7 +205,7 @@ class HTTPPool:
             if type(event) is h11.Response:
                 return Response(event.status_code, list(event.headers), connection)
             if type(event) is h11.ConnectionClosed:
-                raise ConnectionFailed("the server closed the connection without answering")
+                raise ServerClosed(CLOSED_BEFORE_ANSWERING)
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []

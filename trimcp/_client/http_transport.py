@@ -17,7 +17,7 @@ from ..protocol.sse import SSEDecoder
 from ..protocol.versions import Era
 from .core import ClientCore
 from .errors import AuthorizationRequired, ClientError, ConnectionFailed, HTTPStatusError, NotAnMCPServer
-from .http import HTTPPool, Response
+from .http import CONNECTION_DROPPED, HTTPPool, Response
 
 _ACCEPT = ("accept", "application/json, text/event-stream")
 _JSON = ("content-type", "application/json")
@@ -175,7 +175,7 @@ class HTTPTransport:
         try:
             async for message in sse_messages(response, decoder):
                 await self.client.dispatch(message)
-        except ConnectionFailed:
+        except CONNECTION_DROPPED:
             if decoder.last_event_id is None or self.client.era is not Era.HANDSHAKE:
                 raise
         if not self.client.answered(request_id) and decoder.last_event_id is not None:
@@ -194,7 +194,7 @@ class HTTPTransport:
                         await raise_for_answer(response)
                     async for message in sse_messages(response, decoder):
                         await self.client.dispatch(message)
-            except ConnectionFailed:
+            except CONNECTION_DROPPED:
                 continue
             if self.client.answered(request_id):
                 return

@@ -92,7 +92,11 @@ async def open_subprocess(
     grace: float = 2.0,
 ) -> AsyncIterator[StreamTransport]:
     """Start ``command`` with pipes for stdin/stdout; on exit close its stdin, give it ``grace``
-    seconds to end, then terminate (and kill) it. Its stderr goes to ours unless ``stderr``."""
+    seconds to end, then terminate (and kill) it. Its stderr goes to ours unless ``stderr``.
+
+    The server runs in a session of its own, as the official SDKs start it: a terminal's Ctrl-C
+    reaches only the client, whose cancellation (``notifications/cancelled``, then end of input)
+    the server would no longer read once its own signal handling had stopped it reading."""
     process = await trio.lowlevel.open_process(
         list(command),
         stdin=subprocess.PIPE,
@@ -100,6 +104,7 @@ async def open_subprocess(
         stderr=stderr if stderr is not None else sys.stderr,
         env={**os.environ, **env} if env else None,
         cwd=cwd,
+        start_new_session=True,
     )
     assert process.stdin is not None and process.stdout is not None
     try:
@@ -123,21 +128,29 @@ async def open_in_process(server: Any, **serve_options: Any) -> AsyncIterator[In
     """Serve ``server`` (a :class:`trimcp.Server`) in this process over a memory stream pair,
     with ``serve_options`` for :func:`trimcp.serve_stream`; yields once the server is ready.
 
-    Resource handling: owns the server's task. On exit the client's side is closed (end of
-    input: the server finishes), then the server gets 5 seconds before it is cancelled.
+    Resource handling: owns the server's task, which the caller's cancellation does not reach:
+    as a server in another process would, it learns of the client's cancellations through the
+    protocol (``notifications/cancelled``, end of input). On exit the client's side is closed
+    (end of input: the server finishes), then the server gets 5 seconds before it is cancelled.
     """
     from .._transports.streams import serve_stream
 
     client_end, server_end = trio.testing.memory_stream_pair()
     finished = trio.Event()
+    server_scope = trio.CancelScope(shield=True)
 
     async def serve(task_status: trio.TaskStatus[ServedStream]) -> None:
-        try:
-            await serve_stream(
-                server, server_end.receive_stream, server_end.send_stream, task_status=task_status, **serve_options
-            )
-        finally:
-            finished.set()
+        with server_scope:
+            try:
+                await serve_stream(
+                    server,
+                    server_end.receive_stream,
+                    server_end.send_stream,
+                    task_status=task_status,
+                    **{"transport": "in-process", **serve_options},
+                )
+            finally:
+                finished.set()
 
     async with trio.open_nursery() as nursery:
         connection = await nursery.start(serve)
@@ -148,4 +161,4 @@ async def open_in_process(server: Any, **serve_options: Any) -> AsyncIterator[In
                 await client_end.send_stream.aclose()  # end of input: the server finishes
                 with trio.move_on_after(5):
                     await finished.wait()
-            nursery.cancel_scope.cancel()
+            server_scope.cancel()
