@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -236,13 +236,13 @@ CLI_SERVER = observed_server()
 
 
 @asynccontextmanager
-async def traced() -> AsyncIterator[tuple[trimcp.Server, InMemorySpanExporter]]:
+async def traced() -> AsyncIterator[tuple[trimcp.Server, InMemorySpanExporter, TracerProvider]]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     server = observed_server(provider)
     server.observe(trimcp.Tracing(tracer_provider=provider))
-    yield server, exporter
+    yield server, exporter, provider
 
 
 def call_body(name: str, meta: dict[str, Any] | None = None, request_id: int = 1) -> dict[str, Any]:
@@ -256,7 +256,7 @@ def call_body(name: str, meta: dict[str, Any] | None = None, request_id: int = 1
 
 async def test_a_span_per_request_whose_parent_is_the_trace_context_in_meta() -> None:
     traceparent = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"
-    async with traced() as (server, exporter), serving(server) as (http, _):
+    async with traced() as (server, exporter, _), serving(server) as (http, _):
         reply = await http.post(
             call_body("nested", {"traceparent": traceparent}),
             {"accept": JSON_AND_SSE, **modern_headers("tools/call", "nested")},
@@ -276,7 +276,7 @@ async def test_a_span_per_request_whose_parent_is_the_trace_context_in_meta() ->
 
 async def test_the_http_traceparent_is_the_parent_when_meta_has_none_and_outcomes_are_recorded() -> None:
     traceparent = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"
-    async with traced() as (server, exporter), serving(server) as (http, url):
+    async with traced() as (server, exporter, _), serving(server) as (http, url):
         headers = {"accept": JSON_AND_SSE, "traceparent": traceparent}
         await http.post(call_body("add"), {**headers, **modern_headers("tools/call", "add")})
         await http.post(call_body("fail", request_id=2), {**headers, **modern_headers("tools/call", "fail")})
@@ -294,3 +294,22 @@ async def test_the_http_traceparent_is_the_parent_when_meta_has_none_and_outcome
     assert not spans["tools/call fail"].status.is_ok
     assert spans["tools/call nope"].attributes["rpc.response.status_code"] == "-32602"
     assert spans["tools/call sleep"].attributes["trimcp.cancel_reason"] == "client disconnected"
+
+
+@pytest.mark.parametrize("transport", ["in-process", "streamable-http"])
+@pytest.mark.parametrize("protocol_version", ["2026-07-28", "2025-11-25"])
+async def test_the_client_propagates_its_span_so_the_servers_span_is_its_child(
+    transport: str, protocol_version: str
+) -> None:
+    async with traced() as (server, exporter, provider), AsyncExitStack() as stack:
+        target: Any = server
+        if transport == "streamable-http":
+            target = (await stack.enter_async_context(serving(server)))[1]
+        async with trimcp.open_client(target, protocol_version=protocol_version, tracing=provider) as client:
+            await client.call_tool("add", {"a": 1, "b": 2})
+    spans = [span for span in exporter.get_finished_spans() if span.name == "tools/call add"]
+    client_span = next(span for span in spans if span.kind is trace.SpanKind.CLIENT)
+    server_span = next(span for span in spans if span.kind is trace.SpanKind.SERVER)
+    assert server_span.parent.span_id == client_span.context.span_id
+    assert server_span.context.trace_id == client_span.context.trace_id
+    assert client_span.attributes["gen_ai.tool.name"] == "add"

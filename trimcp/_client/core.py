@@ -25,6 +25,7 @@ from ..protocol.errors import INTERNAL_ERROR, METHOD_NOT_FOUND, RequestFailed
 from ..protocol.tasks import TASKS_EXTENSION
 from ..protocol.versions import Era, era_of
 from .errors import ClientError, ClientTimeout, ServerClosed
+from .tracing import ClientTracing
 
 #: ``on_progress(progress, total, message)``
 ProgressCallback = Callable[[float, "float | None", "str | None"], Awaitable[None] | None]
@@ -96,6 +97,8 @@ class ClientCore:
         self.server_capabilities: dict[str, Any] = {}
         self.instructions: str | None = None
         self.transport_name = ""
+        #: Set by ``open_client(tracing=...)``: a client span per request, sent in ``_meta``.
+        self.tracing: ClientTracing | None = None
         self.closed = trio.Event()
         self._next_id = 0
         self._waiting: dict[jsonrpc.RequestId, _Waiter] = {}
@@ -190,6 +193,25 @@ class ClientCore:
         self._next_id += 1
         request_id = self._next_id
         params = self.stamp(params)
+        exchange = (request_id, method, limit, on_progress, reset_on_progress, started, max_total, subscription)
+        if self.tracing is None:
+            return await self._exchange(params, *exchange)
+        with self.tracing.request(request_id, method, params) as params:
+            return await self._exchange(params, *exchange)
+
+    async def _exchange(
+        self,
+        params: dict[str, Any] | None,
+        request_id: int,
+        method: str,
+        limit: float,
+        on_progress: ProgressCallback | None,
+        reset_on_progress: bool,
+        started: float,
+        max_total: float | None,
+        subscription: trio.MemorySendChannel[dict[str, Any]] | None,
+    ) -> dict[str, Any]:
+        """Send one request and wait for its answer (or its timeout, which cancels it)."""
         waiter = _Waiter(on_progress)
         if on_progress is not None or reset_on_progress:
             params = {**(params or {}), "_meta": {**((params or {}).get("_meta") or {}), "progressToken": request_id}}

@@ -28,6 +28,7 @@ from .http import HTTPPool, Origin
 from .http_transport import HTTPTransport
 from .legacy_sse_transport import LegacySSETransport
 from .stream_transport import open_in_process, open_subprocess
+from .tracing import ClientTracing
 
 #: JSON-RPC errors only a 2026-07-28 era server sends: the server is modern after all.
 MODERN_ERRORS = frozenset({UNSUPPORTED_PROTOCOL_VERSION, MISSING_CLIENT_CAPABILITY, HEADER_MISMATCH})
@@ -53,6 +54,7 @@ async def open_client(
     verify: bool | ssl.SSLContext = True,
     env: dict[str, str] | None = None,
     cwd: str | None = None,
+    tracing: Any = False,
 ) -> AsyncIterator[Client]:
     """Connect to an MCP server and yield a ready :class:`Client`.
 
@@ -68,7 +70,9 @@ async def open_client(
     messages from ``log_level`` up, when given).
     ``auth`` is a bearer token (an OAuth access token or an API key) sent with every HTTP
     request; a server that wants other credentials raises :class:`AuthorizationRequired` with
-    its parsed challenge. ``timeout`` is each request's default. Leaving the block ends the session (stdio: closes the
+    its parsed challenge. ``tracing`` (``True``, or an OpenTelemetry ``TracerProvider``) makes
+    a client span per request and sends its trace context in ``_meta`` (``trimcp[otel]``;
+    ``ImportError`` without it). ``timeout`` is each request's default. Leaving the block ends the session (stdio: closes the
     subprocess's stdin, then terminates it if it lingers; HTTP: ``DELETE``).
 
     Raises :class:`ConnectionFailed`, :class:`NotAnMCPServer` or :class:`HTTPStatusError` when
@@ -93,6 +97,8 @@ async def open_client(
                     log_level=log_level,
                 )
                 client.transport_name = kind
+                if tracing is not False:
+                    client.tracing = ClientTracing(None if tracing is True else tracing)
                 if kind in ("stdio", "in-process"):
                     if kind == "stdio":
                         command = shlex.split(target) if isinstance(target, str) else list(target)
