@@ -14,6 +14,8 @@
 - ``raw-hypercorn-trio``: the same raw app under hypercorn's own trio worker
 - ``raw-hypercorn-asyncio``, ``raw-uvicorn``: the same raw app on asyncio servers
 - ``raw-trio-h11``: a bare trio + h11 loop answering the same bytes (no ASGI: the trio ceiling)
+- ``trimcp-access-log``, ``trimcp-metrics``, ``trimcp-tracing``, ``trimcp-observed`` (all
+  three): ``trimcp`` with observers on (benchmarks/observability.py)
 - ``ts-sdk``, ``ts-sdk-json``: the TypeScript SDK's server (``benchmarks/ts``, node 22), SSE or
   JSON answers
 """
@@ -41,6 +43,43 @@ def trimcp_server() -> Any:
         return a + b
 
     return server
+
+
+#: trimcp with observers on (benchmarks/observability.py): what each costs.
+OBSERVED = ("trimcp-access-log", "trimcp-metrics", "trimcp-tracing", "trimcp-observed")
+
+
+def observed_app(name: str, port: int) -> Any:
+    """trimcp with the access log (to a file), metrics, tracing (the OpenTelemetry SDK with a
+    batch processor and an exporter that drops the spans) or all three."""
+    import logging
+    import tempfile
+
+    import trimcp
+
+    server = trimcp.Server("bench", version="1")
+    server.add_tool(trimcp_server().tools["add"])
+    settings: dict[str, Any] = {"max_sessions": 100_000}
+    if name in ("trimcp-access-log", "trimcp-observed"):
+        access = logging.getLogger("trimcp.access")
+        access.addHandler(logging.FileHandler(os.path.join(tempfile.mkdtemp(), f"access-{port}.log")))
+        access.setLevel(logging.INFO)
+        access.propagate = False
+        server.observe(trimcp.AccessLog())
+    if name in ("trimcp-metrics", "trimcp-observed"):
+        settings["metrics_path"] = "/metrics"
+    if name in ("trimcp-tracing", "trimcp-observed"):
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+        class Dropped(SpanExporter):
+            def export(self, spans: Any) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(Dropped()))
+        server.observe(trimcp.Tracing(tracer_provider=provider))
+    return trimcp.asgi_app(server, **settings)
 
 
 async def raw_app(scope: dict, receive: Any, send: Any) -> None:
@@ -141,6 +180,8 @@ def serve(name: str, port: int) -> None:
 
     if name.startswith("raw"):
         app: Any = raw_app
+    elif name in OBSERVED:
+        app = observed_app(name, port)
     else:
         app = trimcp.asgi_app(trimcp_server(), json_response=name.endswith("json"), max_sessions=100_000)
     if name in ("raw-hypercorn-trio", "trimcp-stock-hypercorn"):
