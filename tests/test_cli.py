@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import trimcp
-from trimcp._cli import load_server
+from trimcp._cli import _parser, load_server
 
 from .conftest import ROOT
 
@@ -122,3 +123,13 @@ def test_an_import_error_names_its_type_file_and_line(tmp_path: Path) -> None:
     result = run_trimcp("serve", f"{broken}:server")
     assert result.returncode == 1
     assert result.stderr.strip() == f"trimcp: cannot import {str(broken)!r}: {broken}:2: KeyError: 'port'"
+
+
+def test_every_serve_flag_and_its_variable_are_in_the_documented_table() -> None:
+    table = (ROOT / "docs" / "observability.md").read_text()
+    serve = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["serve"]
+    flags = [a.option_strings for a in serve._actions if a.dest != "help" and a.option_strings]
+    for options in flags:
+        flag = next(option for option in options if option.startswith("--"))
+        variable = "TRIMCP_" + flag[2:].upper().replace("-", "_")
+        assert f"| `{variable}` | `{flag}` |" in table, f"{variable} ({flag}) is not in docs/observability.md"
