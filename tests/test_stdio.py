@@ -209,6 +209,26 @@ async def test_sigterm_gives_running_requests_their_grace_then_cancels() -> None
         nursery.cancel_scope.cancel()
 
 
+async def test_during_the_grace_period_cancellations_are_heard_and_new_requests_refused() -> None:
+    async with trio.open_nursery() as nursery:
+        server = await open_stdio_server(nursery, DEMO, "--grace", "5")
+        await server.initialize()
+        await server.send({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "sleep"}})
+        assert (await server.receive())["method"] == "notifications/message"
+        server.process.terminate()
+        await server.wait_for_stderr("Shutting down")
+        await server.send({"jsonrpc": "2.0", "id": "late", "method": "ping"})
+        refused, _ = await server.response("late")
+        assert refused["error"]["message"] == "Service Unavailable: the server is shutting down"
+        cancelled_at = trio.current_time()
+        await server.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}})
+        finally_at = await server.wait_for_stderr("cancel reason: client cancelled")
+        assert finally_at - cancelled_at < 0.2  # not the 5 s grace
+        with trio.fail_after(5):
+            assert await server.process.wait() == 0
+        nursery.cancel_scope.cancel()
+
+
 def test_bad_inputs_are_valid_json_where_they_should_be() -> None:
     for _label, line, _, code in BAD_INPUTS:
         if code != -32700 and len(line) < 1000:

@@ -84,6 +84,7 @@ class Dispatcher:
         self._cancelled = 0
         self._failed = 0
         self._closed = False
+        self._draining = False
         self._idle = trio.Event()
         self._idle.set()
         self._asked: dict[RequestId, trio.MemorySendChannel[Response | ErrorResponse]] = {}
@@ -138,6 +139,12 @@ class Dispatcher:
             if handle.outbox is outbox:
                 self.cancel_request(handle.id, reason)
 
+    def drain(self) -> None:
+        """Refuse new requests (answered with an error saying the server is shutting down)
+        while running ones finish; cancellations and answers to the server's questions are
+        still heard."""
+        self._draining = True
+
     def close(self, reason: CancelReason | str = CancelReason.SESSION_ENDED) -> None:
         """Cancel every live request with ``reason`` and accept no new ones."""
         self._closed = True
@@ -187,6 +194,8 @@ class Dispatcher:
     ) -> Outgoing | _Started | None:
         if self._closed:
             return None
+        if self._draining:
+            return answers.error(request.id, RemoteProtocolError("Service Unavailable: the server is shutting down"))
         if request.id in self._requests:
             return answers.error(
                 request.id, RemoteProtocolError(f"Invalid Request: id {request.id!r} is already in use")

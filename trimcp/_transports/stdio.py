@@ -7,6 +7,7 @@ starts) lands in stderr instead of corrupting the stream.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import stat
@@ -19,6 +20,8 @@ import trio
 from .._runtime.watchdog import watch_event_loop
 from .._server.server import Server
 from .streams import MAX_MESSAGE_SIZE, ServedStream, serve_stream
+
+logger = logging.getLogger("trimcp")
 
 
 class _ThreadedFdStream(trio.abc.Stream):
@@ -83,7 +86,7 @@ async def serve_stdio(
 ) -> None:
     """Serve ``server`` on this process's stdin/stdout until stdin closes.
 
-    With ``handle_signals``, SIGINT/SIGTERM stop reading and give running requests
+    With ``handle_signals``, SIGINT/SIGTERM refuse new requests and give running requests
     ``graceful_timeout_seconds`` before cancelling them (reason: shutdown); a second signal cancels at once.
     With ``blocked_loop_warning_seconds``, a loop blocked that long is logged with the code it is
     stuck in (:func:`~trimcp._runtime.watchdog.watch_event_loop`).
@@ -109,7 +112,7 @@ async def serve_stdio(
                 connection: ServedStream = await nursery.start(serve)
                 task_status.started(connection)
                 if handle_signals:
-                    nursery.start_soon(_stop_on_signals, connection, nursery.cancel_scope)
+                    nursery.start_soon(_stop_on_signals, connection, nursery.cancel_scope, graceful_timeout_seconds)
                 if blocked_loop_warning_seconds is not None:
                     nursery.start_soon(watch_event_loop, blocked_loop_warning_seconds)
         finally:
@@ -117,10 +120,13 @@ async def serve_stdio(
             await send_stream.aclose()
 
 
-async def _stop_on_signals(connection: ServedStream, scope: trio.CancelScope) -> None:
+async def _stop_on_signals(connection: ServedStream, scope: trio.CancelScope, grace: float) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
             if connection.stopping:
                 scope.cancel(reason="second signal")
                 return
+            logger.info(
+                "Shutting down: running requests get up to %g s to finish (signal again to stop at once)", grace
+            )
             connection.stop()

@@ -4,6 +4,7 @@ of the stdio transport, usable over any Trio stream (pipes, sockets, in-memory p
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -30,12 +31,24 @@ class ServedStream:
         self.stopping = False
         self._server = server
         self._read_scope = trio.CancelScope()
+        self._stop_requested = trio.Event()
 
     def stop(self) -> None:
-        """Stop reading and end listen streams; running requests get the grace period, then
-        are cancelled (shutdown)."""
+        """Refuse new requests and end listen streams; running requests get the grace period
+        (their cancellations and the client's answers are still read), then are cancelled
+        (shutdown)."""
+        if self.stopping:
+            return
         self.stopping = True
         self._server.close_listeners()
+        self.dispatcher.drain()
+        self._stop_requested.set()
+
+    async def _end_after_grace(self, grace: float) -> None:
+        """Once stopped: wait until nothing runs, or ``grace`` seconds, then stop reading."""
+        await self._stop_requested.wait()
+        with trio.move_on_after(grace):
+            await self.dispatcher.wait_idle()
         self._read_scope.cancel(reason="shutdown")
 
 
@@ -56,8 +69,10 @@ async def serve_stream(
     Each line is one JSON-RPC message (or a batch); a line over ``max_message_bytes`` is
     skipped without being buffered and answered with -32600. When input ends the client is
     gone: running requests are cancelled at once with reason "client disconnected" (what is
-    already queued is still written). On :meth:`ServedStream.stop` they get
-    ``graceful_timeout_seconds`` to finish and send their responses, then are cancelled with reason "shutdown";
+    already queued is still written). On :meth:`ServedStream.stop` new requests are refused
+    and running ones get ``graceful_timeout_seconds`` to finish (input is still read, so a
+    cancellation or an answer to the server's question arrives), then are cancelled with
+    reason "shutdown";
     cancelled from outside, at once. ``transport`` names the transport to observers
     (:meth:`Server.observe`). ``task_status.started()`` receives the :class:`ServedStream`.
     """
@@ -68,18 +83,24 @@ async def serve_stream(
         ) as dispatcher:
             served = ServedStream(dispatcher, server)
             nursery.start_soon(_write_loop, outbox, send_stream, dispatcher)
+            grace = trio.CancelScope()
+            nursery.start_soon(_in_scope, grace, served._end_after_grace, graceful_timeout_seconds)
             task_status.started(served)
             try:
                 with served._read_scope:
                     await _read_loop(dispatcher, receive_stream, max_message_bytes)
-                if served.stopping:
-                    with trio.move_on_after(graceful_timeout_seconds):
-                        await dispatcher.wait_idle()
-                dispatcher.close(CancelReason.SHUTDOWN if served.stopping else CancelReason.CLIENT_DISCONNECTED)
+                grace.cancel()
+                gone = not served._read_scope.cancelled_caught  # input ended: the client left
+                dispatcher.close(CancelReason.CLIENT_DISCONNECTED if gone else CancelReason.SHUTDOWN)
             except trio.Cancelled:
                 dispatcher.close(CancelReason.SHUTDOWN)
                 raise
         outbox.close()
+
+
+async def _in_scope(scope: trio.CancelScope, run: Callable[..., Awaitable[None]], *args: object) -> None:
+    with scope:
+        await run(*args)
 
 
 async def _read_loop(dispatcher: Dispatcher, stream: trio.abc.ReceiveStream, max_message_bytes: int) -> None:
