@@ -20,6 +20,10 @@ CLOSED_BEFORE_ANSWERING = "the server closed the connection before answering (it
 CONNECTION_DROPPED = (ConnectionFailed, ServerClosed)
 
 
+class Unreachable(ConnectionFailed):
+    """Nothing answers at the server's address (connection refused, no route, timeout)."""
+
+
 class Origin:
     """Where requests go: scheme, host and port from a URL, plus the request target of it."""
 
@@ -152,7 +156,7 @@ class HTTPPool:
                 else:
                     stream = await trio.open_tcp_stream(origin.host, origin.port)
         except (OSError, trio.TooSlowError, trio.BrokenResourceError) as exc:
-            raise ConnectionFailed(f"cannot connect to {origin.url}: {exc}") from None
+            raise Unreachable(f"cannot connect to {origin.url}: {exc}") from None
         return _Connection(stream)
 
     @asynccontextmanager

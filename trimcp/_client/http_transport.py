@@ -16,8 +16,15 @@ from ..protocol.http_headers import request_headers
 from ..protocol.sse import SSEDecoder
 from ..protocol.versions import Era
 from .core import ClientCore
-from .errors import AuthorizationRequired, ClientError, ConnectionFailed, HTTPStatusError, NotAnMCPServer
-from .http import CONNECTION_DROPPED, HTTPPool, Response
+from .errors import (
+    AuthorizationRequired,
+    ClientError,
+    ConnectionFailed,
+    HTTPStatusError,
+    NotAnMCPServer,
+    ServerClosed,
+)
+from .http import CLOSED_BEFORE_ANSWERING, CONNECTION_DROPPED, HTTPPool, Response, Unreachable
 
 _ACCEPT = ("accept", "application/json, text/event-stream")
 _JSON = ("content-type", "application/json")
@@ -194,6 +201,8 @@ class HTTPTransport:
                         await raise_for_answer(response)
                     async for message in sse_messages(response, decoder):
                         await self.client.dispatch(message)
+            except Unreachable:  # nothing listens any more: the server went away, not a proxy
+                raise ServerClosed(CLOSED_BEFORE_ANSWERING) from None
             except CONNECTION_DROPPED:
                 continue
             if self.client.answered(request_id):
