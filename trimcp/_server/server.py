@@ -13,6 +13,7 @@ import trio
 from .._runtime.observe import Observer, Observers
 from ..protocol.lifecycle import Feature, carries
 from ..protocol.tasks import TASKS_EXTENSION
+from .backend import Backend, Change, LocalBackend, Sink, TaskCommand
 from .completions import Completer
 from .content import ResourceContents
 from .context import Context
@@ -20,7 +21,7 @@ from .errors import ResourceNotFoundError
 from .prompts import Prompt
 from .request_state import StateSealer
 from .resources import Resource, ResourceTemplate
-from .subscriptions import Subscribers
+from .subscriptions import Subscribers, in_trio_thread
 from .tasks import TaskManager, TaskStore
 from .tools import TaskSupport, Tool, is_advised_tool_name
 
@@ -65,6 +66,7 @@ class Server:
         state_key: bytes | str | None = None,
         input_state_ttl: float = 600.0,
         task_store: TaskStore | None = None,
+        backend: Backend | None = None,
         task_ttl_ms: int | None = 3_600_000,
         task_poll_interval_ms: int | None = 500,
     ) -> None:
@@ -92,13 +94,18 @@ class Server:
         key = state_key if state_key is not None else os.environ.get("TRIMCP_STATE_KEY")
         self._sealer = StateSealer(key.encode() if isinstance(key, str) else key or os.urandom(32), input_state_ttl)
         self._subscribers = Subscribers()
+        if backend is not None and task_store is not None:
+            raise ValueError("give the task store to the backend, not to the server")
+        #: What the processes serving this server share (changes, tasks); this one alone by default.
+        self.backend: Backend = backend if backend is not None else LocalBackend(task_store)
         #: Work that outlives its request (tools declared with ``task_support``).
         self.tasks = TaskManager(
-            task_store,
+            self.backend,
             ttl_ms=task_ttl_ms,
             poll_interval_ms=task_poll_interval_ms,
-            on_change=self._subscribers.task_changed,
+            on_change=lambda record: self.backend.publish_nowait(Change("task", record=record)),
         )
+        self.backend.bind(_Delivery(self._subscribers, self.tasks))
         #: Who is told of every request and HTTP exchange (see :meth:`observe`).
         self.observer: Observers | None = None
 
@@ -316,20 +323,24 @@ class Server:
     # -- change notifications ---------------------------------------------------------------------
 
     def notify_tools_changed(self) -> None:
-        """Tell every connected client that the tool list changed."""
-        self._subscribers.list_changed("tools")
+        """Tell every connected client (of every process sharing the backend) that the tool
+        list changed. Callable from a sync tool's thread too."""
+        in_trio_thread(self.backend.publish_nowait, Change("list", "tools"))
 
     def notify_prompts_changed(self) -> None:
         """Tell every connected client that the prompt list changed."""
-        self._subscribers.list_changed("prompts")
+        in_trio_thread(self.backend.publish_nowait, Change("list", "prompts"))
 
     def notify_resources_changed(self) -> None:
         """Tell every connected client that the resource list changed."""
-        self._subscribers.list_changed("resources")
+        in_trio_thread(self.backend.publish_nowait, Change("list", "resources"))
 
     async def notify_resource_updated(self, uri: str) -> None:
-        """Tell the clients subscribed to ``uri`` (and only them) that it changed."""
-        self._subscribers.resource_updated(uri)
+        """Tell the clients subscribed to ``uri`` (and only them), wherever they are connected,
+        that it changed; returns once it is on its way (after this process's earlier changes).
+        Raises :class:`~trimcp._server.backend.BackendUnavailable` when a shared backend cannot
+        be reached."""
+        await self.backend.publish(Change("resource", uri))
 
     def close_listeners(self) -> None:
         """End every ``subscriptions/listen`` stream gracefully (at shutdown)."""
@@ -379,3 +390,18 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<trimcp.Server {self.name!r} v{self.version}>"
+
+
+class _Delivery(Sink):
+    """Where the backend delivers in this process: changes to the subscribers, commands to the
+    task manager."""
+
+    def __init__(self, subscribers: Subscribers, tasks: TaskManager) -> None:
+        self._subscribers = subscribers
+        self._tasks = tasks
+
+    def change(self, change: Change) -> None:
+        self._subscribers.deliver(change)
+
+    async def command(self, command: TaskCommand) -> None:
+        await self._tasks.obey(command)

@@ -22,6 +22,7 @@ from ..protocol.constants import META_SUBSCRIPTION_ID
 from ..protocol.tasks import TaskRecord, detailed_task
 
 if TYPE_CHECKING:
+    from .backend import Change
     from .server import Server
 
 _LIST_FLAGS = {"tools": "toolsListChanged", "prompts": "promptsListChanged", "resources": "resourcesListChanged"}
@@ -79,7 +80,7 @@ def grant(server: Server, requested: dict[str, Any]) -> dict[str, Any]:
     return granted
 
 
-def _in_trio_thread(call: Callable[..., None], *args: Any) -> None:
+def in_trio_thread(call: Callable[..., None], *args: Any) -> None:
     """Run ``call`` in the Trio thread: directly there, through ``trio.from_thread`` from a
     worker thread running a sync tool, not at all when no Trio run is going (nobody listens)."""
     try:
@@ -107,11 +108,14 @@ class Subscribers:
     def remove_listener(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
-    def list_changed(self, kind: str) -> None:
-        _in_trio_thread(self._list_changed, kind)
-
-    def resource_updated(self, uri: str) -> None:
-        _in_trio_thread(self._resource_updated, uri)
+    def deliver(self, change: Change) -> None:
+        """Tell this process's sessions and listeners of ``change`` (in the Trio thread)."""
+        if change.kind == "list":
+            self._list_changed(change.name)
+        elif change.kind == "resource":
+            self._resource_updated(change.name)
+        elif change.record is not None:
+            self.task_changed(change.record)
 
     def _list_changed(self, kind: str) -> None:
         data = Outgoing(jsonrpc.notification_bytes(f"notifications/{kind}/list_changed"))

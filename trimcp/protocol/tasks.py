@@ -52,6 +52,8 @@ class TaskRecord:
     tool: str = ""
     #: Who may see it (the authenticated principal; ``None`` without authentication).
     owner: str | None = None
+    #: Which process runs its work (a backend's worker name; see ``Backend.worker``).
+    worker: str | None = None
     #: The questions waiting for an answer, by key (``input_required``).
     input_requests: dict[str, Any] = attrs.Factory(dict)
     #: The ``tools/call`` result (``completed``), or the JSON-RPC error (``failed``).

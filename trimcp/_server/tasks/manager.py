@@ -20,7 +20,8 @@ from ..._runtime import CancelReason, Host, Outbox, RequestHandle
 from ...protocol.errors import INTERNAL_ERROR, ProtocolError
 from ...protocol.tasks import TaskRecord, TaskStatus, create_task_result, new_task_id, task_2025
 from ..asking import collect_input_required
-from .store import MemoryTaskStore, TaskStore
+from ..backend import Backend, TaskCommand
+from .store import TaskStore
 from .work import Asker, TaskWork
 
 logger = logging.getLogger("trimcp")
@@ -31,6 +32,8 @@ logger = logging.getLogger("trimcp")
 PUBLISH_WINDOW = 0.05
 #: How often expired tasks are looked for.
 SWEEP_INTERVAL = 1.0
+#: How often a task running in another process is looked at while waiting for it to end.
+_POLL_OTHER_PROCESS = 0.01
 #: How long a finished task's last state may take to be stored when the server is stopping.
 _FINAL_SAVE_TIMEOUT = 5.0
 
@@ -44,18 +47,21 @@ class TaskManagerStatistics:
 
 
 class TaskManager:
-    """Starts tasks, runs their work in the task host, and keeps their records in ``store``."""
+    """Starts tasks, runs their work in the task host, and keeps their records in the
+    ``backend``'s store; what is asked of a task running in another process sharing the backend
+    goes there as a :class:`~trimcp._server.backend.TaskCommand`."""
 
     def __init__(
         self,
-        store: TaskStore | None = None,
+        backend: Backend,
         *,
         ttl_ms: int | None,
         poll_interval_ms: int | None,
         on_change: Callable[[TaskRecord], None] = lambda record: None,
     ) -> None:
         """``on_change`` hears every stored change of a task (for ``notifications/tasks``)."""
-        self.store: TaskStore = store if store is not None else MemoryTaskStore()
+        self.backend = backend
+        self.store: TaskStore = backend.store
         self._on_change = on_change
         self.ttl_ms = ttl_ms
         self.poll_interval_ms = poll_interval_ms
@@ -98,6 +104,7 @@ class TaskManager:
             poll_interval_ms=poll_interval_ms,
             tool=tool,
             owner=owner,
+            worker=self.backend.worker,
         )
         work = TaskWork(record, handle.id, handle.method, lambda: self._save(work), asker, handle.caller)
         nursery = await self._host.nursery()
@@ -135,11 +142,14 @@ class TaskManager:
 
     async def update(self, task_id: str, responses: dict[str, Any], owner: str | None = None) -> bool:
         """Deliver answers to a task; ``False`` when there is no such task."""
-        if await self.get(task_id, owner) is None:
+        record = await self.get(task_id, owner)
+        if record is None:
             return False
         work = self._live.get(task_id)
         if work is not None:
             await work.answer(responses)
+        elif self.backend.shared and not record.status.terminal:
+            await self.backend.send(TaskCommand(task_id, responses=responses))
         return True
 
     async def cancel(self, task_id: str, owner: str | None = None, *, wait: float = 0) -> TaskRecord | None:
@@ -154,10 +164,32 @@ class TaskManager:
             with trio.move_on_after(wait):
                 await work.settled.wait()
             return await self.get(task_id, owner) or record
-        if not record.status.terminal:  # its work is gone (another process, a restart)
+        if record.status.terminal:
+            return record
+        if self.backend.shared and record.worker and await self.backend.worker_alive(record.worker):
+            await self.backend.send(TaskCommand(task_id, cancel=True))
+            return await self._until_ended(task_id, owner, wait) or record
+            # its work is gone (a restart, a process that died)
             record.status, record.updated_at = TaskStatus.CANCELLED, time.time()
             await self.store.save(record)
         return record
+
+    async def _until_ended(self, task_id: str, owner: str | None, wait: float) -> TaskRecord | None:
+        """The task once its record says it ended, or as it is after ``wait`` seconds."""
+        with trio.move_on_after(wait):
+            while (record := await self.get(task_id, owner)) is not None and not record.status.terminal:
+                await trio.sleep(_POLL_OTHER_PROCESS)
+        return await self.get(task_id, owner)
+
+    async def obey(self, command: TaskCommand) -> None:
+        """Act on a command from another process for a task running here (else ignore it)."""
+        work = self._live.get(command.task_id)
+        if work is None:
+            return
+        if command.cancel:
+            work.cancel(CancelReason.CLIENT_CANCELLED)
+        if command.responses is not None:
+            await work.answer(command.responses)
 
     async def wait_result(self, task_id: str, owner: str | None, stream: Outbox) -> TaskRecord | None:
         """Wait until the task ends (2025-11-25 ``tasks/result``); its questions meanwhile go

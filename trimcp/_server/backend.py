@@ -1,0 +1,119 @@
+"""What every process serving one server shares: the change bus (list changes, resource updates,
+task changes), the task store, and commands to the process running a task (cancel, answers).
+
+The default backend is this process alone (nothing to set up); ``trimcp.RedisBackend`` shares
+it between processes and machines (docs/deployment.md). Nothing on a plain ``tools/call``'s
+path touches the backend.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import attrs
+import trio
+
+from ..protocol.tasks import TaskRecord
+
+if TYPE_CHECKING:
+    from .tasks.store import TaskStore
+
+
+class BackendUnavailable(Exception):
+    """The shared backend cannot be reached now (task and subscription operations fail with
+    a clear error until it is back)."""
+
+
+@attrs.frozen
+class Change:
+    """A change every connection of every process hears of: a list that changed (``name`` is
+    ``tools``, ``prompts`` or ``resources``), a resource updated (``name`` is its URI), or a task
+    whose state changed."""
+
+    kind: Literal["list", "resource", "task"]
+    name: str = ""
+    record: TaskRecord | None = None
+
+
+@attrs.frozen
+class TaskCommand:
+    """What a process asks of the one running a task: cancel it, or deliver ``tasks/update``
+    answers."""
+
+    task_id: str
+    cancel: bool = False
+    responses: dict[str, Any] | None = None
+
+
+class Sink(Protocol):
+    """Where a backend delivers what it carries, in this process."""
+
+    def change(self, change: Change) -> None:
+        """Tell this process's listeners and sessions (in the Trio thread, without waiting)."""
+
+    async def command(self, command: TaskCommand) -> None:
+        """Act on a task if it runs in this process; ignore it otherwise."""
+
+
+class Backend(Protocol):
+    """Shared state of a server. ``store`` keeps task records; ``worker`` names this process
+    (a task's record says which process runs it); ``shared`` is whether other processes use
+    the same backend (then commands for a task must travel to its process)."""
+
+    store: TaskStore
+    worker: str
+    shared: bool
+
+    def bind(self, sink: Sink) -> None:
+        """Deliver to ``sink`` from now on (called once, by the server)."""
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect, report ready, and deliver what other processes publish until cancelled.
+        Raises :class:`BackendUnavailable` when it cannot connect at start."""
+
+    async def publish(self, change: Change) -> None:
+        """Deliver ``change`` to every process (this one included), after the changes this
+        process published before it. Raises :class:`BackendUnavailable`."""
+
+    def publish_nowait(self, change: Change) -> None:
+        """:meth:`publish` without waiting (in order with the others; a failure is logged)."""
+
+    async def send(self, command: TaskCommand) -> None:
+        """Deliver ``command`` to every process. Raises :class:`BackendUnavailable`."""
+
+    async def worker_alive(self, worker: str) -> bool:
+        """Whether the process named ``worker`` still holds its lease."""
+
+
+class LocalBackend:
+    """This process alone: records in ``store`` (in memory by default), changes delivered at
+    once, no commands to carry. The default."""
+
+    shared = False
+    worker = "local"
+
+    def __init__(self, store: TaskStore | None = None) -> None:
+        from .tasks.store import MemoryTaskStore  # the tasks package imports this module
+
+        self.store: TaskStore = store if store is not None else MemoryTaskStore()
+        self._sink: Sink | None = None
+
+    def bind(self, sink: Sink) -> None:
+        self._sink = sink
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+
+    async def publish(self, change: Change) -> None:
+        self.publish_nowait(change)
+
+    def publish_nowait(self, change: Change) -> None:
+        if self._sink is not None:
+            self._sink.change(change)
+
+    async def send(self, command: TaskCommand) -> None:
+        if self._sink is not None:
+            await self._sink.command(command)
+
+    async def worker_alive(self, worker: str) -> bool:
+        return worker == self.worker
