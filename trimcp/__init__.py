@@ -60,6 +60,8 @@ _EXPORTS = {
     "ResourceLink": "._server.content",
     "ResourceNotFoundError": "._server.errors",
     "MemoryTaskStore": "._server.tasks",
+    "RedisBackend": "._redis",
+    "BackendUnavailable": "._server.backend",
     "SQLiteTaskStore": "._server.tasks",
     "TaskStore": "._server.tasks",
     "Server": "._server.server",
@@ -79,6 +81,7 @@ __all__ = [
     "Audio",
     "AuthConfig",
     "AuthorizationRequired",
+    "BackendUnavailable",
     "CancelReason",
     "Client",
     "ClientAnswerError",
@@ -109,6 +112,7 @@ __all__ = [
     "Observer",
     "Principal",
     "ProtocolError",
+    "RedisBackend",
     "RemoteProtocolError",
     "RequestFailed",
     "ResourceContents",
@@ -161,10 +165,12 @@ if TYPE_CHECKING:
     )
     from ._observe import AccessLog, JSONLogFormatter, Metrics
     from ._observe.tracing import Tracing
+    from ._redis import RedisBackend
     from ._runtime import CancelReason
     from ._runtime.observe import ObservedExchange, ObservedRequest, Observer
     from ._runtime.watchdog import watch_event_loop
     from ._server.asking import ClientAnswerError, ElicitResult, MissingClientCapability, Root, SampleResult
+    from ._server.backend import BackendUnavailable
     from ._server.completions import Completion
     from ._server.content import Audio, EmbeddedResource, Image, Message, ResourceContents, ResourceLink
     from ._server.context import Context

@@ -139,6 +139,11 @@ def _parser() -> argparse.ArgumentParser:
     _number(http, "--max-body-bytes", "max_body_bytes", "bytes in one request body (beyond: 413)")
     _number(http, "--session-idle-timeout", "session_idle_timeout_seconds", "seconds before an idle session ends")
     _number(http, "--keep-alive-timeout", "keep_alive_timeout_seconds", "seconds an idle connection stays open")
+    shared = serve.add_argument_group("several processes or machines (docs/deployment.md)")
+    shared.add_argument(
+        "--redis", dest="redis_url", metavar="URL",
+        help="share change notifications and tasks through this Redis/Valkey (pip install 'trimcp[redis]')",
+    )  # fmt: skip
     add_auth_flags(serve)
     add_observability_flags(serve)
     defaults_from_environment(serve, os.environ)
@@ -188,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(args)
     server = load_server(args.target)
     install_observers(args, server)
+    if args.redis_url:
+        server.use_backend(_redis_backend(args.redis_url))
     if args.transport == "stdio":
         grace = 1.0 if args.graceful_timeout_seconds is None else args.graceful_timeout_seconds
         blocked = args.blocked_loop_warning_seconds
@@ -207,6 +214,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         if cause is None:
             raise
         raise SystemExit(f"trimcp: cannot listen on {config.host}:{config.port}: {cause.strerror or cause}") from None
+
+
+def _redis_backend(url: str) -> Any:
+    try:
+        from ._redis import RedisBackend
+    except ImportError:
+        raise SystemExit("trimcp: --redis needs coredis: pip install 'trimcp[redis]'") from None
+    return RedisBackend(url)
 
 
 def _listen_failure(exc: BaseException) -> OSError | None:

@@ -13,15 +13,19 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import attrs
 import trio
 
+from ..protocol.errors import INTERNAL_ERROR, ProtocolError
 from ..protocol.tasks import TaskRecord
 
 if TYPE_CHECKING:
     from .tasks.store import TaskStore
 
 
-class BackendUnavailable(Exception):
-    """The shared backend cannot be reached now (task and subscription operations fail with
-    a clear error until it is back)."""
+class BackendUnavailable(ProtocolError):
+    """The shared backend cannot be reached now: task and subscription operations fail with
+    this error (-32603, saying so) until it is back."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Service unavailable: {message}; retry later", code=INTERNAL_ERROR)
 
 
 @attrs.frozen
@@ -54,6 +58,10 @@ class Sink(Protocol):
     async def command(self, command: TaskCommand) -> None:
         """Act on a task if it runs in this process; ignore it otherwise."""
 
+    def lost(self) -> None:
+        """The backend became unreachable: changes published meanwhile cannot arrive, so end
+        the listen streams (their clients listen again, and learn whether it is back)."""
+
 
 class Backend(Protocol):
     """Shared state of a server. ``store`` keeps task records; ``worker`` names this process
@@ -63,6 +71,8 @@ class Backend(Protocol):
     store: TaskStore
     worker: str
     shared: bool
+    #: Whether it can be reached now (a listen request is refused while it cannot).
+    available: bool
 
     def bind(self, sink: Sink) -> None:
         """Deliver to ``sink`` from now on (called once, by the server)."""
@@ -91,6 +101,7 @@ class LocalBackend:
 
     shared = False
     worker = "local"
+    available = True
 
     def __init__(self, store: TaskStore | None = None) -> None:
         from .tasks.store import MemoryTaskStore  # the tasks package imports this module

@@ -28,6 +28,7 @@ from ..protocol.jsonrpc import Notification, Request, RequestId
 from ..protocol.lifecycle import Lifecycle
 from ..protocol.versions import SUPPORTED_VERSIONS, Era
 from .asking import Rounds, collect_input_required
+from .backend import BackendUnavailable
 from .completions import choices_from_schema, completion_result
 from .content import ResourceContents
 from .context import Context
@@ -161,6 +162,8 @@ class MethodTable:
         requested = _params(request).get("notifications")
         if type(requested) is not dict:
             raise _invalid('"notifications" must be an object naming the notifications wanted', request.id)
+        if not self.server.backend.available:
+            raise BackendUnavailable("changes from other processes cannot be heard now (the backend is unreachable)")
         granted = grant(self.server, requested)
         task_ids = listened_tasks(requested, envelope, request.id)
         subscribers, tasks, owner = self.server.subscribers, self.server.tasks, self.task_owner(envelope, caller)

@@ -312,6 +312,16 @@ class Server:
         """Whether some tool may run as a task."""
         return any(tool.task_support != "forbidden" for tool in self.tools.values())
 
+    # -- what several processes share ----------------------------------------------------------------
+
+    def use_backend(self, backend: Backend) -> None:
+        """Share changes and tasks through ``backend`` (``trimcp.RedisBackend``) from now on;
+        call it before serving. An app's lifespan connects it (and fails to start when it
+        cannot)."""
+        self.backend = backend
+        self.tasks.backend, self.tasks.store = backend, backend.store
+        backend.bind(_Delivery(self._subscribers, self.tasks))
+
     # -- observation -------------------------------------------------------------------------------
 
     def observe(self, *observers: Observer) -> None:
@@ -405,3 +415,6 @@ class _Delivery(Sink):
 
     async def command(self, command: TaskCommand) -> None:
         await self._tasks.obey(command)
+
+    def lost(self) -> None:
+        self._subscribers.close_listeners()

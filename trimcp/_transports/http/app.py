@@ -19,6 +19,7 @@ from ..._observe.metrics import metrics_of
 from ..._runtime import Caller, CancelReason, Host, Outbox, Outgoing
 from ..._runtime.observe import ObservedExchange
 from ..._runtime.watchdog import watch_event_loop
+from ..._server.backend import BackendUnavailable
 from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol import jsonrpc
@@ -141,6 +142,17 @@ class MCPApp:
         message = await receive()
         if message["type"] != "lifespan.startup":
             return
+        async with trio.open_nursery() as connected:  # the backend: connected before, closed after the rest
+            try:
+                await connected.start(self.server.backend.run)
+            except BackendUnavailable as exc:
+                await send({"type": "lifespan.startup.failed", "message": exc.message})
+                return
+            await self._serve_lifespan(receive, send)
+            connected.cancel_scope.cancel()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
         async with trio.open_nursery() as nursery:
             self._host.adopt(nursery)
             self.server.tasks.adopt(nursery)
@@ -156,7 +168,6 @@ class MCPApp:
                 self.sessions.close_all(CancelReason.SHUTDOWN)
                 self.legacy.close_all(CancelReason.SHUTDOWN)
                 watchdog.cancel()
-        await send({"type": "lifespan.shutdown.complete"})
 
     # -- routing ------------------------------------------------------------------------------------
 
