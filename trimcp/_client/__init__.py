@@ -11,18 +11,25 @@ from .errors import (
     NotAnMCPServer,
     ServerClosed,
 )
+from .oauth import AuthorizationDenied, FileTokenStore, MemoryTokenStore, OAuth, OAuthError, TokenStore
 from .open import open_client
 from .tasks import ClientTask
 
 __all__ = [
+    "AuthorizationDenied",
     "AuthorizationRequired",
     "Client",
     "ClientError",
     "ClientTask",
     "ClientTimeout",
     "ConnectionFailed",
+    "FileTokenStore",
     "HTTPStatusError",
+    "MemoryTokenStore",
     "NotAnMCPServer",
+    "OAuth",
+    "OAuthError",
     "ServerClosed",
+    "TokenStore",
     "open_client",
 ]

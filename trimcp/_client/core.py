@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import trio
@@ -54,7 +54,7 @@ class Transport(Protocol):
 
 
 class _Waiter:
-    __slots__ = ("done", "error", "on_progress", "progressed", "reply")
+    __slots__ = ("done", "error", "on_progress", "progressed", "reply", "restart")
 
     def __init__(self, on_progress: ProgressCallback | None) -> None:
         self.done = trio.Event()
@@ -62,6 +62,8 @@ class _Waiter:
         self.error: BaseException | None = None
         self.on_progress = on_progress
         self.progressed: Callable[[], None] | None = None
+        #: ``restart(paused)``: stop the request's timeout (``True``) or start it afresh.
+        self.restart: Callable[[bool], None] | None = None
 
 
 class ClientCore:
@@ -221,12 +223,13 @@ class ClientCore:
             message["params"] = params
         cap = started + max_total if max_total is not None else math.inf
         scope = trio.CancelScope(deadline=min(cap, trio.current_time() + limit))
+
+        def restart(paused: bool = False) -> None:
+            scope.deadline = math.inf if paused else min(cap, trio.current_time() + limit)
+
+        waiter.restart = restart
         if reset_on_progress:
-
-            def progressed() -> None:
-                scope.deadline = min(cap, trio.current_time() + limit)
-
-            waiter.progressed = progressed
+            waiter.progressed = restart
         self._waiting[request_id] = waiter
         if subscription is not None:
             self._subscriptions[request_id] = subscription
@@ -331,6 +334,20 @@ class ClientCore:
         if waiter is not None and not waiter.done.is_set():
             waiter.reply = message
             waiter.done.set()
+
+    @contextlib.contextmanager
+    def timeouts_paused(self) -> Iterator[None]:
+        """While the block runs (the user authorizes the client, say), the requests waiting now
+        do not time out; afterwards each gets its whole timeout again. Resource handling: owns
+        nothing; the requests' own scopes stay theirs."""
+        paused = [waiter for waiter in self._waiting.values() if waiter.restart is not None]
+        for waiter in paused:
+            waiter.restart(True)  # type: ignore[misc]
+        try:
+            yield
+        finally:
+            for waiter in paused:
+                waiter.restart(False)  # type: ignore[misc]
 
     def answered(self, request_id: jsonrpc.RequestId) -> bool:
         """Whether ``request_id`` has its answer (or no longer waits for one)."""

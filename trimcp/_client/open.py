@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -27,6 +27,10 @@ from .errors import ClientTimeout, HTTPStatusError, NotAnMCPServer, ServerClosed
 from .http import HTTPPool, Origin
 from .http_transport import HTTPTransport
 from .legacy_sse_transport import LegacySSETransport
+from .oauth.config import OAuth
+from .oauth.fetch import Fetcher
+from .oauth.flow import OAuthSession
+from .oauth.pool import AuthorizedPool
 from .stream_transport import open_in_process, open_subprocess
 from .tracing import ClientTracing
 
@@ -50,7 +54,7 @@ async def open_client(
     message_handler: MessageHandler | None = None,
     log_level: str | None = None,
     headers: dict[str, str] | None = None,
-    auth: str | None = None,
+    auth: str | OAuth | None = None,
     verify: bool | ssl.SSLContext = True,
     env: dict[str, str] | None = None,
     cwd: str | None = None,
@@ -69,8 +73,9 @@ async def open_client(
     matching capabilities; ``message_handler`` sees every notification as it arrives (log
     messages from ``log_level`` up, when given).
     ``auth`` is a bearer token (an OAuth access token or an API key) sent with every HTTP
-    request; a server that wants other credentials raises :class:`AuthorizationRequired` with
-    its parsed challenge. ``tracing`` (``True``, or an OpenTelemetry ``TracerProvider``) makes
+    request (a server that wants other credentials raises :class:`AuthorizationRequired` with
+    its parsed challenge), or a :class:`trimcp.OAuth` that gets tokens from the server's
+    authorization server when it challenges (:class:`trimcp.OAuthError` when it cannot). ``tracing`` (``True``, or an OpenTelemetry ``TracerProvider``) makes
     a client span per request and sends its trace context in ``_meta`` (``trimcp[otel]``;
     ``ImportError`` without it). ``timeout`` is each request's default. Leaving the block ends the session (stdio: closes the
     subprocess's stdin, then terminates it if it lingers; HTTP: ``DELETE``).
@@ -78,7 +83,7 @@ async def open_client(
     Raises :class:`ConnectionFailed`, :class:`NotAnMCPServer` or :class:`HTTPStatusError` when
     no MCP session can be opened.
     """
-    if auth is not None:
+    if isinstance(auth, str):
         headers = {**(headers or {}), "authorization": f"Bearer {auth}"}
     kind = _transport_of(target, transport)
     if protocol_version is not None and protocol_version not in HANDSHAKE_VERSIONS + PER_REQUEST_VERSIONS:
@@ -112,8 +117,9 @@ async def open_client(
                     except ServerClosed:
                         raise NotAnMCPServer(f"{target!r} ended without answering: not an MCP server?") from None
                 else:
+                    pools = _pools(client, stack, target, auth if isinstance(auth, OAuth) else None, verify)
                     await _open_http(
-                        client, stack, nursery, target, kind, protocol_version, discover_timeout, headers or {}, verify
+                        client, stack, nursery, pools, kind, protocol_version, discover_timeout, headers or {}
                     )
                 if log_level is not None:
                     await client.set_logging_level(log_level)
@@ -121,20 +127,33 @@ async def open_client(
             nursery.cancel_scope.cancel()
 
 
+def _pools(
+    client: Client, stack: AsyncExitStack, url: str, oauth: OAuth | None, verify: bool | ssl.SSLContext
+) -> Callable[[], HTTPPool]:
+    """A maker of connection pools to the server at ``url``: plain ones, or ones that authorize
+    their requests through one OAuth session (closed with ``stack``) whose flows pause the
+    client's timeouts."""
+    origin = Origin(url)
+    if oauth is None:
+        return lambda: HTTPPool(origin, verify=verify)
+    session = OAuthSession(oauth, url, Fetcher(verify=verify, timeout=oauth.timeout))
+    session.pause = client.timeouts_paused
+    stack.push_async_callback(session.aclose)
+    return lambda: AuthorizedPool(origin, verify=verify, session=session)
+
+
 async def _open_http(
     client: Client,
     stack: AsyncExitStack,
     nursery: trio.Nursery,
-    url: str,
+    pools: Callable[[], HTTPPool],
     kind: str,
     protocol_version: str | None,
     discover_timeout: float,
     headers: dict[str, str],
-    verify: bool | ssl.SSLContext,
 ) -> None:
-    origin = Origin(url)
     if kind == "streamable-http":
-        http = HTTPTransport(HTTPPool(origin, verify=verify), nursery, client, headers)
+        http = HTTPTransport(pools(), nursery, client, headers)
         client.transport = http
         stack.push_async_callback(http.aclose)
         try:
@@ -146,7 +165,7 @@ async def _open_http(
             if exc.status not in (400, 404, 405) or protocol_version in PER_REQUEST_VERSIONS:
                 raise
         client.transport_name = "sse"  # 2024-11-05 servers: fall back to HTTP+SSE
-    legacy = LegacySSETransport(HTTPPool(origin, verify=verify), headers)
+    legacy = LegacySSETransport(pools(), headers)
     stack.push_async_callback(legacy.aclose)
     await legacy.connect(client.timeout)
     client.transport = legacy
