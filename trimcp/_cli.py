@@ -18,6 +18,7 @@ import trio
 from . import _client_cli
 from ._cli_auth import add_auth_flags, auth_config
 from ._cli_observe import add_observability_flags, configure_logging, install_observers
+from ._cli_workers import SUPERVISOR_PID, WORKER_FD, refusal, run_supervisor, serve_worker
 from ._server.server import Server
 from ._transports import HTTPConfig, serve_http, serve_stdio
 
@@ -144,6 +145,10 @@ def _parser() -> argparse.ArgumentParser:
         "--redis", dest="redis_url", metavar="URL",
         help="share change notifications and tasks through this Redis/Valkey (pip install 'trimcp[redis]')",
     )  # fmt: skip
+    shared.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="streamable-http: N processes serving one socket, supervised (default: 1)",
+    )  # fmt: skip
     add_auth_flags(serve)
     add_observability_flags(serve)
     defaults_from_environment(serve, os.environ)
@@ -187,6 +192,7 @@ def _number(group: Any, flag: str, setting: str, what: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     if args.command != "serve":
         sys.exit(_client_cli.run(args))
@@ -196,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.redis_url:
         server.use_backend(_redis_backend(args.redis_url))
     if args.transport == "stdio":
+        if args.workers > 1:
+            raise SystemExit("trimcp: --workers is for the HTTP transports (a stdio server has one client)")
         grace = 1.0 if args.graceful_timeout_seconds is None else args.graceful_timeout_seconds
         blocked = args.blocked_loop_warning_seconds
         trio.run(lambda: serve_stdio(server, graceful_timeout_seconds=grace, blocked_loop_warning_seconds=blocked))
@@ -208,7 +216,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings["auth"] = auth_config(args, server, args.host, args.port, settings["path"])
     config = HTTPConfig(**settings)
     try:
-        trio.run(lambda: serve_http(server, config))
+        if os.environ.get(WORKER_FD):  # a worker of `--workers N`
+            trio.run(serve_worker, server, config, int(os.environ[WORKER_FD]), int(os.environ[SUPERVISOR_PID]))
+        elif args.workers > 1:
+            if why := refusal(server, args.workers, args.redis_url):
+                raise SystemExit(f"trimcp: {why}")
+            sys.exit(run_supervisor(argv, config, args.workers))
+        else:
+            trio.run(lambda: serve_http(server, config))
     except BaseException as exc:
         cause = _listen_failure(exc)
         if cause is None:

@@ -13,7 +13,14 @@ PACKAGE = Path(__file__).resolve().parents[2] / "trimcp"
 FORBIDDEN = ("trio", "hypercorn", "h11", "wsproto")
 
 #: The command line, whose parts import each other.
-CLI_MODULES = ("trimcp._cli", "trimcp._cli_auth", "trimcp._cli_observe", "trimcp._client_cli", "trimcp.__main__")
+CLI_MODULES = (
+    "trimcp._cli",
+    "trimcp._cli_auth",
+    "trimcp._cli_observe",
+    "trimcp._cli_workers",
+    "trimcp._client_cli",
+    "trimcp.__main__",
+)
 #: (importer, what it must never import, why); a name covers its submodules, and "trimcp"
 #: every module of the package.
 RULES = (
