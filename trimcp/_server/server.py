@@ -44,7 +44,9 @@ class Server:
     ``state_key``/``input_state_ttl`` (the key signing 2026-07-28 ``requestState`` and how long
     a state lives; give every process of a deployment the same key, or set
     ``TRIMCP_STATE_KEY``; by default each process makes a random one), ``task_store`` (where
-    task records live: in memory by default), ``task_ttl_ms``/``task_poll_interval_ms`` (how
+    task records live: in memory by default), ``backend`` (what several processes share:
+    changes and tasks, e.g. ``trimcp.RedisBackend(url)``; this process alone by default; give
+    it the task store, not the server), ``task_ttl_ms``/``task_poll_interval_ms`` (how
     long a task is kept from its creation, ``None`` for ever, and the polling interval clients
     are told; a tool may set its own).
     """
