@@ -156,3 +156,17 @@ async def test_without_redis_tasks_and_listening_fail_clearly_and_plain_calls_wo
             while "retry later" in (await rpc(a, "tasks/get", {"taskId": "nope"}))[1]["error"]["message"]:
                 await trio.sleep(0.1)
         assert (await call(a, "touch", {"uri": "test://doc/x"}))["content"][0]["text"] == "touched"
+
+
+async def test_a_redis_that_cannot_be_reached_at_start_stops_the_server_with_one_line() -> None:
+    unused = free_port()
+    command = [
+        sys.executable, "-m", "trimcp", "serve", "tests.servers.shared_tasks:server", "--transport", "streamable-http",
+        "--port", str(free_port()), "--redis", f"redis://127.0.0.1:{unused}",
+    ]  # fmt: skip
+    with trio.fail_after(20):
+        done = await trio.run_process(command, cwd=ROOT, capture_stderr=True, check=False)
+    assert done.returncode == 1
+    last = done.stderr.decode().strip().splitlines()[-1]
+    assert last.startswith(f"trimcp: cannot start: Service unavailable: Redis at redis://127.0.0.1:{unused} cannot be")
+    assert "Traceback" not in done.stderr.decode()

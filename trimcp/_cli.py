@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 import trio
+from hypercorn.utils import LifespanFailureError
 
 from . import _client_cli
 from ._cli_auth import add_auth_flags, auth_config
@@ -225,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             trio.run(lambda: serve_http(server, config))
     except BaseException as exc:
+        if (refused := _startup_refusal(exc)) is not None:
+            raise SystemExit(f"trimcp: cannot start: {refused}") from None
         cause = _listen_failure(exc)
         if cause is None:
             raise
@@ -237,6 +240,18 @@ def _redis_backend(url: str) -> Any:
     except ImportError:
         raise SystemExit("trimcp: --redis needs coredis: pip install 'trimcp[redis]'") from None
     return RedisBackend(url)
+
+
+def _startup_refusal(exc: BaseException) -> str | None:
+    """Why the app refused to start (its lifespan failed: a backend it cannot reach), if that
+    is what ``exc`` (possibly nested in exception groups) says."""
+    if isinstance(exc, LifespanFailureError):  # "Lifespan failure in startup. '<the app's message>'"
+        text = str(exc)
+        return text.partition(". '")[2].removesuffix("'") or text
+    if isinstance(exc, BaseExceptionGroup):
+        found = [_startup_refusal(inner) for inner in exc.exceptions]
+        return next((refusal for refusal in found if refusal is not None), None)
+    return None
 
 
 def _listen_failure(exc: BaseException) -> OSError | None:

@@ -71,23 +71,28 @@ class RedisBackend:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, take the lease, then read, write and keep the lease until cancelled.
         Raises :class:`BackendUnavailable` when Redis cannot be reached at start."""
-        async with self.client:
-            try:
+        started = False
+        try:
+            async with self.client:
                 await self._renew_lease()
                 newest = await self.client.xrevrange(self._events, count=1)
-            except UNREACHABLE as exc:
-                raise BackendUnavailable(f"Redis at {self.url} cannot be reached ({exc})") from None
-            self.available = True
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._read, newest[0].identifier if newest else "0-0")
-                nursery.start_soon(self._write)
-                nursery.start_soon(self._keep_lease)
-                task_status.started()
+                self.available = True
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._read, newest[0].identifier if newest else "0-0")
+                    nursery.start_soon(self._write)
+                    nursery.start_soon(self._keep_lease)
+                    task_status.started()
+                    started = True
+        except BaseException as exc:
+            cause = None if started else _unreachable_in(exc)
+            if cause is None:
+                raise
+            raise BackendUnavailable(f"Redis at {self.url} cannot be reached ({cause})") from None
 
     # -- publishing ---------------------------------------------------------------------------------
 
     async def publish(self, change: Change) -> None:
-        await self._enqueue(_change_entry(change), wait=True)
+        await self._enqueue(_change_entry(change))
 
     def publish_nowait(self, change: Change) -> None:
         try:
@@ -99,9 +104,11 @@ class RedisBackend:
         entry = {"type": "command", "task": command.task_id, "cancel": "1" if command.cancel else ""}
         if command.responses is not None:
             entry["responses"] = json.dumps(command.responses)
-        await self._enqueue(entry, wait=True)
+        await self._enqueue(entry)
 
-    async def _enqueue(self, entry: dict[str, str], *, wait: bool) -> None:
+    async def _enqueue(self, entry: dict[str, str]) -> None:
+        """Queue ``entry`` after this process's earlier ones and wait until it is written.
+        Raises :class:`BackendUnavailable`."""
         if not self.available:
             raise BackendUnavailable("Redis cannot be reached")
         written = trio.Event()
@@ -231,6 +238,18 @@ class RedisBackend:
         await self.store.save(record)
         logger.warning("Task %s (%s) failed: its worker %s was lost", task_id, record.tool, worker)
         self.publish_nowait(Change("task", record=record))
+
+
+def _unreachable_in(exc: BaseException) -> BaseException | None:
+    """The connection failure ``exc`` is (or holds, in coredis's exception groups), if any."""
+    if isinstance(exc, UNREACHABLE):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        found = exc.subgroup(UNREACHABLE)
+        while isinstance(found, BaseExceptionGroup):
+            found = found.exceptions[0]
+        return found
+    return None
 
 
 def _change_entry(change: Change) -> dict[str, Any]:
