@@ -33,7 +33,7 @@ def error(request_id: RequestId | None, exc: ProtocolError) -> Outgoing:
 
 
 def outcome_of(result: Any) -> str:
-    """How a result answered its request, for observers (see ``observe.OUTCOMES``)."""
+    """How a result answered its request, for observers (see ``ObservedRequest``)."""
     if type(result) is dict:
         if result.get("isError") is True:
             return "tool_error"

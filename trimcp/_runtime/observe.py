@@ -18,17 +18,14 @@ from .request import Caller
 
 logger = logging.getLogger("trimcp")
 
-#: The outcomes of a request: answered with a result (``"ok"``; ``"tool_error"`` for a tool
-#: result with ``isError``; ``"input_required"`` for a 2026-07-28 multi-round-trip answer),
-#: answered with a JSON-RPC error, or cancelled (never answered).
-OUTCOMES = ("ok", "tool_error", "input_required", "error", "cancelled")
-
-
 class ObservedRequest:
     """One JSON-RPC request from arrival to answer (or cancellation).
 
     ``started`` is a ``time.perf_counter()`` reading and ``started_ns`` wall-clock nanoseconds;
     ``duration`` (seconds), ``outcome``, ``error`` and ``cancel_reason`` are set when it ends.
+    The outcome is ``"ok"`` (a result), ``"tool_error"`` (a tool result with ``isError``),
+    ``"input_required"`` (a 2026-07-28 multi-round-trip answer), ``"error"`` (a JSON-RPC
+    error) or ``"cancelled"`` (never answered).
     ``span`` belongs to a tracing observer (the runtime never reads it).
     """
 
