@@ -195,66 +195,62 @@ class ClientCore:
         self._next_id += 1
         request_id = self._next_id
         params = self.stamp(params)
-        exchange = (request_id, method, limit, on_progress, reset_on_progress, started, max_total, subscription)
+        with self._traced(request_id, method, params) as params:
+            waiter = _Waiter(on_progress)
+            if on_progress is not None or reset_on_progress:
+                params = {
+                    **(params or {}),
+                    "_meta": {**((params or {}).get("_meta") or {}), "progressToken": request_id},
+                }
+                self._progress_tokens[request_id] = waiter
+            message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+            if params is not None:
+                message["params"] = params
+            cap = started + max_total if max_total is not None else math.inf
+            scope = trio.CancelScope(deadline=min(cap, trio.current_time() + limit))
+
+            def restart(paused: bool = False) -> None:
+                scope.deadline = math.inf if paused else min(cap, trio.current_time() + limit)
+
+            waiter.restart = restart
+            if reset_on_progress:
+                waiter.progressed = restart
+            self._waiting[request_id] = waiter
+            if subscription is not None:
+                self._subscriptions[request_id] = subscription
+            try:
+                with scope:
+                    try:
+                        await self.transport.send_request(request_id, message, jsonrpc.dumps(message))
+                        await waiter.done.wait()
+                    except trio.Cancelled:
+                        await self._cancel_remote(request_id, method)
+                        raise
+            finally:
+                del self._waiting[request_id]
+                self._progress_tokens.pop(request_id, None)
+                self._subscriptions.pop(request_id, None)
+            if scope.cancelled_caught:
+                waited = trio.current_time() - started
+                raise ClientTimeout(
+                    f"no answer to {method} from the server within {waited:.3g} s (client-side timeout)"
+                )
+            if waiter.error is not None:
+                raise waiter.error
+            reply = waiter.reply or {}
+            if "error" in reply:
+                raise RequestFailed(reply["error"])
+            result = reply.get("result")
+            return result if isinstance(result, dict) else {}
+
+    def _traced(
+        self, request_id: int, method: str, params: dict[str, Any] | None
+    ) -> contextlib.AbstractContextManager[dict[str, Any] | None]:
+        """With tracing on, a client span around the request (its context added to ``params``);
+        else nothing."""
         if self.tracing is None:
-            return await self._exchange(params, *exchange)
-        with self.tracing.request(request_id, method, params) as params:
-            return await self._exchange(params, *exchange)
-
-    async def _exchange(
-        self,
-        params: dict[str, Any] | None,
-        request_id: int,
-        method: str,
-        limit: float,
-        on_progress: ProgressCallback | None,
-        reset_on_progress: bool,
-        started: float,
-        max_total: float | None,
-        subscription: trio.MemorySendChannel[dict[str, Any]] | None,
-    ) -> dict[str, Any]:
-        """Send one request and wait for its answer (or its timeout, which cancels it)."""
-        waiter = _Waiter(on_progress)
-        if on_progress is not None or reset_on_progress:
-            params = {**(params or {}), "_meta": {**((params or {}).get("_meta") or {}), "progressToken": request_id}}
-            self._progress_tokens[request_id] = waiter
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        cap = started + max_total if max_total is not None else math.inf
-        scope = trio.CancelScope(deadline=min(cap, trio.current_time() + limit))
-
-        def restart(paused: bool = False) -> None:
-            scope.deadline = math.inf if paused else min(cap, trio.current_time() + limit)
-
-        waiter.restart = restart
-        if reset_on_progress:
-            waiter.progressed = restart
-        self._waiting[request_id] = waiter
-        if subscription is not None:
-            self._subscriptions[request_id] = subscription
-        try:
-            with scope:
-                try:
-                    await self.transport.send_request(request_id, message, jsonrpc.dumps(message))
-                    await waiter.done.wait()
-                except trio.Cancelled:
-                    await self._cancel_remote(request_id, method)
-                    raise
-        finally:
-            del self._waiting[request_id]
-            self._progress_tokens.pop(request_id, None)
-            self._subscriptions.pop(request_id, None)
-        if scope.cancelled_caught:
-            waited = trio.current_time() - started
-            raise ClientTimeout(f"no answer to {method} from the server within {waited:.3g} s (client-side timeout)")
-        if waiter.error is not None:
-            raise waiter.error
-        reply = waiter.reply or {}
-        if "error" in reply:
-            raise RequestFailed(reply["error"])
-        result = reply.get("result")
-        return result if isinstance(result, dict) else {}
+            return contextlib.nullcontext(params)
+        return self.tracing.request(request_id, method, params)
 
     async def _cancel_remote(self, request_id: jsonrpc.RequestId, method: str) -> None:
         """Tell the server a request is abandoned: close its stream (2026-07-28 HTTP) or send
