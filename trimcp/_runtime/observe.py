@@ -18,6 +18,7 @@ from .request import Caller
 
 logger = logging.getLogger("trimcp")
 
+
 class ObservedRequest:
     """One JSON-RPC request from arrival to answer (or cancellation).
 

@@ -35,6 +35,8 @@ from .tasks.work import TaskWork
 
 T = TypeVar("T")
 
+from .lifespan import LifespanNotRunning
+
 if TYPE_CHECKING:
     from .content import ResourceContents
     from .method_table import MethodTable
@@ -102,6 +104,16 @@ class Context:
         """The HTTP request's headers by lower-case name (``None`` off HTTP). A handshake-era
         request's are those of the POST that carried it."""
         return self._handle.caller.headers
+
+    @property
+    def lifespan(self) -> Any:
+        """What the server's lifespan yielded (``Server(lifespan=...)``). Raises
+        :class:`~trimcp._server.lifespan.LifespanNotRunning` where it does not run (an app
+        mounted without ASGI lifespan events) or the server has none."""
+        lifespan = self._connection.server.lifespan
+        if lifespan is None:
+            raise LifespanNotRunning("the server has no lifespan (give one: Server(lifespan=...))")
+        return lifespan.value
 
     @property
     def per_request(self) -> bool:

@@ -13,6 +13,7 @@ import trio
 
 from .context import Context
 from .jsonschema import Validator
+from .lifespan import LifespanNotRunning
 from .typeschema import Converter, SchemaBuilder, _is_jsonable, annotated_description
 
 
@@ -20,10 +21,18 @@ class FunctionSpec:
     """A registered function, ready to be called with validated JSON arguments.
 
     ``localns`` resolves string annotations naming classes local to the registering scope
-    (as ``from __future__ import annotations`` produces).
+    (as ``from __future__ import annotations`` produces). A parameter annotated with one of
+    ``dependencies`` (the server lifespan's type) receives the lifespan's value.
     """
 
-    def __init__(self, fn: Callable[..., Any], *, what: str, localns: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        what: str,
+        localns: dict[str, Any] | None = None,
+        dependencies: tuple[type, ...] = (),
+    ) -> None:
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
@@ -34,6 +43,8 @@ class FunctionSpec:
             raise TypeError(f"cannot resolve the type hints of {what} {_name(fn)!r}: {exc}") from exc
         self.return_annotation = hints.get("return", inspect.Parameter.empty)
         self.context_param: str | None = None
+        #: Parameters that receive the lifespan's value.
+        self.lifespan_params: list[str] = []
         self.parameters: dict[str, inspect.Parameter] = {}
         builder = SchemaBuilder()
         properties: dict[str, Any] = {}
@@ -43,6 +54,9 @@ class FunctionSpec:
             annotation = hints.get(name, inspect.Parameter.empty)
             if _is_context(annotation):
                 self.context_param = name
+                continue
+            if _is_dependency(annotation, dependencies):
+                self.lifespan_params.append(name)
                 continue
             if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
                 raise TypeError(f"{what} {_name(fn)!r}: *args and **kwargs cannot be described to clients")
@@ -96,6 +110,12 @@ class FunctionSpec:
         """Call the function; a sync one runs in a worker thread under ``limiter``."""
         if self.context_param is not None:
             kwargs[self.context_param] = context
+        for name in self.lifespan_params:
+            if context is None:
+                raise LifespanNotRunning(
+                    f"{_name(self.fn)!r} needs the lifespan's value and was called without a context"
+                )
+            kwargs[name] = context.lifespan
         if self.is_async:
             return await self.fn(**kwargs)
         return await trio.to_thread.run_sync(functools.partial(self.fn, **kwargs), limiter=limiter)
@@ -105,6 +125,16 @@ def _is_context(annotation: Any) -> bool:
     if typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
     return isinstance(annotation, type) and issubclass(annotation, Context)
+
+
+def _is_dependency(annotation: Any, dependencies: tuple[type, ...]) -> bool:
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return (
+        isinstance(annotation, type)
+        and annotation is not object
+        and any(issubclass(dependency, annotation) for dependency in dependencies)
+    )
 
 
 def _name(fn: Callable[..., Any]) -> str:

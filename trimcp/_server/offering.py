@@ -32,8 +32,9 @@ class Offering:
         meta: dict[str, Any] | None = None,
         scopes: Sequence[str] = (),
         localns: dict[str, Any] | None = None,
+        dependencies: tuple[type, ...] = (),
     ) -> None:
-        self.spec = FunctionSpec(fn, what=what, localns=localns)
+        self.spec = FunctionSpec(fn, what=what, localns=localns, dependencies=dependencies)
         #: The OAuth scopes a caller needs to see and use it (HTTP with authentication).
         self.scopes = tuple(scopes)
         self.name = name or fn.__name__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -18,6 +19,7 @@ from .completions import Completer
 from .content import ResourceContents
 from .context import Context
 from .errors import ResourceNotFoundError
+from .lifespan import LifespanFunction, ServerLifespan
 from .prompts import Prompt
 from .request_state import StateSealer
 from .resources import Resource, ResourceTemplate
@@ -69,6 +71,7 @@ class Server:
         input_state_ttl: float = 600.0,
         task_store: TaskStore | None = None,
         backend: Backend | None = None,
+        lifespan: LifespanFunction | None = None,
         task_ttl_ms: int | None = 3_600_000,
         task_poll_interval_ms: int | None = 500,
     ) -> None:
@@ -108,6 +111,8 @@ class Server:
             on_change=lambda record: self.backend.publish_nowait(Change("task", record=record)),
         )
         self.backend.bind(_Delivery(self._subscribers, self.tasks))
+        #: The user's start-up and shut-down (see :meth:`lifespan_running`).
+        self.lifespan = ServerLifespan(lifespan) if lifespan is not None else None
         #: Who is told of every request and HTTP exchange (see :meth:`observe`).
         self.observer: Observers | None = None
 
@@ -158,7 +163,7 @@ class Server:
             options.setdefault("deadline", self.tool_deadline)
             options.setdefault("task_ttl_ms", self.tasks.ttl_ms)
             options.setdefault("task_poll_interval_ms", self.tasks.poll_interval_ms)
-            self.add_tool(Tool(fn, localns=localns, **options))
+            self.add_tool(Tool(fn, localns=localns, dependencies=self.dependencies, **options))
             return fn
 
         return register(fn) if fn is not None else register
@@ -223,11 +228,11 @@ class Server:
             if "{" in uri:
                 if uri in self.resource_templates:
                     raise ValueError(f"a resource template {uri!r} is already registered")
-                self.resource_templates[uri] = ResourceTemplate(uri, fn, **options)
+                self.resource_templates[uri] = ResourceTemplate(uri, fn, dependencies=self.dependencies, **options)
             else:
                 if uri in self.resources:
                     raise ValueError(f"a resource {uri!r} is already registered")
-                self.resources[uri] = Resource(uri, fn, size=size, **options)
+                self.resources[uri] = Resource(uri, fn, size=size, dependencies=self.dependencies, **options)
             self.notify_resources_changed()
             return fn
 
@@ -255,7 +260,7 @@ class Server:
         localns = _caller_locals()
 
         def register(fn: F) -> F:
-            prompt = Prompt(fn, localns=localns, **options)
+            prompt = Prompt(fn, localns=localns, dependencies=self.dependencies, **options)
             if prompt.name in self.prompts:
                 raise ValueError(f"a prompt named {prompt.name!r} is already registered")
             self.prompts[prompt.name] = prompt
@@ -313,6 +318,22 @@ class Server:
     def offers_tasks(self) -> bool:
         """Whether some tool may run as a task."""
         return any(tool.task_support != "forbidden" for tool in self.tools.values())
+
+    # -- the lifespan ------------------------------------------------------------------------------------
+
+    def lifespan_running(self, nursery: trio.Nursery) -> contextlib.AbstractAsyncContextManager[None]:
+        """For the block, the lifespan runs (in a task of ``nursery``, started unless another
+        transport of this process started it already; it exits after the last block). Every
+        transport serves inside one. Raises what the lifespan raises while starting."""
+        if self.lifespan is None:
+            return contextlib.nullcontext()
+        return self.lifespan.running(self, nursery)
+
+    @property
+    def dependencies(self) -> tuple[type, ...]:
+        """The types tools receive by annotation besides ``Context``: the lifespan's value's."""
+        state = self.lifespan.state_type if self.lifespan is not None else None
+        return (state,) if state is not None else ()
 
     # -- what several processes share ----------------------------------------------------------------
 

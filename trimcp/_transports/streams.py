@@ -77,7 +77,7 @@ async def serve_stream(
     (:meth:`Server.observe`). ``task_status.started()`` receives the :class:`ServedStream`.
     """
     outbox = Outbox(outbound_buffer_messages)
-    async with trio.open_nursery() as nursery:
+    async with trio.open_nursery() as nursery, server.lifespan_running(nursery):
         async with open_dispatcher(
             MethodTable(server, outbox), outbox, observer=server.observer, transport=transport
         ) as dispatcher:

@@ -18,8 +18,6 @@ import trio
 from ..._observe.metrics import metrics_of
 from ..._runtime import Caller, CancelReason, Host, Outbox, Outgoing
 from ..._runtime.observe import ObservedExchange
-from ..._runtime.watchdog import watch_event_loop
-from ..._server.backend import BackendUnavailable
 from ..._server.method_table import MethodTable
 from ..._server.server import Server
 from ...protocol import jsonrpc
@@ -54,6 +52,7 @@ from .auth import Guard, Refusal, send_refusal
 from .config import HTTPConfig
 from .events import EventId, MemoryEventStore, SSEStream
 from .legacy_sse import LegacySSE
+from .lifespan import run_lifespan
 from .observed import answer_metrics, app_gauges, begin_exchange, observed_send
 from .per_request import PerRequestEndpoint
 from .security import SecurityPolicy
@@ -136,38 +135,12 @@ class MCPApp:
                     exchange.end()
                     observer.exchange_finished(exchange)  # type: ignore[union-attr]
         elif kind == "lifespan":
-            await self._lifespan(receive, send)
+            await run_lifespan(self, receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        message = await receive()
-        if message["type"] != "lifespan.startup":
-            return
-        async with trio.open_nursery() as connected:  # the backend: connected before, closed after the rest
-            try:
-                await connected.start(self.server.backend.run)
-            except BackendUnavailable as exc:
-                await send({"type": "lifespan.startup.failed", "message": exc.message})
-                return
-            await self._serve_lifespan(receive, send)
-            connected.cancel_scope.cancel()
-        await send({"type": "lifespan.shutdown.complete"})
-
-    async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
-        async with trio.open_nursery() as nursery:
-            self._host.adopt(nursery)
-            self.server.tasks.adopt(nursery)
-            watchdog = trio.CancelScope()
-            if self.config.blocked_loop_warning_seconds is not None:
-                nursery.start_soon(_watch_in, watchdog, self.config.blocked_loop_warning_seconds)
-            try:
-                await send({"type": "lifespan.startup.complete"})
-                await receive()  # lifespan.shutdown
-            finally:  # also when the server's task is cancelled: tasks are shielded, so end them
-                self.server.close_listeners()
-                self.server.tasks.stop(CancelReason.SHUTDOWN)
-                self.sessions.close_all(CancelReason.SHUTDOWN)
-                self.legacy.close_all(CancelReason.SHUTDOWN)
-                watchdog.cancel()
+    def adopt(self, nursery: trio.Nursery) -> None:
+        """Run sessions and tasks in ``nursery`` (the ASGI lifespan's)."""
+        self._host.adopt(nursery)
+        self.server.tasks.adopt(nursery)
 
     # -- routing ------------------------------------------------------------------------------------
 
@@ -440,8 +413,3 @@ def _has_request(message: Any) -> bool:
     if type(message) is Request:
         return True
     return type(message) is Batch and any(isinstance(item, (Request, RemoteProtocolError)) for item in message)
-
-
-async def _watch_in(scope: trio.CancelScope, threshold_seconds: float) -> None:
-    with scope:
-        await watch_event_loop(threshold_seconds)
