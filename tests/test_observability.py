@@ -102,43 +102,48 @@ async def scrape(http: RawHTTP) -> dict[Any, float]:
 
 
 async def test_metrics_count_a_load_of_mixed_calls_and_cancellations() -> None:
-    async with (
-        serving(observed_server(), metrics_path="/metrics") as (http, url),
-        trimcp.open_client(url) as modern,
-        trimcp.open_client(url, protocol_version="2025-11-25") as handshake,
-    ):
+    async with serving(observed_server(), metrics_path="/metrics") as (http, url):
+        async with (
+            trimcp.open_client(url) as modern,
+            trimcp.open_client(url, protocol_version="2025-11-25") as handshake,
+        ):
 
-        async def cancelled_call(client: trimcp.Client) -> None:
-            with pytest.raises(trimcp.ClientTimeout):
-                await client.call_tool("sleep", timeout=0.3)
+            async def cancelled_call(client: trimcp.Client) -> None:
+                with pytest.raises(trimcp.ClientTimeout):
+                    await client.call_tool("sleep", timeout=0.3)
 
-        async def unknown_tool(client: trimcp.Client) -> None:
-            with pytest.raises(trimcp.RequestFailed):
-                await client.call_tool("no-such-tool")
+            async def unknown_tool(client: trimcp.Client) -> None:
+                with pytest.raises(trimcp.RequestFailed):
+                    await client.call_tool("no-such-tool")
 
-        during: dict[Any, float] = {}
+            during: dict[Any, float] = {}
 
-        async def scrape_while_sleeping() -> None:
-            await trio.sleep(0.15)
-            during.update(await scrape(http))
+            async def scrape_while_sleeping() -> None:
+                with trio.fail_after(5):  # until the eight sleeps run (each is cancelled after 0.3 s)
+                    while value(found := await scrape(http), "trimcp_requests_in_progress") < 8:
+                        await trio.sleep(0.01)
+                during.update(found)
 
-        async with trio.open_nursery() as nursery:
-            for client in (modern, handshake):
-                for number in range(20):
-                    nursery.start_soon(client.call_tool, "add", {"a": number, "b": 1})
-                for _ in range(4):
-                    nursery.start_soon(cancelled_call, client)
-                for _ in range(3):
-                    nursery.start_soon(unknown_tool, client)
-                for _ in range(2):
-                    nursery.start_soon(client.call_tool, "fail")
-            nursery.start_soon(scrape_while_sleeping)
+            async with trio.open_nursery() as nursery:
+                for client in (modern, handshake):
+                    for number in range(20):
+                        nursery.start_soon(client.call_tool, "add", {"a": number, "b": 1})
+                    for _ in range(4):
+                        nursery.start_soon(cancelled_call, client)
+                    for _ in range(3):
+                        nursery.start_soon(unknown_tool, client)
+                    for _ in range(2):
+                        nursery.start_soon(client.call_tool, "fail")
+                nursery.start_soon(scrape_while_sleeping)
 
-        assert value(during, "trimcp_requests_in_progress") >= 8  # the sleeps, at least
-        assert value(during, "trimcp_open_streams") >= 1  # the session's GET stream
-        assert value(during, "trimcp_sessions", transport="http") == 1
-        with trio.fail_after(5):  # the handshake era's cancellations arrive as notifications
-            while value(after := await scrape(http), "trimcp_requests_in_progress") != 0:
+            assert value(during, "trimcp_requests_in_progress") >= 8  # the sleeps, at least
+            assert value(during, "trimcp_open_streams") >= 1  # the session's GET stream
+            assert value(during, "trimcp_sessions", transport="http") == 1
+            with trio.fail_after(5):  # the handshake era's cancellations arrive as notifications
+                while value(after := await scrape(http), "trimcp_requests_in_progress") != 0:
+                    await trio.sleep(0.02)
+        with trio.fail_after(5):  # the clients are gone, and so are their streams
+            while value(await scrape(http), "trimcp_open_streams") != 0:
                 await trio.sleep(0.02)
 
     assert value(after, "trimcp_tool_calls_total", tool="add", outcome="ok") == 40

@@ -66,6 +66,9 @@ _EXPORTS = {
     "ResourceLink": "._server.content",
     "ResourceNotFoundError": "._server.errors",
     "MemoryTaskStore": "._server.tasks",
+    "LifespanNotRunning": "._server.lifespan",
+    "RequestCall": "._server.middleware",
+    "ToolCall": "._server.middleware",
     "RedisBackend": "._redis",
     "BackendUnavailable": "._server.backend",
     "SQLiteTaskStore": "._server.tasks",
@@ -108,6 +111,7 @@ __all__ = [
     "JSONLogFormatter",
     "JWKSCache",
     "JWTVerifier",
+    "LifespanNotRunning",
     "LocalProtocolError",
     "MCPApp",
     "MemoryTaskStore",
@@ -125,6 +129,7 @@ __all__ = [
     "ProtocolError",
     "RedisBackend",
     "RemoteProtocolError",
+    "RequestCall",
     "RequestFailed",
     "ResourceContents",
     "ResourceLink",
@@ -136,6 +141,7 @@ __all__ = [
     "ServerClosed",
     "TaskStore",
     "TokenStore",
+    "ToolCall",
     "ToolError",
     "ToolResult",
     "Tracing",
@@ -193,6 +199,8 @@ if TYPE_CHECKING:
     from ._server.content import Audio, EmbeddedResource, Image, Message, ResourceContents, ResourceLink
     from ._server.context import Context
     from ._server.errors import ResourceNotFoundError, ToolError
+    from ._server.lifespan import LifespanNotRunning
+    from ._server.middleware import RequestCall, ToolCall
     from ._server.server import Server
     from ._server.tasks import MemoryTaskStore, SQLiteTaskStore, TaskStore
     from ._server.tools import ToolResult

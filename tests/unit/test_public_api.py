@@ -12,10 +12,10 @@ PUBLIC = {
     "trimcp": [
         "APIKeyVerifier", "AccessLog", "Audio", "BackendUnavailable", "AuthConfig", "AuthorizationDenied", "AuthorizationRequired", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
         "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "FileTokenStore", "HTTPConfig", "HTTPStatusError", "Image", "IntrospectionVerifier", "JSONLogFormatter", "JWKSCache", "JWTVerifier",
-        "LocalProtocolError", "MCPApp", "MemoryTaskStore", "MemoryTokenStore", "Message", "Metrics", "MissingClientCapability", "NotAnMCPServer",
-        "OAuth", "OAuthError", "ObservedExchange", "ObservedRequest", "Observer", "Principal", "ProtocolError", "RedisBackend",
+        "LifespanNotRunning", "LocalProtocolError", "MCPApp", "MemoryTaskStore", "MemoryTokenStore", "Message", "Metrics", "MissingClientCapability", "NotAnMCPServer",
+        "OAuth", "OAuthError", "ObservedExchange", "ObservedRequest", "Observer", "Principal", "ProtocolError", "RedisBackend", "RequestCall",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",
-        "SQLiteTaskStore", "SampleResult", "Server", "ServerClosed", "TaskStore", "TokenStore", "ToolError", "ToolResult", "Tracing", "asgi_app",
+        "SQLiteTaskStore", "SampleResult", "Server", "ServerClosed", "TaskStore", "ToolCall", "TokenStore", "ToolError", "ToolResult", "Tracing", "asgi_app",
         "open_client", "serve_http", "serve_stdio", "serve_stream", "watch_event_loop",
     ],
     "trimcp.protocol": [

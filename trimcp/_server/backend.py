@@ -17,6 +17,8 @@ from ..protocol.errors import INTERNAL_ERROR, ProtocolError
 from ..protocol.tasks import TaskRecord
 
 if TYPE_CHECKING:
+    from .subscriptions import Subscribers
+    from .tasks.manager import TaskManager
     from .tasks.store import TaskStore
 
 
@@ -128,3 +130,21 @@ class LocalBackend:
 
     async def worker_alive(self, worker: str) -> bool:
         return worker == self.worker
+
+
+class Delivery:
+    """Where the backend delivers in this process: changes to the subscribers, commands to the
+    task manager."""
+
+    def __init__(self, subscribers: Subscribers, tasks: TaskManager) -> None:
+        self._subscribers = subscribers
+        self._tasks = tasks
+
+    def change(self, change: Change) -> None:
+        self._subscribers.deliver(change)
+
+    async def command(self, command: TaskCommand) -> None:
+        await self._tasks.obey(command)
+
+    def lost(self) -> None:
+        self._subscribers.close_listeners()

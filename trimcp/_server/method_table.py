@@ -33,6 +33,7 @@ from .completions import choices_from_schema, completion_result
 from .content import ResourceContents
 from .context import Context
 from .errors import ResourceNotFoundError
+from .middleware import ToolCall, around_tool, through_middleware
 from .pagination import page
 from .prompts import Prompt
 from .request_state import Binding, RoundState
@@ -103,6 +104,8 @@ class MethodTable:
             handler = self._methods.get(method)
             if handler is None:
                 raise _method_not_found(method, request.id)
+            if self.server.request_middlewares:
+                return through_middleware(self.server.request_middlewares, handler, request, None, caller)
             return handler(request, None, caller)
         if method == "server/discover":
             return self._finish(self._discover(), caller, cacheable=True)
@@ -111,7 +114,10 @@ class MethodTable:
         handler = self._methods.get(method)
         if handler is None:
             raise _method_not_found(method, request.id)
-        routed = handler(request, envelope, caller)
+        if self.server.request_middlewares:
+            routed = through_middleware(self.server.request_middlewares, handler, request, envelope, caller)
+        else:
+            routed = handler(request, envelope, caller)
         if type(routed) is dict:
             return self._finish(routed, caller, cacheable=method in _CACHEABLE)
         return self._finishing(routed, caller, cacheable=method in _CACHEABLE)
@@ -314,8 +320,16 @@ class MethodTable:
         rounds, binding = self._rounds(request, envelope, caller, tool.name, arguments)
         limiter = self.server.thread_limiter
 
+        middlewares = self.server.tool_middlewares
+
         async def run(context: Context) -> dict:
-            return await tool.call(arguments, context, limiter())
+            if not middlewares:
+                return await tool.call(arguments, context, limiter())
+
+            async def innermost(call: ToolCall) -> dict:
+                return await tool.call(call.arguments, context, limiter())
+
+            return await around_tool(middlewares, ToolCall(tool.name, dict(arguments), context), innermost)
 
         return self._asking(run, envelope, rounds, binding, as_task=as_task)
 

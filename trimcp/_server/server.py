@@ -14,12 +14,13 @@ import trio
 from .._runtime.observe import Observer, Observers
 from ..protocol.lifecycle import Feature, carries
 from ..protocol.tasks import TASKS_EXTENSION
-from .backend import Backend, Change, LocalBackend, Sink, TaskCommand
+from .backend import Backend, Change, Delivery, LocalBackend
 from .completions import Completer
 from .content import ResourceContents
 from .context import Context
 from .errors import ResourceNotFoundError
 from .lifespan import LifespanFunction, ServerLifespan
+from .middleware import Middleware, RequestCall, ToolCall
 from .prompts import Prompt
 from .request_state import StateSealer
 from .resources import Resource, ResourceTemplate
@@ -110,9 +111,12 @@ class Server:
             poll_interval_ms=task_poll_interval_ms,
             on_change=lambda record: self.backend.publish_nowait(Change("task", record=record)),
         )
-        self.backend.bind(_Delivery(self._subscribers, self.tasks))
+        self.backend.bind(Delivery(self._subscribers, self.tasks))
         #: The user's start-up and shut-down (see :meth:`lifespan_running`).
         self.lifespan = ServerLifespan(lifespan) if lifespan is not None else None
+        #: Around every request, then around every tool call (see :meth:`middleware`).
+        self.request_middlewares: list[Middleware[RequestCall]] = []
+        self.tool_middlewares: list[Middleware[ToolCall]] = []
         #: Who is told of every request and HTTP exchange (see :meth:`observe`).
         self.observer: Observers | None = None
 
@@ -319,6 +323,21 @@ class Server:
         """Whether some tool may run as a task."""
         return any(tool.task_support != "forbidden" for tool in self.tools.values())
 
+    # -- middleware -------------------------------------------------------------------------------------
+
+    def middleware(self, fn: Middleware[RequestCall]) -> Middleware[RequestCall]:
+        """Register ``async def fn(call: RequestCall, proceed) -> dict`` around every request of
+        the MCP methods (lists, calls, reads, prompts, completions, tasks); the first registered
+        is outermost (docs/tools.md)."""
+        self.request_middlewares.append(fn)
+        return fn
+
+    def tool_middleware(self, fn: Middleware[ToolCall]) -> Middleware[ToolCall]:
+        """Register ``async def fn(call: ToolCall, proceed) -> dict`` around every tool call
+        (its result a ``CallToolResult``; raise ``ToolError`` to refuse it)."""
+        self.tool_middlewares.append(fn)
+        return fn
+
     # -- the lifespan ------------------------------------------------------------------------------------
 
     def lifespan_running(self, nursery: trio.Nursery) -> contextlib.AbstractAsyncContextManager[None]:
@@ -343,7 +362,7 @@ class Server:
         cannot)."""
         self.backend = backend
         self.tasks.backend, self.tasks.store = backend, backend.store
-        backend.bind(_Delivery(self._subscribers, self.tasks))
+        backend.bind(Delivery(self._subscribers, self.tasks))
 
     # -- observation -------------------------------------------------------------------------------
 
@@ -423,21 +442,3 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<trimcp.Server {self.name!r} v{self.version}>"
-
-
-class _Delivery(Sink):
-    """Where the backend delivers in this process: changes to the subscribers, commands to the
-    task manager."""
-
-    def __init__(self, subscribers: Subscribers, tasks: TaskManager) -> None:
-        self._subscribers = subscribers
-        self._tasks = tasks
-
-    def change(self, change: Change) -> None:
-        self._subscribers.deliver(change)
-
-    async def command(self, command: TaskCommand) -> None:
-        await self._tasks.obey(command)
-
-    def lost(self) -> None:
-        self._subscribers.close_listeners()
