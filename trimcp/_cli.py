@@ -19,6 +19,7 @@ from hypercorn.utils import LifespanFailureError
 from . import _client_cli
 from ._cli_auth import add_auth_flags, auth_config
 from ._cli_observe import add_observability_flags, configure_logging, install_observers
+from ._cli_reload import RELOADED, run_reloader
 from ._cli_workers import SUPERVISOR_PID, WORKER_FD, refusal, run_supervisor, serve_worker
 from ._server.server import Server
 from ._transports import HTTPConfig, serve_http, serve_stdio
@@ -146,6 +147,11 @@ def _parser() -> argparse.ArgumentParser:
         "--redis", dest="redis_url", metavar="URL",
         help="share change notifications and tasks through this Redis/Valkey (pip install 'trimcp[redis]')",
     )  # fmt: skip
+    serve.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the server when a Python file of the project changes (development)",
+    )
     shared.add_argument(
         "--workers", type=int, default=1, metavar="N",
         help="streamable-http: N processes serving one socket, supervised (default: 1)",
@@ -198,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command != "serve":
         sys.exit(_client_cli.run(args))
     configure_logging(args)
+    if args.reload and not os.environ.get(RELOADED):
+        if args.workers > 1:
+            raise SystemExit("trimcp: --reload serves one process; leave out --workers")
+        sys.exit(run_reloader(argv, args.target))
     server = load_server(args.target)
     install_observers(args, server)
     if args.redis_url:

@@ -18,6 +18,7 @@ CLI_MODULES = (
     "trimcp._cli_auth",
     "trimcp._cli_observe",
     "trimcp._cli_workers",
+    "trimcp._cli_reload",
     "trimcp._client_cli",
     "trimcp.__main__",
 )
