@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import logging
 import os
 import sys
 import traceback
@@ -18,6 +19,7 @@ from hypercorn.utils import LifespanFailureError
 
 from . import _client_cli
 from ._cli_auth import add_auth_flags, auth_config
+from ._cli_dev import add_dev_command, run_dev
 from ._cli_observe import add_observability_flags, configure_logging, install_observers
 from ._cli_reload import RELOADED, run_reloader
 from ._cli_workers import SUPERVISOR_PID, WORKER_FD, refusal, run_supervisor, serve_worker
@@ -160,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     add_observability_flags(serve)
     defaults_from_environment(serve, os.environ)
     _client_cli.add_commands(commands)
+    add_dev_command(commands)
     return parser
 
 
@@ -201,6 +204,9 @@ def _number(group: Any, flag: str, setting: str, what: str) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    if args.command == "dev":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        sys.exit(run_dev(args))
     if args.command != "serve":
         sys.exit(_client_cli.run(args))
     configure_logging(args)

@@ -19,6 +19,7 @@ CLI_MODULES = (
     "trimcp._cli_observe",
     "trimcp._cli_workers",
     "trimcp._cli_reload",
+    "trimcp._cli_dev",
     "trimcp._client_cli",
     "trimcp.__main__",
 )
