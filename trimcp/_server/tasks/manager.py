@@ -8,9 +8,11 @@ through :meth:`TaskWork.cancel` with a reason, or by finishing; its ``finally`` 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -20,7 +22,7 @@ from ..._runtime import CancelReason, Host, Outbox, RequestHandle
 from ...protocol.errors import INTERNAL_ERROR, ProtocolError
 from ...protocol.tasks import TaskRecord, TaskStatus, create_task_result, new_task_id, task_2025
 from ..asking import collect_input_required
-from ..backend import Backend, TaskCommand
+from ..backend import Backend, BackendUnavailable, TaskCommand
 from .store import TaskStore
 from .work import Asker, TaskWork
 
@@ -66,6 +68,8 @@ class TaskManager:
         self.ttl_ms = ttl_ms
         self.poll_interval_ms = poll_interval_ms
         self._live: dict[str, TaskWork] = {}
+        #: Each task's writes to the store go one at a time (see :meth:`_writes`).
+        self._writing: dict[str, trio.Lock] = {}
         self._host = Host(lambda: self.stop(CancelReason.SHUTDOWN), name="task")
         self._sweeper: trio.CancelScope | None = None
         self._created = 0
@@ -111,7 +115,7 @@ class TaskManager:
         if asker is not None:
             work.published = True
             self._live[record.task_id] = work
-            await self.store.create(record)
+            await self._create(work)
             self._created += 1
             self._start_sweeping(nursery)
             nursery.start_soon(self._run, work, run)
@@ -130,10 +134,24 @@ class TaskManager:
         work.published = True
         if not work.finished:
             self._live[record.task_id] = work
-        await self.store.create(record)
+        await self._create(work)
         self._created += 1
         self._start_sweeping(nursery)
         return create_task_result(record)
+
+    async def _create(self, work: TaskWork) -> None:
+        """Store a new task. When it cannot be (the backend is unreachable), the task never
+        existed for anyone: its work is cancelled, nothing more of it is stored, and the
+        error (:class:`~trimcp._server.backend.BackendUnavailable`) answers its request."""
+        try:
+            async with self._writes(work):
+                await self.store.create(work.record)
+        except BaseException:
+            work.published = False
+            self._live.pop(work.record.task_id, None)
+            self._writing.pop(work.record.task_id, None)
+            work.cancel("the task could not be stored")
+            raise
 
     async def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
         """The task, or ``None`` when it is unknown, expired or not ``owner``'s."""
@@ -169,9 +187,9 @@ class TaskManager:
         if self.backend.shared and record.worker and await self.backend.worker_alive(record.worker):
             await self.backend.send(TaskCommand(task_id, cancel=True))
             return await self._until_ended(task_id, owner, wait) or record
-            # its work is gone (a restart, a process that died)
-            record.status, record.updated_at = TaskStatus.CANCELLED, time.time()
-            await self.store.save(record)
+        # its work is gone (a restart, a process that died)
+        record.status, record.updated_at = TaskStatus.CANCELLED, time.time()
+        await self.store.save(record)
         return record
 
     async def _until_ended(self, task_id: str, owner: str | None, wait: float) -> TaskRecord | None:
@@ -245,16 +263,54 @@ class TaskManager:
             error = {"code": INTERNAL_ERROR, "message": "Internal error"}
         finally:
             work.record.result, work.record.error = result, error
-            with trio.CancelScope(shield=True), trio.move_on_after(_FINAL_SAVE_TIMEOUT):
+            with trio.CancelScope(shield=True), trio.move_on_after(_FINAL_SAVE_TIMEOUT) as storing:
                 if work.asked_early is None:
-                    await work.set_status(status)
+                    await self._store_end(work, status)
+            if storing.cancelled_caught:
+                logger.warning("Task %s (%s) ended %s, but that could not be stored within %g s",
+                               work.record.task_id, work.record.tool, status, _FINAL_SAVE_TIMEOUT)  # fmt: skip
             self._live.pop(work.record.task_id, None)
+            self._writing.pop(work.record.task_id, None)
             work.settled.set()
+
+    async def _store_end(self, work: TaskWork, status: TaskStatus) -> None:
+        """Store how the task ended, trying again while the backend cannot be reached (the
+        caller bounds how long); never raises, so that no task's end can stop the task host."""
+        for attempt in itertools.count():
+            try:
+                await work.set_status(status)
+                return
+            except BackendUnavailable as exc:
+                if attempt == 0:
+                    logger.warning("Task %s (%s) ended %s; storing it waits for the backend: %s",
+                                   work.record.task_id, work.record.tool, status, exc)  # fmt: skip
+                await trio.sleep(min(0.05 * 2**attempt, 1.0))
+            except Exception:
+                logger.exception("Task %s (%s): its end could not be stored", work.record.task_id, work.record.tool)
+                return
 
     async def _save(self, work: TaskWork) -> None:
         if work.published:
-            await self.store.save(work.record)
-            self._on_change(work.record)
+            async with self._writes(work):
+                await self.store.save(work.record)
+                self._on_change(work.record)
+
+    @contextlib.asynccontextmanager
+    async def _writes(self, work: TaskWork) -> AsyncIterator[None]:
+        """One write of a task to the store at a time, each with the task as it is then. Two in
+        flight at once (its creation and its first question; an answer and the end the work
+        reaches at once) may travel on two connections of a pool and land in either order,
+        leaving an older state last. Uncontended, it takes no checkpoint (a store that
+        answers at once behaves as without it)."""
+        lock = self._writing.setdefault(work.record.task_id, trio.Lock())
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _start_sweeping(self, nursery: trio.Nursery) -> None:
         if self._sweeper is None:
