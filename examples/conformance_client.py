@@ -63,18 +63,30 @@ async def follow_redirect(url: str) -> str:
 
 def oauth_for(scenario: str, context: dict[str, Any]) -> trimcp.OAuth:
     """The OAuth configuration a scenario calls for: pre-registered credentials when the suite
-    gives some, else a client ID metadata document URL (used where the server accepts them),
-    else dynamic registration."""
+    gives some (bound to their issuer when it names one), else a client ID metadata document
+    URL (used where the server accepts them), else dynamic registration; a grant without the
+    user when the scenario is about one (client credentials, a workload's JWT, an enterprise
+    identity provider). DPoP is used when the server's challenge asks for it."""
+    enterprise = None
+    if "idp_token_endpoint" in context:
+        enterprise = trimcp.EnterpriseIdP(
+            token_endpoint=context["idp_token_endpoint"],
+            id_token=context["idp_id_token"],
+            client_id=context["idp_client_id"],
+        )
     return trimcp.OAuth(
         authorize=follow_redirect,
         redirect_uri=REDIRECT_URI,
         client_name="trimcp-conformance",
         client_id=context.get("client_id"),
         client_secret=context.get("client_secret"),
+        issuer=context.get("issuer"),
         client_metadata_url=CLIENT_METADATA_URL,
         client_credentials=scenario.startswith("auth/client-credentials"),
         private_key=context.get("private_key_pem"),
         signing_algorithm=context.get("signing_algorithm") or "ES256",
+        assertion=context.get("valid_jwt"),
+        enterprise=enterprise,
         timeout=10,
         authorize_timeout=10,
     )

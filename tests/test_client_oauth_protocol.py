@@ -167,9 +167,44 @@ def test_client_authentication_at_the_token_endpoint() -> None:
 
 def test_token_responses() -> None:
     tokens = rules.check_token_response({"access_token": "a", "token_type": "bearer", "expires_in": 60}, 1000.0)
-    assert tokens == {"access_token": "a", "refresh_token": None, "expires_at": 1060.0, "scope": None}
-    with pytest.raises(rules.OAuthViolation, match="DPoP"):
+    assert tokens == {
+        "access_token": "a",
+        "token_type": "Bearer",
+        "refresh_token": None,
+        "expires_at": 1060.0,
+        "scope": None,
+    }
+    with pytest.raises(rules.OAuthViolation, match="DPoP"):  # bound to a key the client never showed
         rules.check_token_response({"access_token": "a", "token_type": "DPoP"}, 0)
+    dpop_bound = rules.check_token_response({"access_token": "a", "token_type": "dpop"}, 0, proof_sent=True)
+    assert dpop_bound["token_type"] == "DPoP"
+    with pytest.raises(rules.OAuthViolation, match="N_A"):
+        rules.check_token_response({"access_token": "a", "token_type": "N_A"}, 0, proof_sent=True)
     with pytest.raises(rules.OAuthViolation, match="without an access token"):
         rules.check_token_response({"error": "invalid_grant"}, 0)
     assert rules.token_error({"error": "invalid_grant", "error_description": "expired"}) == "invalid_grant: expired"
+
+
+def test_challenges_of_several_schemes() -> None:
+    value = 'DPoP algs="ES256", error="use_dpop_nonce", Bearer resource_metadata="https://m.example/prm", scope="a b"'
+    assert rules.parse_challenges(value) == {
+        "dpop": {"algs": "ES256", "error": "use_dpop_nonce"},
+        "bearer": {"resource_metadata": "https://m.example/prm", "scope": "a b"},
+    }
+    assert rules.parse_challenges('Negotiate abc==, Bearer error="a \\"q\\""') == {
+        "negotiate": {},
+        "bearer": {"error": 'a "q"'},
+    }
+    assert rules.parse_challenges("") == {}
+
+
+def test_an_id_jag_request_and_its_answer() -> None:
+    form = rules.id_jag_request(
+        id_token="idt", issuer="https://as.example", resource="https://m.example/mcp", scopes=[]
+    )
+    assert form["audience"] == "https://as.example" and form["requested_token_type"] == rules.ID_JAG_TYPE
+    assert "scope" not in form and form["subject_token_type"] == rules.ID_TOKEN_TYPE
+    answer = {"issued_token_type": rules.ID_JAG_TYPE, "access_token": "jag", "token_type": "N_A"}
+    assert rules.check_id_jag_response(answer) == "jag"
+    with pytest.raises(rules.OAuthViolation, match="not an ID-JAG"):
+        rules.check_id_jag_response({"access_token": "at", "token_type": "Bearer"})

@@ -23,9 +23,9 @@ from .test_auth_real import authorization_server
 REDIRECT = "http://127.0.0.1:8765/callback"
 
 
-def browse(url: str) -> str:
+def browse(url: str, redirect: str = REDIRECT) -> str:
     """What a browser does with the authorization URL here: follow the redirects (keeping
-    cookies) until one goes to the redirect URI, and return that URL."""
+    cookies) until one goes to the ``redirect`` URI, and return that URL."""
     cookies: dict[str, str] = {}
     for _ in range(12):
         parts = urlsplit(url)
@@ -44,7 +44,7 @@ def browse(url: str) -> str:
         location = response.getheader("location")
         assert location, f"the authorization server answered {response.status} without a redirect: {body[-900:]!r}"
         url = urljoin(url, location)
-        if url.startswith(REDIRECT):
+        if url.startswith(redirect):
             return url
     raise AssertionError("more than 12 redirects")
 

@@ -3,6 +3,10 @@
 TARGET is an ``http(s)://`` URL, ``module:server`` / ``path/to/file.py:server`` (served
 in-process) or a command line in one argument (run as a stdio subprocess).
 
+``--oauth`` logs in with the browser when the server asks (the OAuth authorization code flow,
+through a redirect listener on 127.0.0.1) and keeps the tokens for the next command in the
+user's cache directory; ``--token`` sends a bearer token the user already has.
+
 Ctrl-C (SIGINT) cancels the command the Trio way, whatever the transport: its cancel scope is
 cancelled, so a running call is cancelled on the server (``notifications/cancelled``, or its
 response stream closed on 2026-07-28 HTTP) before the connection closes; nothing more of the
@@ -19,11 +23,14 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import trio
 
-from ._client import AuthorizationRequired, ClientError, open_client
+from ._client import AuthorizationRequired, ClientError, FileTokenStore, OAuth, open_client
+from ._client.oauth.loopback import open_loopback_redirect
 from ._runtime.groups import unwrap_single_exception
 from .protocol.errors import RequestFailed
 
@@ -36,6 +43,7 @@ LIST_KINDS = {
 }
 #: The exit status of a command interrupted by SIGINT (128 + 2, as shells report it).
 INTERRUPTED = 130
+_TOKENS_HELP = "$XDG_CACHE_HOME/trimcp/tokens.json (~/.cache/trimcp/tokens.json)"
 
 
 def add_commands(commands: Any) -> None:
@@ -68,6 +76,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--header", action="append", default=[], metavar="NAME:VALUE", help="extra HTTP header")
     parser.add_argument("--token", help="a bearer token (OAuth access token or API key) for an HTTP server")
     parser.add_argument("--token-file", metavar="FILE", help="read the bearer token from FILE (kept out of ps)")
+    parser.add_argument(
+        "--oauth",
+        action="store_true",
+        help="log in with the browser when the server asks (OAuth); tokens are kept in " + _TOKENS_HELP,
+    )
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     parser.add_argument("--json", action="store_true", help="print the raw JSON results")
 
@@ -149,22 +162,52 @@ async def _run(args: argparse.Namespace, console: _Console) -> int:
         "transport": args.transport,
         "timeout": args.timeout,
         "headers": headers,
-        "auth": _token(args),
         "verify": not args.insecure,
         "message_handler": console.show_notification if args.command == "call" else None,
         "log_level": args.log_level if args.command == "call" else None,
     }
-    async with open_client(_target(args.target, args.transport), **options) as client:
-        if args.command == "inspect":
-            return _inspect(client, args.json)
-        if args.command == "list":
-            items = await getattr(client, LIST_KINDS[args.kind])()
-            return _list(items, args.json)
-        schema = await _input_schema(client, args.tool) if args.arguments else {}
-        arguments = json.loads(args.json_arguments) if args.json_arguments else {}
-        arguments.update(parse_arguments(args.arguments, schema))
-        result = await client.call_tool(args.tool, arguments, on_progress=console.show_progress)
-        return _show_result(result, args.json)
+    async with AsyncExitStack() as stack:
+        options["auth"] = await _auth(args, stack)
+        client = await stack.enter_async_context(open_client(_target(args.target, args.transport), **options))
+        return await _command(args, console, client)
+
+
+async def _command(args: argparse.Namespace, console: _Console, client: Any) -> int:
+    if args.command == "inspect":
+        return _inspect(client, args.json)
+    if args.command == "list":
+        items = await getattr(client, LIST_KINDS[args.kind])()
+        return _list(items, args.json)
+    schema = await _input_schema(client, args.tool) if args.arguments else {}
+    arguments = json.loads(args.json_arguments) if args.json_arguments else {}
+    arguments.update(parse_arguments(args.arguments, schema))
+    result = await client.call_tool(args.tool, arguments, on_progress=console.show_progress)
+    return _show_result(result, args.json)
+
+
+async def _auth(args: argparse.Namespace, stack: AsyncExitStack) -> str | OAuth | None:
+    """What the command authorizes with: a given bearer token, or with ``--oauth`` the browser
+    flow through a loopback redirect listener (owned by ``stack``), its tokens in
+    :func:`token_store_path`."""
+    if not args.oauth:
+        return _token(args)
+    if args.token is not None or args.token_file is not None:
+        raise ValueError("--oauth gets its own tokens: give it or --token/--token-file, not both")
+    loopback = await stack.enter_async_context(open_loopback_redirect(_show_authorization_url))
+    store = FileTokenStore(token_store_path())
+    return OAuth(authorize=loopback.authorize, redirect_uri=loopback.redirect_uri, client_name="trimcp", store=store)
+
+
+def token_store_path() -> Path:
+    """Where ``--oauth`` keeps tokens and client registrations, per server: the user's cache
+    directory (``$XDG_CACHE_HOME``, else ``~/.cache``), ``trimcp/tokens.json``, readable by
+    the user only."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "trimcp" / "tokens.json"
+
+
+def _show_authorization_url(url: str) -> None:
+    _say(f"trimcp: to authorize, open this URL in a browser (trying to open one now):\n{url}")
 
 
 def _token(args: argparse.Namespace) -> str | None:

@@ -1,8 +1,9 @@
 """Run the official MCP conformance suite's CLIENT scenarios against trimcp's client:
 ``conformance client --command "<python> examples/conformance_client.py" --suite all`` at
 every protocol revision the suite can select (2025-03-26 … 2026-07-28: each scenario runs on
-the wire of its revision), then ``--suite extensions`` (the extension scenarios, which no
-revision selects).
+the wire of its revision), then ``--suite extensions`` (the authorization extensions, which no
+revision selects), then one by one every other scenario ``conformance list --client`` tags
+``[extension]`` (the skills extension's: no suite but ``all`` without a revision has them).
 
 Prints a table per run and a final ``N passed, M failed`` line; exits 1 when any scenario has a
 failure or a warning (the suite's own rule). Node 22 and the suite come from ``tests/interop``
@@ -34,12 +35,27 @@ RUN_TIMEOUT = 900
 _TIMESTAMP = re.compile(r"-\d{4}-\d{2}-\d{2}T[\d-]+Z?$")
 
 
+CLI = NODE_MODULES / f"conformance-{VERSION}" / "dist" / "index.js"
+
+
+def extension_scenarios() -> list[str]:
+    """The client scenarios the suite tags ``[extension]``."""
+    listed = subprocess.run(
+        [str(ensure_installed()), str(CLI), "list", "--client"],
+        env=node_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return re.findall(r"^\s*- (\S+) \[extension\]$", listed.stdout, re.MULTILINE)
+
+
 def run_suite(options: list[str], results: Path) -> tuple[dict[str, Counter], str]:
     """Run one suite invocation; the check statuses per scenario, and the suite's output."""
-    cli = NODE_MODULES / f"conformance-{VERSION}" / "dist" / "index.js"
     command = f"{sys.executable} {ROOT / 'examples' / 'conformance_client.py'}"
     completed = subprocess.run(
-        [str(ensure_installed()), str(cli), "client", "--command", command, *options, "-o", str(results)],
+        [str(ensure_installed()), str(CLI), "client", "--command", command, *options, "-o", str(results)],
         env={**node_environment(), "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
         capture_output=True,
@@ -75,15 +91,19 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="print the suite's output")
     args = parser.parse_args()
     ensure_installed()
-    runs = RUNS
+    runs = list(RUNS)
     if args.scenario:
         runs = [["--scenario", args.scenario] + (["--spec-version", args.spec_version] if args.spec_version else [])]
     passed = failed = 0
+    ran: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="trimcp-client-conformance-") as scratch:
         for index, options in enumerate(runs):
             results = Path(scratch) / f"results-{index}"
             started = time.monotonic()
             per_scenario, output = run_suite(options, results)
+            ran.update(per_scenario)
+            if options == ["--suite", "extensions"]:
+                runs += [["--scenario", name] for name in extension_scenarios() if name not in ran]
             print(f"\n== {VERSION} client {' '.join(options)} ({time.monotonic() - started:.0f} s)")
             if args.verbose or "(the suite did not run)" in per_scenario:
                 print(output)

@@ -10,8 +10,8 @@ import pytest
 
 PUBLIC = {
     "trimcp": [
-        "APIKeyVerifier", "AccessLog", "Audio", "BackendUnavailable", "AuthConfig", "AuthorizationDenied", "AuthorizationRequired", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
-        "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "FileTokenStore", "HTTPConfig", "HTTPStatusError", "Image", "IntrospectionVerifier", "JSONLogFormatter", "JWKSCache", "JWTVerifier",
+        "APIKeyVerifier", "AccessLog", "Audio", "BackendUnavailable", "AuthConfig", "AuthorizationDenied", "AuthorizationRequired", "AuthorizationServerChanged", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
+        "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "EnterpriseIdP", "FileTokenStore", "HTTPConfig", "HTTPStatusError", "Image", "IntrospectionVerifier", "JSONLogFormatter", "JWKSCache", "JWTVerifier",
         "LifespanNotRunning", "LocalProtocolError", "MCPApp", "MemoryTaskStore", "MemoryTokenStore", "Message", "Metrics", "MissingClientCapability", "NotAnMCPServer",
         "OAuth", "OAuthError", "ObservedExchange", "ObservedRequest", "Observer", "Principal", "ProtocolError", "RedisBackend", "RequestCall",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",

@@ -11,18 +11,29 @@ from .errors import (
     NotAnMCPServer,
     ServerClosed,
 )
-from .oauth import AuthorizationDenied, FileTokenStore, MemoryTokenStore, OAuth, OAuthError, TokenStore
+from .oauth import (
+    AuthorizationDenied,
+    AuthorizationServerChanged,
+    EnterpriseIdP,
+    FileTokenStore,
+    MemoryTokenStore,
+    OAuth,
+    OAuthError,
+    TokenStore,
+)
 from .open import open_client
 from .tasks import ClientTask
 
 __all__ = [
     "AuthorizationDenied",
     "AuthorizationRequired",
+    "AuthorizationServerChanged",
     "Client",
     "ClientError",
     "ClientTask",
     "ClientTimeout",
     "ConnectionFailed",
+    "EnterpriseIdP",
     "FileTokenStore",
     "HTTPStatusError",
     "MemoryTokenStore",

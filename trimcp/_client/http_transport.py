@@ -76,7 +76,14 @@ class HTTPTransport:
     """Streamable HTTP at one URL. Each request's answer is read by a task of the transport's
     nursery, so closing that stream (2026-07-28 cancellation) is cancelling that task."""
 
-    def __init__(self, pool: HTTPPool, nursery: trio.Nursery, client: ClientCore, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        pool: HTTPPool,
+        nursery: trio.Nursery,
+        client: ClientCore,
+        headers: dict[str, str],
+        get_stream_wait: float = 5.0,
+    ) -> None:
         self.pool = pool
         self.client = client
         self.extra_headers = list(headers.items())
@@ -85,6 +92,7 @@ class HTTPTransport:
         self._streams: dict[Any, trio.CancelScope] = {}
         self._reinitializing = trio.Lock()
         self._get_scope: trio.CancelScope | None = None
+        self._get_stream_wait = get_stream_wait
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -244,34 +252,45 @@ class HTTPTransport:
                 return  # another request already did
             self.session_id = None
             await self.client.initialize(self.client.protocol_version)
-            self.start_get_stream()
+            await self.open_get_stream()
 
     # -- the GET stream ---------------------------------------------------------------------------
 
-    def start_get_stream(self) -> None:
+    async def open_get_stream(self) -> None:
         """Handshake era: listen for the server's own messages (list changes, questions outside
-        a request), reconnecting with ``Last-Event-ID``; a server without one (405) is fine."""
+        a request), reconnecting with ``Last-Event-ID``; a server without one (405) is fine.
+        Returns once the server answered the first GET (or it failed), at most
+        ``get_stream_wait`` seconds later: a server sends a message that belongs to no request only on that stream (or
+        drops it), so no request may go out before it is listening."""
         if self._get_scope is not None:
             self._get_scope.cancel()
         self._get_scope = trio.CancelScope()
-        self._nursery.start_soon(self._get_stream, self._get_scope)
+        answered = trio.Event()
+        self._nursery.start_soon(self._get_stream, self._get_scope, answered)
+        with trio.move_on_after(self._get_stream_wait):
+            await answered.wait()
 
-    async def _get_stream(self, scope: trio.CancelScope) -> None:
+    async def _get_stream(self, scope: trio.CancelScope, answered: trio.Event) -> None:
         decoder = SSEDecoder()
         failures = 0
         with scope:
-            while failures < _MAX_RESUMES:
-                headers = self._stream_headers(decoder.last_event_id)
-                try:
-                    async with self.pool.request("GET", self.pool.origin.target, headers) as response:
-                        if response.status != 200 or response.content_type != "text/event-stream":
-                            return
-                        failures = 0
-                        async for message in sse_messages(response, decoder):
-                            await self.client.dispatch(message)
-                except ClientError:
-                    failures += 1
-                await trio.sleep(min((decoder.retry or 1000) / 1000, _MAX_RETRY_DELAY))
+            try:
+                while failures < _MAX_RESUMES:
+                    headers = self._stream_headers(decoder.last_event_id)
+                    try:
+                        async with self.pool.request("GET", self.pool.origin.target, headers) as response:
+                            answered.set()
+                            if response.status != 200 or response.content_type != "text/event-stream":
+                                return
+                            failures = 0
+                            async for message in sse_messages(response, decoder):
+                                await self.client.dispatch(message)
+                    except ClientError:
+                        failures += 1
+                    answered.set()
+                    await trio.sleep(min((decoder.retry or 1000) / 1000, _MAX_RETRY_DELAY))
+            finally:
+                answered.set()
 
     async def aclose(self) -> None:
         """End the session (DELETE) and close the connections."""

@@ -68,7 +68,9 @@ async def open_client(
     ``"stdio"``, ``"streamable-http"``, ``"sse"``, ``"in-process"``.
 
     The era is negotiated unless ``protocol_version`` pins a revision: ``server/discover``
-    (2026-07-28) first, then ``initialize``. ``elicitation``, ``sampling`` and ``roots`` (a list,
+    (2026-07-28) first, then ``initialize``; ``discover_timeout`` bounds that probe, and the wait
+    for a handshake-era session's GET stream (the client is yielded once the server answered it,
+    so that messages the server sends outside any request are not lost). ``elicitation``, ``sampling`` and ``roots`` (a list,
     or a handler returning ``{"roots": [...]}``) answer the server's questions and declare the
     matching capabilities; ``message_handler`` sees every notification as it arrives (log
     messages from ``log_level`` up, when given).
@@ -153,13 +155,13 @@ async def _open_http(
     headers: dict[str, str],
 ) -> None:
     if kind == "streamable-http":
-        http = HTTPTransport(pools(), nursery, client, headers)
+        http = HTTPTransport(pools(), nursery, client, headers, get_stream_wait=discover_timeout)
         client.transport = http
         stack.push_async_callback(http.aclose)
         try:
             await _negotiate(client, protocol_version, discover_timeout)
             if client.era is Era.HANDSHAKE:
-                http.start_get_stream()
+                await http.open_get_stream()
             return
         except HTTPStatusError as exc:
             if exc.status not in (400, 404, 405) or protocol_version in PER_REQUEST_VERSIONS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,10 +18,20 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from .auth import WELL_KNOWN_PRM
 
 WELL_KNOWN_AS = "/.well-known/oauth-authorization-server"
+#: RFC 7523's grant type: a JWT as the authorization grant (workload identity, ID-JAG).
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+ID_JAG_TYPE = "urn:ietf:params:oauth:token-type:id-jag"
 WELL_KNOWN_OIDC = "/.well-known/openid-configuration"
 #: What a public client without a secret authenticates with at the token endpoint.
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+#: One item of a ``WWW-Authenticate`` value: ``name=value`` (quoted or not), or a scheme.
+_CHALLENGE_ITEM = re.compile(rf'\s*,?\s*(?:({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|({_TOKEN})?)|({_TOKEN}))')
+#: The token68 a scheme may carry instead of parameters (``Negotiate abc==``), to skip.
+_TOKEN68 = re.compile(r"\s+[A-Za-z0-9._~+/-]+=*(?=\s*(?:,|$))")
 
 
 class OAuthViolation(ValueError):
@@ -132,6 +143,28 @@ def require_secure(url: str, what: str) -> None:
     if parts.scheme == "http" and (parts.hostname or "").lower() in _LOOPBACK:
         return
     raise OAuthViolation(f"the {what} {url!r} is neither HTTPS nor on loopback")
+
+
+def parse_challenges(value: str) -> dict[str, dict[str, str]]:
+    """The challenges of a ``WWW-Authenticate`` value (several may be joined by commas, as
+    several header lines are), by lower-case scheme: each one's parameters, names lower-case
+    (``DPoP algs="ES256", Bearer scope="a b"`` gives ``{"dpop": {...}, "bearer": {...}}``)."""
+    challenges: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    position = 0
+    while position < len(value):
+        match = _CHALLENGE_ITEM.match(value, position)
+        if match is None or match.end() == position:
+            break
+        position = match.end()
+        name, quoted, bare, scheme = match.groups()
+        if scheme is not None:
+            current = challenges.setdefault(scheme.lower(), {})
+            skipped = _TOKEN68.match(value, position)
+            position = skipped.end() if skipped else position
+        elif current is not None:
+            current[name.lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare or ""
+    return challenges
 
 
 # -- scopes -----------------------------------------------------------------------------------------
@@ -268,24 +301,55 @@ def token_request(
     return urlencode(body).encode("ascii"), headers
 
 
-def check_token_response(document: Any, now: float) -> dict[str, Any]:
-    """A token endpoint's success answer as stored tokens: ``access_token``, ``refresh_token``
+def check_token_response(document: Any, now: float, *, proof_sent: bool = False) -> dict[str, Any]:
+    """A token endpoint's success answer as stored tokens: ``access_token``, ``token_type``
+    (``Bearer``, or ``DPoP`` for a token bound to the key of the proof sent), ``refresh_token``
     (may be ``None``), ``expires_at`` (seconds since the epoch, ``None`` when not said) and the
     granted ``scope`` (may be ``None``). Raises :class:`OAuthViolation` for an answer without
-    an access token or with a token type other than Bearer."""
+    an access token, or with a token type the client cannot present (DPoP without a proof)."""
     if not isinstance(document, dict) or not isinstance(document.get("access_token"), str):
         raise OAuthViolation("the token endpoint answered without an access token")
     token_type = document.get("token_type")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise OAuthViolation(f"the token endpoint issued a {token_type!r} token; trimcp sends Bearer tokens only")
+    kind = token_type.lower() if isinstance(token_type, str) else None
+    if kind != "bearer" and not (kind == "dpop" and proof_sent):
+        raise OAuthViolation(f"the token endpoint issued a {token_type!r} token, which this client cannot present")
     expires_in = document.get("expires_in")
     refresh = document.get("refresh_token")
     return {
         "access_token": document["access_token"],
+        "token_type": "DPoP" if kind == "dpop" else "Bearer",
         "refresh_token": refresh if isinstance(refresh, str) else None,
         "expires_at": now + expires_in if type(expires_in) in (int, float) else None,
         "scope": document.get("scope") if isinstance(document.get("scope"), str) else None,
     }
+
+
+def id_jag_request(*, id_token: str, issuer: str, resource: str, scopes: Sequence[str]) -> dict[str, str]:
+    """The form of a token exchange (RFC 8693) at an enterprise identity provider for an
+    Identity Assertion JWT Authorization Grant (ID-JAG) to the authorization server ``issuer``
+    for ``resource``, the user identified by their ``id_token``."""
+    form = {
+        "grant_type": TOKEN_EXCHANGE_GRANT,
+        "requested_token_type": ID_JAG_TYPE,
+        "audience": issuer,
+        "resource": resource,
+        "subject_token": id_token,
+        "subject_token_type": ID_TOKEN_TYPE,
+    }
+    if scopes:
+        form["scope"] = " ".join(scopes)
+    return form
+
+
+def check_id_jag_response(document: Any) -> str:
+    """The ID-JAG of a token exchange's success answer. Raises :class:`OAuthViolation` when
+    the identity provider issued something else."""
+    if not isinstance(document, dict) or document.get("issued_token_type") != ID_JAG_TYPE:
+        issued = document.get("issued_token_type") if isinstance(document, dict) else None
+        raise OAuthViolation(f"the identity provider issued a {issued!r}, not an ID-JAG")
+    if not isinstance(document.get("access_token"), str):
+        raise OAuthViolation("the identity provider's answer has no ID-JAG in access_token")
+    return document["access_token"]
 
 
 def token_error(document: Any) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from typing import Any
+from typing import Any, NamedTuple
 
 import trio
 
@@ -15,6 +15,15 @@ from ..http import HTTPPool, Origin
 from .errors import OAuthError
 
 _MAX_BODY = 1 << 20
+
+
+class Answer(NamedTuple):
+    """An exchange's status (0 when nothing could be reached), its body as JSON (``None`` when
+    it is not JSON) and its ``DPoP-Nonce`` header (``None`` without one)."""
+
+    status: int
+    body: Any
+    dpop_nonce: str | None = None
 
 
 class Fetcher:
@@ -26,17 +35,14 @@ class Fetcher:
         self.timeout = timeout
         self._pools: dict[str, HTTPPool] = {}
 
-    async def get_json(self, url: str) -> tuple[int, Any]:
-        """``GET url``: its status and its body as JSON (``None`` when it is not JSON). A
-        connection that fails counts as status 0. Raises :class:`OAuthError` when no answer
-        arrives within the timeout."""
+    async def get_json(self, url: str) -> Answer:
+        """``GET url`` for a JSON document. Raises :class:`OAuthError` when no answer arrives
+        within the timeout."""
         return await self.exchange("GET", url, [("accept", "application/json")])
 
-    async def exchange(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes = b""
-    ) -> tuple[int, Any]:
-        """One request: the status (0 when nothing could be reached) and the JSON body (``None``
-        when it is not JSON). Raises :class:`OAuthError` when no answer arrives within the timeout."""
+    async def exchange(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes = b"") -> Answer:
+        """One request and its :class:`Answer`. Raises :class:`OAuthError` when no answer
+        arrives within the timeout."""
         origin = Origin(url)
         pool = self._pools.get(f"{origin.tls}{origin.authority}")
         if pool is None:
@@ -50,11 +56,12 @@ class Fetcher:
         except trio.TooSlowError:
             raise OAuthError(f"{url} did not answer within {self.timeout:g} s") from None
         except ClientError:
-            return 0, None
+            return Answer(0, None)
         try:
-            return response.status, json.loads(data)
+            document = json.loads(data)
         except ValueError:
-            return response.status, None
+            document = None
+        return Answer(response.status, document, response.header("dpop-nonce"))
 
     async def aclose(self) -> None:
         pools, self._pools = self._pools, {}
