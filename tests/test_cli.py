@@ -102,6 +102,18 @@ def test_list_and_inspect_a_stdio_server() -> None:
     assert any(line.startswith("serverInfo: ") and "trimcp-demo" in line for line in lines)
 
 
+def test_read_a_resource_and_get_a_prompt_over_stdio_and_in_process() -> None:
+    for target in ("examples/demo.py:server", f"{sys.executable} -m trimcp serve examples/demo.py:server"):
+        read = run_trimcp("read", target, "demo://greeting/Ada")
+        assert (read.returncode, read.stdout) == (0, "Hello, Ada!\n"), read.stderr
+        prompt = run_trimcp("prompt", target, "review_code", "code=pass")
+        assert prompt.returncode == 0, prompt.stderr
+        assert prompt.stdout.splitlines()[0] == "user: Please give a brief review of this code:"
+        assert "assistant: Sure, let me read it." in prompt.stdout.splitlines()
+    missing = run_trimcp("read", "examples/demo.py:server", "demo://nowhere")
+    assert missing.returncode == 2 and missing.stderr.startswith("trimcp read: ")
+
+
 def test_client_errors_are_one_line_and_exit_2() -> None:
     result = run_trimcp("list", "http://127.0.0.1:9/mcp")
     assert result.returncode == 2

@@ -1,5 +1,5 @@
-"""The ``trimcp`` command line: ``trimcp serve module:server``, and the client commands
-(``trimcp call``, ``trimcp list``, ``trimcp inspect``)."""
+"""The ``trimcp`` command line: ``trimcp serve module:server``, ``trimcp dev``, and the client
+commands (``trimcp call``, ``list``, ``inspect``, ``read``, ``prompt``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``trimcp call``, ``trimcp list`` and ``trimcp inspect``: the client from the command line.
+"""``trimcp call``, ``list``, ``inspect``, ``read`` and ``prompt``: the client from the command line.
 
 TARGET is an ``http(s)://`` URL, ``module:server`` / ``path/to/file.py:server`` (served
 in-process) or a command line in one argument (run as a stdio subprocess).
@@ -64,6 +64,13 @@ def add_commands(commands: Any) -> None:
     listing.add_argument("kind", nargs="?", choices=sorted(LIST_KINDS), default="tools")
     inspect = commands.add_parser("inspect", help="show a server's era, protocol version, capabilities and info")
     _common(inspect)
+    read = commands.add_parser("read", help="read a resource of an MCP server")
+    _common(read)
+    read.add_argument("uri", help="the resource's URI")
+    prompt = commands.add_parser("prompt", help="get a prompt of an MCP server")
+    _common(prompt)
+    prompt.add_argument("name", help="the prompt's name")
+    prompt.add_argument("arguments", nargs="*", metavar="key=value", help="the prompt's arguments (strings)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -178,6 +185,16 @@ async def _command(args: argparse.Namespace, console: _Console, client: Any) -> 
     if args.command == "list":
         items = await getattr(client, LIST_KINDS[args.kind])()
         return _list(items, args.json)
+    if args.command == "read":
+        return _show_contents(await client.read_resource(args.uri), args.json)
+    if args.command == "prompt":
+        arguments = {}
+        for pair in args.arguments:
+            key, equals, text = pair.partition("=")
+            if not equals or not key:
+                raise ValueError(f"arguments are key=value, got {pair!r}")
+            arguments[key] = text
+        return _show_messages(await client.get_prompt(args.name, arguments), args.json)
     schema = await _input_schema(client, args.tool) if args.arguments else {}
     arguments = json.loads(args.json_arguments) if args.json_arguments else {}
     arguments.update(parse_arguments(args.arguments, schema))
@@ -289,6 +306,32 @@ def _show_result(result: dict[str, Any], raw: bool) -> int:
         if "structuredContent" in result and not result.get("content"):
             print(json.dumps(result["structuredContent"], indent=2))
     return 1 if result.get("isError") else 0
+
+
+def _show_contents(result: dict[str, Any], raw: bool) -> int:
+    """A resource's contents: text as it is, binary as a line saying what it is."""
+    if raw:
+        print(json.dumps(result, indent=2))
+        return 0
+    for contents in result.get("contents") or []:
+        if "text" in contents:
+            print(contents["text"])
+        else:
+            size = len(contents.get("blob", "")) * 3 // 4
+            print(f"[{contents.get('mimeType') or 'binary'}, about {size} bytes: use --json for the data]")
+    return 0
+
+
+def _show_messages(result: dict[str, Any], raw: bool) -> int:
+    """A prompt's messages, one ``role: text`` block each."""
+    if raw:
+        print(json.dumps(result, indent=2))
+        return 0
+    for message in result.get("messages") or []:
+        content = message.get("content") or {}
+        text = content.get("text") if content.get("type") == "text" else json.dumps(content)
+        print(f"{message.get('role')}: {text}")
+    return 0
 
 
 def _list(items: list[dict[str, Any]], raw: bool) -> int:
