@@ -3,8 +3,10 @@ namespaced, live, with its change notifications; in-process and over HTTP in bot
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +110,24 @@ def test_bad_mounts_are_refused() -> None:
         notes.mount(main, prefix="loop")
     with pytest.raises(ValueError, match="in itself"):
         main.mount(main, prefix="self")
+
+
+MOUNTED_OVER_STDIO = """
+import trimcp
+notes = trimcp.Server("notes")
+
+@notes.tool
+async def add_note(text: str) -> str:
+    return "noted: " + text
+
+server = trimcp.Server("main")
+server.mount(notes, prefix="notes")
+"""
+
+
+async def test_a_mounted_server_over_a_stdio_subprocess(tmp_path: Path) -> None:
+    (tmp_path / "mounted.py").write_text(MOUNTED_OVER_STDIO)
+    command = [sys.executable, "-m", "trimcp", "serve", str(tmp_path / "mounted.py:server")]
+    async with trimcp.open_client(command) as client:
+        assert [tool["name"] for tool in await client.list_tools()] == ["notes_add_note"]
+        assert (await client.call_tool("notes_add_note", {"text": "eggs"}))["content"][0]["text"] == "noted: eggs"
