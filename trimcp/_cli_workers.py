@@ -42,8 +42,8 @@ def refusal(server: Server, workers: int, redis_url: str | None) -> str | None:
     """Why ``server`` cannot be served by ``workers`` processes as configured, or ``None``."""
     if workers <= 1 or redis_url:
         return None
-    shared = [what for what, used in (("tasks", server.offers_tasks), ("resource subscriptions", bool(
-        server.resources or server.resource_templates))) if used]  # fmt: skip
+    uses = {"tasks": server.offers_tasks, "resource subscriptions": bool(server.resources or server.resource_templates)}
+    shared = [what for what, used in uses.items() if used]
     if shared:
         return (
             f"--workers {workers} needs --redis URL: this server's {' and '.join(shared)} must be shared by its workers"
