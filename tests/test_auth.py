@@ -233,6 +233,10 @@ def bound_server() -> trimcp.Server:
         await trio.sleep(30)
         return "never"
 
+    @server.resource("bound://payroll", scopes=["admin"])
+    def payroll() -> str:
+        return "salaries"
+
     return server
 
 
@@ -273,6 +277,20 @@ async def test_the_caller_reaches_the_tool_and_scopes_hide_and_refuse_tools() ->
         assert "admin_only" in [tool["name"] for tool in listed["result"]["tools"]]
         status, answer = await modern(http, admin, "tools/call", {"name": "admin_only", "arguments": {}}, "admin_only")
         assert status == 200 and answer["result"]["content"][0]["text"] == "admin things"
+
+
+async def test_scopes_hide_and_refuse_resources_too() -> None:
+    async with protected(server=bound_server()) as (http, resource):
+        alice, admin = token(aud=resource), token(aud=resource, scope="mcp admin")
+        _, listed = await modern(http, alice, "resources/list", {})
+        assert listed["result"]["resources"] == []
+        read = {"uri": "bound://payroll"}
+        status, _ = await modern(http, alice, "resources/read", read, "bound://payroll")
+        assert status == 403
+        _, listed = await modern(http, admin, "resources/list", {})
+        assert [entry["uri"] for entry in listed["result"]["resources"]] == ["bound://payroll"]
+        status, answer = await modern(http, admin, "resources/read", read, "bound://payroll")
+        assert status == 200 and answer["result"]["contents"][0]["text"] == "salaries"
 
 
 async def test_a_session_belongs_to_the_principal_that_opened_it() -> None:

@@ -151,16 +151,18 @@ class Registration:
         annotations: dict[str, Any] | None = None,
         icons: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
+        scopes: Sequence[str] = (),
     ) -> Callable[[F], F]:
         """Offer a function's return value as the resource at ``uri``. A URI with ``{variables}``
-        makes a template; the function takes the variables as parameters.
+        makes a template; the function takes the variables as parameters. ``scopes``: the OAuth
+        scopes a caller needs to list and read it (as for tools).
 
         The function returns ``str`` (text), ``bytes`` (blob), ``ResourceContents``, or any
         JSON-able value (sent as ``application/json`` text).
         """
         options = {
             "name": name, "title": title, "description": description, "mime_type": mime_type,
-            "annotations": annotations, "icons": icons, "meta": meta, "localns": _caller_locals(),
+            "annotations": annotations, "icons": icons, "meta": meta, "scopes": scopes, "localns": _caller_locals(),
         }  # fmt: skip
 
         def register(fn: F) -> F:
