@@ -351,6 +351,21 @@ async def test_prompts() -> None:
             await client.get_prompt("nope")
 
 
+async def test_prompt_arguments_that_are_lists_or_objects_arrive_as_json_text() -> None:
+    server = trimcp.Server("analysis")
+
+    @server.prompt
+    def analyze(points: list[float], options: dict[str, str] | None = None) -> str:
+        return f"mean {sum(points) / len(points):g} with {sorted((options or {}).items())}"
+
+    async with open_test_client(server) as client:
+        result = await client.get_prompt("analyze", {"points": "[1, 2.5]", "options": '{"unit": "m"}'})
+        assert result["messages"][0]["content"]["text"] == "mean 1.75 with [('unit', 'm')]"
+        with pytest.raises(RequestFailed) as info:
+            await client.get_prompt("analyze", {"points": "1, 2"})  # not JSON: the schema's error
+        assert info.value.code == -32602 and "points" in info.value.message
+
+
 async def test_completions() -> None:
     async with open_test_client(make_server()) as client:
         names = await client.complete({"type": "ref/prompt", "name": "greet"}, "name", "al")

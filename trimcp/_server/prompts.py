@@ -45,7 +45,7 @@ class Prompt(Offering):
         if type(raw) is not dict or any(type(v) is not str for v in raw.values()):
             raise _invalid(f"arguments of prompt {self.name!r} must be an object of strings", request_id)
         properties = self.spec.input_schema["properties"]
-        values = {k: from_text(v, properties[k].get("type")) for k, v in raw.items() if k in properties}
+        values = {k: from_text(v, properties[k]) for k, v in raw.items() if k in properties}
         error = self.spec.validator.first_error(values)
         if error is not None:
             raise _invalid(f"arguments of prompt {self.name!r}: {error}", request_id)

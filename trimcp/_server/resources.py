@@ -137,9 +137,7 @@ class ResourceTemplate(_ResourceBase):
         if values is None:
             return None
         properties = self.spec.input_schema["properties"]
-        kwargs = {
-            name: from_text(raw, properties[name].get("type")) for name, raw in values.items() if name in properties
-        }
+        kwargs = {name: from_text(raw, properties[name]) for name, raw in values.items() if name in properties}
         error = self.spec.validator.first_error(kwargs)
         if error is not None:
             raise ValueError(error)

@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import enum
 import inspect
+import json
 import math
 import sys
 import types
@@ -390,9 +391,14 @@ def to_json(value: Any) -> Any:
     raise TypeError(f"cannot represent {kind.__name__} as JSON")
 
 
-def from_text(raw: str, json_type: Any) -> Any:
-    """Text from a URI or a prompt argument, as the JSON type its parameter expects (left as
-    text when it does not parse, so validation names the problem)."""
+def from_text(raw: str, schema: dict[str, Any]) -> Any:
+    """Text from a URI or a prompt argument, as the JSON type its parameter's ``schema``
+    expects (its ``type``, or the one type besides ``null`` of an ``anyOf``); left as text when
+    it does not parse, so validation names the problem."""
+    json_type = schema.get("type")
+    if json_type is None and "anyOf" in schema:
+        types = [choice.get("type") for choice in schema["anyOf"] if choice.get("type") != "null"]
+        json_type = types[0] if len(types) == 1 else None
     try:
         if json_type == "integer":
             return int(raw)
@@ -402,4 +408,9 @@ def from_text(raw: str, json_type: Any) -> Any:
         return raw
     if json_type == "boolean" and raw.lower() in ("true", "false"):
         return raw.lower() == "true"
+    if json_type in ("array", "object"):  # a prompt argument carrying a list or an object as JSON
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
     return raw
