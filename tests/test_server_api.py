@@ -3,6 +3,7 @@ prompts, completions, pagination, logging and both protocol eras."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import enum
@@ -364,6 +365,20 @@ async def test_prompt_arguments_that_are_lists_or_objects_arrive_as_json_text() 
         with pytest.raises(RequestFailed) as info:
             await client.get_prompt("analyze", {"points": "1, 2"})  # not JSON: the schema's error
         assert info.value.code == -32602 and "points" in info.value.message
+
+
+async def test_an_asyncio_library_in_a_tool_is_named_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    server = trimcp.Server("asyncio")
+
+    @server.tool
+    async def uses_asyncio() -> str:
+        await asyncio.sleep(0.01)
+        return "never"
+
+    async with open_test_client(server) as client:
+        result = await client.call_tool("uses_asyncio")
+    assert result["isError"] is True and "internal error" in result["content"][0]["text"]
+    assert any("an asyncio-only library? trimcp runs on Trio" in record.getMessage() for record in caplog.records)
 
 
 async def test_completions() -> None:

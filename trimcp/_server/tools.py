@@ -151,8 +151,9 @@ class Tool(Offering):
             if context.per_request:
                 raise  # 2026-07-28: the call's JSON-RPC error (-32021 for a missing capability…)
             return error_result(exc.message)
-        except Exception:
-            logger.exception("Tool %r raised", self.name)
+        except Exception as exc:
+            hint = _hint_for(exc)
+            logger.exception("Tool %r raised%s", self.name, hint)
             return error_result(f"Tool {self.name!r} failed: internal error")
         try:
             return self._result(value, version)
@@ -223,6 +224,16 @@ def _content_list(value: Any) -> list[dict[str, Any]]:
             return [content_block(item) for item in value]
         return [{"type": "text", "text": json_text(to_json(value))}]
     return [content_block(value)]
+
+
+def _hint_for(exc: Exception) -> str:
+    """What a developer should know about ``exc`` beyond its traceback, if anything."""
+    if isinstance(exc, RuntimeError) and "no running event loop" in str(exc):
+        return (
+            " (an asyncio-only library? trimcp runs on Trio: use a Trio or AnyIO library, such as httpx, or run the"
+            " asyncio code in a thread with asyncio.run inside trio.to_thread.run_sync)"
+        )
+    return ""
 
 
 def error_result(message: str) -> dict[str, Any]:
