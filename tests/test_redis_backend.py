@@ -6,11 +6,14 @@ other; a Redis that goes away and comes back."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -171,3 +174,33 @@ async def test_a_redis_that_cannot_be_reached_at_start_stops_the_server_with_one
     last = done.stderr.decode().strip().splitlines()[-1]
     assert last.startswith(f"trimcp: cannot start: Service unavailable: Redis at redis://127.0.0.1:{unused} cannot be")
     assert "Traceback" not in done.stderr.decode()
+
+
+async def test_hypercorn_workers_share_tasks_through_redis(tmp_path: Path) -> None:
+    """docs/deployment.md's ``hypercorn --workers N``: a task created through one worker is read
+    and cancelled through the others (each request on a new connection lands where the
+    kernel puts it)."""
+    port = free_port()
+    hypercorn = Path(sys.executable).parent / "hypercorn"
+    async with running_redis() as redis:
+        env = {**os.environ, "REDIS_URL": redis.url, "TRIMCP_STATE_KEY": "one key for every worker"}
+        command = [str(hypercorn), "--worker-class", "trio", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+                   "tests.servers.hypercorn_redis:app"]  # fmt: skip
+        process = await trio.lowlevel.open_process(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+        try:
+            await wait_until_listening_async(port, process)
+            pids = {(await call(RawHTTP("127.0.0.1", port), "pid"))["structuredContent"]["result"] for _ in range(30)}
+            assert len(pids) == 2, pids  # both workers answer
+            created = await call(RawHTTP("127.0.0.1", port), "job")
+            for _ in range(10):
+                assert (await get(RawHTTP("127.0.0.1", port), created["taskId"]))["status"] == "working"
+            status, _ = await rpc(RawHTTP("127.0.0.1", port), "tasks/cancel", {"taskId": created["taskId"]})
+            assert status == 200
+            assert await wait_for_status(RawHTTP("127.0.0.1", port), created["taskId"], "cancelled")
+        finally:
+            process.send_signal(signal.SIGINT)
+            with trio.move_on_after(10):
+                await process.wait()
+            if process.poll() is None:
+                process.kill()
+                await process.wait()
