@@ -133,6 +133,29 @@ async def test_elicitation_in_both_eras(version: str) -> None:
             assert probe.runs == 1
 
 
+@pytest.mark.parametrize("version", ["2025-11-25", "2026-07-28"])
+async def test_a_scalar_elicitation_asks_for_one_value_and_returns_it(version: str) -> None:
+    server = trimcp.Server("scalar")
+
+    @server.tool
+    async def name_it(ctx: Context) -> str:
+        name = await ctx.elicit("Your name?", str, key="name")
+        count = await ctx.elicit("How many?", int, key="count")
+        return f"{name.content} x{count.content + 1}"
+
+    async def answer(params: dict[str, Any]) -> dict[str, Any]:
+        schema = params["requestedSchema"]
+        assert schema["required"] == ["value"] and set(schema["properties"]) == {"value"}
+        value = "Ada" if schema["properties"]["value"]["type"] == "string" else 2
+        return {"action": "accept", "content": {"value": value}}
+
+    async with open_test_client(
+        server, protocol_version=version, client_capabilities=CAPABLE, answers={"elicitation/create": answer}
+    ) as client:
+        result = await client.call_tool("name_it")
+    assert result["content"][0]["text"] == "Ada x3"
+
+
 @pytest.mark.parametrize("action", ["decline", "cancel"])
 async def test_declined_or_cancelled_elicitation(action: str) -> None:
     async def refuse(params: dict[str, Any]) -> dict[str, Any]:

@@ -88,15 +88,24 @@ class InputRequired(BaseException):
 
 
 class ElicitationForm:
-    """The requested schema of a form elicitation, its validator and its converter."""
+    """The requested schema of a form elicitation, its validator and its converter. A scalar
+    type (``str``, ``int``, ``float``, ``bool``, a ``Literal`` of them) asks for one field,
+    ``value``, and the answer's content is that value."""
 
     def __init__(self, shape: type | dict[str, Any]) -> None:
+        self._scalar = False
         if isinstance(shape, dict):
             self.schema = shape
             self._convert: Converter | None = None
         else:
             builder = SchemaBuilder()
             schema = builder.schema(shape)
+            if schema.get("type") in ("string", "integer", "number", "boolean") and not builder.defs:
+                self._scalar = True
+                self.schema = {"type": "object", "properties": {"value": schema}, "required": ["value"]}
+                self._convert = builder.converter(shape)
+                self._validator = Validator(self.schema)
+                return
             if schema.get("type") != "object" or builder.defs:
                 raise TypeError(f"an elicitation form needs a flat record type, not {shape!r}")
             for name, prop in schema.get("properties", {}).items():
@@ -116,6 +125,9 @@ class ElicitationForm:
         problem = self._validator.first_error(content)
         if problem is not None:
             raise ClientAnswerError(f"the client's answer does not fit the form: {problem}")
+        if self._scalar:
+            value = content["value"]
+            return ElicitResult("accept", self._convert(value) if self._convert else value)
         return ElicitResult("accept", self._convert(content) if self._convert else content)
 
 
