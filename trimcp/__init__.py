@@ -33,6 +33,7 @@ _EXPORTS = {
     "NotAnMCPServer": "._client",
     "ServerClosed": "._client",
     "open_client": "._client",
+    "proxy": "._proxy",
     "AuthorizationDenied": "._client",
     "AuthorizationServerChanged": "._client",
     "EnterpriseIdP": "._client",
@@ -151,6 +152,7 @@ __all__ = [
     "Tracing",
     "asgi_app",
     "open_client",
+    "proxy",
     "serve_http",
     "serve_stdio",
     "serve_stream",
@@ -195,6 +197,7 @@ if TYPE_CHECKING:
     )
     from ._observe import AccessLog, JSONLogFormatter, Metrics
     from ._observe.tracing import Tracing
+    from ._proxy import proxy
     from ._redis import RedisBackend
     from ._runtime import CancelReason
     from ._runtime.observe import ObservedExchange, ObservedRequest, Observer

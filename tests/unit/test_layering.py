@@ -36,6 +36,8 @@ RULES = (
     ("trimcp._observe", ("trimcp._server", "trimcp._transports", "trimcp._client"),
      "observers read the runtime's records, whatever serves them"),
     ("trimcp", CLI_MODULES, "nothing imports the command line"),
+    *((layer, ("trimcp._proxy",), "the proxy is an entry point: the layers it builds on know nothing of it")
+      for layer in ("trimcp.protocol", "trimcp._runtime", "trimcp._server", "trimcp._transports", "trimcp._client")),
 )  # fmt: skip
 
 
@@ -97,6 +99,10 @@ def test_the_layering_check_can_fail() -> None:
     assert violations("trimcp.testing", imported_modules("trimcp.testing", "from ._cli import main"))
     assert violations(
         "trimcp._client.open", imported_modules("trimcp._client.open", "def f():\n    from .. import _cli")
+    )
+    assert violations("trimcp._server.server", imported_modules("trimcp._server.server", "from .._proxy import proxy"))
+    assert not violations(
+        "trimcp._proxy.mirror", imported_modules("trimcp._proxy.mirror", "from .._client import Client")
     )
     assert not violations("trimcp._cli", imported_modules("trimcp._cli", "from . import _client_cli"))
     assert not violations("trimcp.protocol.sse", imported_modules("trimcp.protocol.sse", "from .errors import X"))

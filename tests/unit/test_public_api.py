@@ -16,7 +16,7 @@ PUBLIC = {
         "OAuth", "OAuthError", "ObservedExchange", "ObservedRequest", "Observer", "Principal", "ProtocolError", "RedisBackend", "RequestCall",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",
         "SQLiteTaskStore", "SampleResult", "Server", "ServerClosed", "TaskStore", "ToolCall", "TokenStore", "ToolError", "ToolResult", "Tracing", "asgi_app",
-        "open_client", "serve_http", "serve_stdio", "serve_stream", "watch_event_loop",
+        "open_client", "proxy", "serve_http", "serve_stdio", "serve_stream", "watch_event_loop",
     ],
     "trimcp.protocol": [
         "HANDSHAKE_VERSIONS", "HEADER_MISMATCH", "INTERNAL_ERROR", "INVALID_PARAMS", "INVALID_REQUEST",
