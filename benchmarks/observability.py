@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from benchmarks.run import cpu_seconds, ensure_wrk, load, open_session
+from benchmarks.run import cpu_seconds, ensure_wrk, load, open_session, stop
 from tests.ports import free_port, wait_until_listening
 
 #: (label, server name in servers.py)
@@ -56,12 +56,7 @@ def measure(wrk: str, server: str, era: str, args: argparse.Namespace, source: P
         figures["cpu_ms"] = (cpu_seconds(process.pid) - before) * 1000 / max(figures["requests"], 1)
         return figures
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def main() -> None:

@@ -92,6 +92,16 @@ def open_session(url: str) -> str:
     return session
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a server, and kill it if it has not exited 5 s later."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -155,12 +165,7 @@ def main() -> None:
                     flush=True,
                 )
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
     print()
     print(report(results, args.concurrency))
 
