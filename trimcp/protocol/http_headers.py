@@ -193,14 +193,32 @@ def _as_decimal(value: float) -> Decimal | None:
 # --- x-mcp-header annotations ----------------------------------------------------------------
 
 
+#: Schemas already read by :func:`header_parameters`, by identity (the schema is kept, so its id
+#: cannot be reused while cached); emptied when full. A schema must not change once read.
+_HEADER_PARAMETERS: dict[int, tuple[Any, tuple[HeaderParameter, ...]]] = {}
+_HEADER_PARAMETERS_KEPT = 256
+
+
 def header_parameters(input_schema: Any) -> tuple[HeaderParameter, ...]:
-    """The ``x-mcp-header`` annotations of a tool's ``inputSchema``, in document order.
+    """The ``x-mcp-header`` annotations of a tool's ``inputSchema``, in document order
+    (remembered per schema object: a server checks them on every ``tools/call``).
 
     Raises ``ValueError`` naming the first annotation that breaks the spec's constraints: not a
     non-empty RFC 9110 token, not case-insensitively unique, on a property whose ``type`` is not
     ``"string"``, ``"integer"`` or ``"boolean"``, or not statically reachable (on the root, or
     under anything but a chain of ``properties`` keys). Clients drop such a tool.
     """
+    cached = _HEADER_PARAMETERS.get(id(input_schema))
+    if cached is not None and cached[0] is input_schema:
+        return cached[1]
+    found = _read_header_parameters(input_schema)
+    if len(_HEADER_PARAMETERS) >= _HEADER_PARAMETERS_KEPT:
+        _HEADER_PARAMETERS.clear()
+    _HEADER_PARAMETERS[id(input_schema)] = (input_schema, found)
+    return found
+
+
+def _read_header_parameters(input_schema: Any) -> tuple[HeaderParameter, ...]:
     found: list[HeaderParameter] = []
     seen: dict[str, HeaderParameter] = {}
     for pointer, path, schema in _schema_positions(input_schema):
