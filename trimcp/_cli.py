@@ -139,6 +139,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer requests with JSON; SSE only where a request must stream (questions, listen)",
     )
+    http.add_argument(
+        "--websocket",
+        action="store_true",
+        help="also accept WebSocket connections (subprotocol mcp, SEP-1288 draft) at --path",
+    )
     _number(http, "--backlog", "backlog", "connections waiting to be accepted")
     _number(http, "--max-sessions", "max_sessions", "open sessions (beyond: 503)")
     _number(http, "--max-body-bytes", "max_body_bytes", "bytes in one request body (beyond: 413)")

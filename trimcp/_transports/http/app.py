@@ -31,6 +31,7 @@ from ...protocol.errors import (
 from ...protocol.jsonrpc import Batch, Notification, Request
 from ...protocol.lifecycle import Feature, carries, era_of_http_post, handshake_version_refused, http_stream_refused
 from ...protocol.versions import Era
+from ..websocket import WebSocketEndpoint
 from .asgi import (
     ANSWERED,
     HeaderMapping,
@@ -92,16 +93,19 @@ class MCPApp:
         self.legacy = LegacySSE(server, config)
         self.per_request = PerRequestEndpoint(server, config)
         self._metrics = metrics_of(server) if config.metrics_path is not None else None
+        self.websockets = WebSocketEndpoint(server, config, self.security, self._guard, at_capacity=self._at_capacity)
         self._host = Host(lambda: self.sessions.close_all(CancelReason.SHUTDOWN), name="session")
         self._closing = False
 
     async def shutdown(self, grace: float) -> None:
         """Shut down gracefully: refuse new work (503), end the idle GET streams, give running
         requests ``grace`` seconds, then cancel them and every running task (reason: shutdown).
-        Every response that started ends properly."""
+        Every response that started ends properly; WebSocket connections close with 1001."""
         self._closing = True
         self.server.close_listeners()
+        self.websockets.stop()
         runtimes = [*self.per_request.runtimes(), *self.sessions.runtimes(), *self.legacy.runtimes()]
+        runtimes += self.websockets.runtimes()
         self.sessions.end_standalone_streams()
         with trio.move_on_after(grace):
             for runtime in runtimes:
@@ -109,6 +113,7 @@ class MCPApp:
         self.sessions.close_all(CancelReason.SHUTDOWN)
         self.legacy.close_all(CancelReason.SHUTDOWN)
         self.per_request.close_all(CancelReason.SHUTDOWN)
+        self.websockets.close_all(CancelReason.SHUTDOWN)
         self.server.tasks.stop(CancelReason.SHUTDOWN)
         await self.server.tasks.wait_stopped()
 
@@ -134,6 +139,8 @@ class MCPApp:
                 if exchange is not None:
                     exchange.end()
                     observer.exchange_finished(exchange)  # type: ignore[union-attr]
+        elif kind == "websocket":
+            await self.websockets.serve(scope, receive, send, self._local_path(scope))
         elif kind == "lifespan":
             await run_lifespan(self, receive, send)
 
@@ -306,8 +313,9 @@ class MCPApp:
             stream.attached = False
 
     def _at_capacity(self) -> bool:
-        """Whether the session cap (shared by both HTTP transports) is reached."""
-        return self.sessions.live_sessions + len(self.legacy.sessions) >= self.sessions.max_sessions
+        """Whether the session cap (shared by both HTTP transports and WebSocket) is reached."""
+        live = self.sessions.live_sessions + len(self.legacy.sessions) + len(self.websockets.connections)
+        return live >= self.sessions.max_sessions
 
     async def _initialize(self, request: Request, send: Send, caller: Caller) -> None:
         if self._at_capacity():

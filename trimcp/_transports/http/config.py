@@ -101,6 +101,11 @@ class HTTPConfig:
     # -- answers and streams
     #: Answer requests with JSON; SSE only where a request must stream (questions, listen).
     json_response: bool = False
+    #: Accept WebSocket upgrades (subprotocol ``mcp``, SEP-1288 draft) at ``path``: one
+    #: connection is one session (docs/http.md, "WebSocket"). Its limits are the HTTP ones:
+    #: ``max_body_bytes`` per message (close 1009), ``session_idle_timeout_seconds`` without a
+    #: message or a running request (close 1000), a ping every ``sse_keepalive_seconds``.
+    websocket: bool = False
     #: Where handshake-era SSE events are kept for ``Last-Event-ID`` resumption: a bounded
     #: in-memory store (``"memory"``), one of your own, or ``None`` (a lost stream cancels its
     #: requests at once).
@@ -133,6 +138,8 @@ class HTTPConfig:
         config.backlog = self.backlog
         config.keep_alive_timeout = self.keep_alive_timeout_seconds
         config.read_timeout = self.read_timeout_seconds
+        config.websocket_max_message_size = self.max_body_bytes  # hypercorn closes with 1009 past it
+        config.websocket_ping_interval = self.sse_keepalive_seconds if self.websocket else None
         config.accesslog = None
         # hypercorn's own handler printed every line a second time beside the application's
         # logging: its messages go through the standard logging tree instead
