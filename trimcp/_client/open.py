@@ -33,10 +33,11 @@ from .oauth.flow import OAuthSession
 from .oauth.pool import AuthorizedPool
 from .stream_transport import open_in_process, open_subprocess
 from .tracing import ClientTracing
+from .websocket_transport import open_websocket
 
 #: JSON-RPC errors only a 2026-07-28 era server sends: the server is modern after all.
 MODERN_ERRORS = frozenset({UNSUPPORTED_PROTOCOL_VERSION, MISSING_CLIENT_CAPABILITY, HEADER_MISMATCH})
-TRANSPORTS = ("stdio", "streamable-http", "sse", "in-process")
+TRANSPORTS = ("stdio", "streamable-http", "sse", "in-process", "websocket")
 
 
 @asynccontextmanager
@@ -63,9 +64,10 @@ async def open_client(
     """Connect to an MCP server and yield a ready :class:`Client`.
 
     ``target`` is an ``http(s)://`` URL (Streamable HTTP, falling back to the legacy HTTP+SSE
-    transport), a command (a list of arguments, or one string split like a shell would) run as a
+    transport), a ``ws(s)://`` URL (MCP over WebSocket, SEP-1288 draft: the connection is the
+    session, as on stdio), a command (a list of arguments, or one string split like a shell would) run as a
     stdio subprocess, or a :class:`trimcp.Server` served in-process. ``transport`` pins one of
-    ``"stdio"``, ``"streamable-http"``, ``"sse"``, ``"in-process"``.
+    ``"stdio"``, ``"streamable-http"``, ``"sse"``, ``"in-process"``, ``"websocket"``.
 
     The era is negotiated unless ``protocol_version`` pins a revision: ``server/discover``
     (2026-07-28) first, then ``initialize``; ``discover_timeout`` bounds that probe, and the wait
@@ -106,8 +108,12 @@ async def open_client(
                 client.transport_name = kind
                 if tracing is not False:
                     client.tracing = ClientTracing(None if tracing is True else tracing)
-                if kind in ("stdio", "in-process"):
-                    if kind == "stdio":
+                if kind in ("stdio", "in-process", "websocket"):
+                    if kind == "websocket":
+                        if isinstance(auth, OAuth):
+                            raise ValueError("OAuth is not supported over WebSocket: give a bearer token")
+                        stream = await stack.enter_async_context(open_websocket(target, headers=headers, verify=verify))
+                    elif kind == "stdio":
                         command = shlex.split(target) if isinstance(target, str) else list(target)
                         stream = await stack.enter_async_context(open_subprocess(command, env=env, cwd=cwd))
                     else:
@@ -223,6 +229,8 @@ def _transport_of(target: Any, transport: str | None) -> str:
         return transport
     if isinstance(target, str) and target.startswith(("http://", "https://")):
         return "streamable-http"
+    if isinstance(target, str) and target.startswith(("ws://", "wss://")):
+        return "websocket"
     if isinstance(target, (str, list, tuple)):
         return "stdio"
     from .._server.server import Server
