@@ -14,6 +14,7 @@
 - ``raw-hypercorn-trio``: the same raw app under hypercorn's own trio worker
 - ``raw-hypercorn-asyncio``, ``raw-uvicorn``: the same raw app on asyncio servers
 - ``raw-trio-h11``: a bare trio + h11 loop answering the same bytes (no ASGI: the trio ceiling)
+- ``trimcp-ws``: ``trimcp`` with WebSocket upgrades accepted (benchmarks/websocket.py)
 - ``trimcp-access-log``, ``trimcp-metrics``, ``trimcp-tracing``, ``trimcp-observed`` (all
   three): ``trimcp`` with observers on (benchmarks/observability.py)
 - ``ts-sdk``, ``ts-sdk-json``: the TypeScript SDK's server (``benchmarks/ts``, node 22), SSE or
@@ -183,7 +184,9 @@ def serve(name: str, port: int) -> None:
     elif name in OBSERVED:
         app = observed_app(name, port)
     else:
-        app = trimcp.asgi_app(trimcp_server(), json_response=name.endswith("json"), max_sessions=100_000)
+        app = trimcp.asgi_app(
+            trimcp_server(), json_response=name.endswith("json"), max_sessions=100_000, websocket=name == "trimcp-ws"
+        )
     if name in ("raw-hypercorn-trio", "trimcp-stock-hypercorn"):
         config = trimcp.HTTPConfig(host="127.0.0.1", port=port).hypercorn_config()
         trio.run(hypercorn.trio.serve, app, config)
