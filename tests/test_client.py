@@ -34,6 +34,30 @@ async def sample(params: dict[str, Any]) -> dict[str, Any]:
 ROOTS = [{"uri": "file:///work/project", "name": "project"}]
 
 
+async def assert_progress_and_logs(client: trimcp.Client, notifications: list[dict[str, Any]]) -> None:
+    """The demo's ``count_slowly``: three progress notifications in order, then its result, and
+    its three log messages among ``notifications`` (what the client's message handler saw)."""
+    progress: list[tuple[float, float | None, str | None]] = []
+    counted = await client.call_tool(
+        "count_slowly", {"steps": 3, "delay": 0.01}, on_progress=lambda *p: progress.append(p)
+    )
+    assert counted["content"][0]["text"] == "counted to 3"
+    assert progress == [(1, 3, "counted to 1"), (2, 3, "counted to 2"), (3, 3, "counted to 3")]
+    logs = [n["params"]["data"] for n in notifications if n["method"] == "notifications/message"]
+    assert logs[-3:] == ["step 1 of 3", "step 2 of 3", "step 3 of 3"]
+
+
+async def assert_questions_answered(client: trimcp.Client) -> None:
+    """The demo's tools that ask: elicitation, sampling and roots, answered by the handlers
+    :func:`demo_client` gives (``elicit``, ``sample``, ``ROOTS``)."""
+    booked = await client.call_tool("book_table", {"restaurant": "Chez Trio"})
+    assert booked["content"][0]["text"] == "Booked Chez Trio for 4 at dinner."
+    haiku = await client.call_tool("haiku", {"topic": "ponds"})
+    assert haiku["content"][0]["text"] == "an old silent pond"
+    roots = await client.call_tool("show_roots")
+    assert roots["structuredContent"] == {"result": ["file:///work/project"]}
+
+
 @asynccontextmanager
 async def demo_client(transport: str, protocol_version: str | None, **options: Any) -> AsyncIterator[trimcp.Client]:
     """The demo server on ``transport``; the era negotiated unless ``protocol_version``."""
@@ -86,14 +110,7 @@ async def test_every_request_on_every_transport(transport: str, pinned: str | No
             assert unknown.value.code == -32602
 
             await client.set_logging_level("info")
-            progress: list[tuple[float, float | None, str | None]] = []
-            counted = await client.call_tool(
-                "count_slowly", {"steps": 3, "delay": 0.01}, on_progress=lambda *p: progress.append(p)
-            )
-            assert counted["content"][0]["text"] == "counted to 3"
-            assert progress == [(1, 3, "counted to 1"), (2, 3, "counted to 2"), (3, 3, "counted to 3")]
-            logs = [n["params"]["data"] for n in notifications if n["method"] == "notifications/message"]
-            assert logs[-3:] == ["step 1 of 3", "step 2 of 3", "step 3 of 3"]
+            await assert_progress_and_logs(client, notifications)
 
             readme = await client.read_resource("demo://readme")
             assert readme["contents"][0]["text"].startswith("# trimcp demo")
@@ -101,12 +118,7 @@ async def test_every_request_on_every_transport(transport: str, pinned: str | No
             completion = await client.complete({"type": "ref/resource", "uri": "demo://greeting/{name}"}, "name", "a")
             assert completion["values"] == ["Ada", "Alan"]
 
-            booked = await client.call_tool("book_table", {"restaurant": "Chez Trio"})
-            assert booked["content"][0]["text"] == "Booked Chez Trio for 4 at dinner."
-            haiku = await client.call_tool("haiku", {"topic": "ponds"})
-            assert haiku["content"][0]["text"] == "an old silent pond"
-            roots = await client.call_tool("show_roots")
-            assert roots["structuredContent"] == {"result": ["file:///work/project"]}
+            await assert_questions_answered(client)
 
 
 @asynccontextmanager

@@ -24,6 +24,7 @@ from trimcp import CancelReason
 from .conftest import ROOT, load_example
 from .http_support import Probe, probe_server, running_server
 from .servers.slow_tool import RECORD_VARIABLE
+from .test_client import assert_progress_and_logs, assert_questions_answered
 
 ERAS = ["2026-07-28", "2025-11-25"]
 DEMO_COMMAND = [sys.executable, "-m", "trimcp", "serve", str(ROOT / "examples" / "demo.py:server")]
@@ -110,21 +111,9 @@ async def test_everything_crosses_the_proxy(kind: str, upstream_era: str | None,
             invalid = await client.call_tool("add", {"a": "two"})  # the upstream validates
             assert invalid["isError"] is True and "Invalid arguments" in invalid["content"][0]["text"]
 
-            progress: list[tuple[float, float | None, str | None]] = []
-            counted = await client.call_tool(
-                "count_slowly", {"steps": 3, "delay": 0.01}, on_progress=lambda *p: progress.append(p)
-            )
-            assert counted["content"][0]["text"] == "counted to 3"
-            assert progress == [(1, 3, "counted to 1"), (2, 3, "counted to 2"), (3, 3, "counted to 3")]
-            logs = [n["params"]["data"] for n in notifications if n["method"] == "notifications/message"]
-            assert logs[-3:] == ["step 1 of 3", "step 2 of 3", "step 3 of 3"]
+            await assert_progress_and_logs(client, notifications)
 
-            booked = await client.call_tool("book_table", {"restaurant": "Chez Trio"})
-            assert booked["content"][0]["text"] == "Booked Chez Trio for 4 at dinner."
-            haiku = await client.call_tool("haiku", {"topic": "ponds"})
-            assert haiku["content"][0]["text"] == "an old silent pond"
-            roots = await client.call_tool("show_roots")
-            assert roots["structuredContent"] == {"result": ["file:///work/project"]}
+            await assert_questions_answered(client)
 
             assert [r["uri"] for r in await client.list_resources()] == ["demo://readme"]
             assert (await client.read_resource("demo://readme"))["contents"][0]["text"].startswith("# trimcp demo")

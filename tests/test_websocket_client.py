@@ -22,7 +22,7 @@ from trimcp import CancelReason, Context
 
 from .conftest import load_example
 from .http_support import Probe, probe_server, running_server
-from .test_client import ROOTS, elicit, sample
+from .test_client import ROOTS, assert_progress_and_logs, assert_questions_answered, elicit, sample
 from .test_websocket import Keys
 
 ERAS = ["2026-07-28", "2025-11-25"]
@@ -54,21 +54,9 @@ async def test_every_request_over_websocket(era: str) -> None:
                 assert unknown.value.code == -32602
 
                 await client.set_logging_level("info")
-                progress: list[tuple[float, float | None, str | None]] = []
-                counted = await client.call_tool(
-                    "count_slowly", {"steps": 3, "delay": 0.01}, on_progress=lambda *p: progress.append(p)
-                )
-                assert counted["content"][0]["text"] == "counted to 3"
-                assert progress == [(1, 3, "counted to 1"), (2, 3, "counted to 2"), (3, 3, "counted to 3")]
-                logs = [n["params"]["data"] for n in notifications if n["method"] == "notifications/message"]
-                assert logs[-3:] == ["step 1 of 3", "step 2 of 3", "step 3 of 3"]
+                await assert_progress_and_logs(client, notifications)
 
-                booked = await client.call_tool("book_table", {"restaurant": "Chez Trio"})
-                assert booked["content"][0]["text"] == "Booked Chez Trio for 4 at dinner."
-                haiku = await client.call_tool("haiku", {"topic": "ponds"})
-                assert haiku["content"][0]["text"] == "an old silent pond"
-                roots = await client.call_tool("show_roots")
-                assert roots["structuredContent"] == {"result": ["file:///work/project"]}
+                await assert_questions_answered(client)
             with trio.move_on_after(2):
                 while app.sessions.statistics().live_requests:
                     await trio.sleep(0.01)
