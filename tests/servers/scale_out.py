@@ -62,3 +62,30 @@ async def chore(ctx: Context, seconds: float = 0, question: bool = True) -> str:
         value = (answer.content or {}).get("value")
     await trio.sleep(seconds)
     return f"{value} by {os.getpid()}"
+
+
+@server.tool
+async def report(index: int, steps: int, ctx: Context) -> dict[str, Any]:
+    """``steps`` progress notifications and log messages naming ``index``, then the worker's pid
+    (handshake-era sessions across workers, tests/test_scale_out_sessions.py)."""
+    for step in range(1, steps + 1):
+        await ctx.progress(step, steps, message=f"call {index} step {step}")
+        await ctx.info(f"call {index} step {step}")
+    return {"index": index, "pid": os.getpid()}
+
+
+@server.tool
+async def question(index: int, ctx: Context) -> dict[str, Any]:
+    """An elicitation and a sampling round trip naming ``index``; returns both answers."""
+    answer = await ctx.elicit(f"value for {index}?", FORM)
+    sampled = await ctx.sample(f"say {index}", max_tokens=10)
+    return {"value": (answer.content or {}).get("value"), "sampled": sampled.text, "pid": os.getpid()}
+
+
+@server.tool
+async def slow_steps(steps: int, ctx: Context, pause: float = 0.05) -> str:
+    """``steps`` progress notifications ``pause`` seconds apart (a stream to cut and resume)."""
+    for step in range(1, steps + 1):
+        await ctx.progress(step, steps)
+        await trio.sleep(pause)
+    return f"done {steps} by {os.getpid()}"

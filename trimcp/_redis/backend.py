@@ -7,6 +7,8 @@
 - Each process holds a lease (``<namespace>:lease:<worker>``, refreshed a few times per
   ``lease_seconds``); a task whose process lost its lease is marked ``failed`` ("worker lost") by
   whichever process notices first.
+- Requests for a handshake-era session that reach a process other than its owner travel to the
+  owner through the relay (:mod:`.relay`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import trio
 from .._server.backend import BackendUnavailable, Change, Sink, TaskCommand
 from ..protocol.errors import INTERNAL_ERROR
 from ..protocol.tasks import TaskStatus
+from .relay import RedisRelay
 from .store import UNREACHABLE, RedisTaskStore, decode_record, encode_record
 
 logger = logging.getLogger("trimcp")
@@ -57,9 +60,16 @@ class RedisBackend:
             url, decode_responses=True, connect_timeout=2.0, stream_timeout=5.0
         )
         self.store = RedisTaskStore(self.client, namespace)
+        #: Conduits to the other processes (its own connections: frames are bytes).
+        self.relay = RedisRelay(
+            coredis.Redis.from_url(url, decode_responses=False, connect_timeout=2.0, stream_timeout=5.0),
+            namespace,
+            lease_seconds,
+        )
         self.available = False
         self._events = f"{namespace}:events"
         self._sink: Sink | None = None
+        self._running = False
         self._outgoing, self._queue = trio.open_memory_channel[tuple[dict[str, str], trio.Event | None]](1024)
 
     def bind(self, sink: Sink) -> None:
@@ -73,11 +83,13 @@ class RedisBackend:
         Raises :class:`BackendUnavailable` when Redis cannot be reached at start."""
         started = False
         try:
-            async with self.client:
+            async with self.client, self.relay.client:
                 await self._renew_lease()
                 newest = await self.client.xrevrange(self._events, count=1)
-                self.available = True
+                self._running = True
                 async with trio.open_nursery() as nursery:
+                    await nursery.start(self.relay.run)
+                    self.available = True
                     nursery.start_soon(self._read, newest[0].identifier if newest else "0-0")
                     nursery.start_soon(self._write)
                     nursery.start_soon(self._keep_lease)
@@ -95,6 +107,8 @@ class RedisBackend:
         await self._enqueue(_change_entry(change))
 
     def publish_nowait(self, change: Change) -> None:
+        if not self._running:
+            return  # before the backend runs no client can be listening (tools registered at start)
         try:
             self._outgoing.send_nowait((_change_entry(change), None))
         except trio.WouldBlock:
@@ -109,8 +123,12 @@ class RedisBackend:
     async def _enqueue(self, entry: dict[str, str]) -> None:
         """Queue ``entry`` after this process's earlier ones and wait until it is written.
         Raises :class:`BackendUnavailable`."""
-        if not self.available:
-            raise BackendUnavailable("Redis cannot be reached")
+        if not self.available:  # the reader may be waiting to try again: see for ourselves
+            try:
+                await self.client.ping()
+            except UNREACHABLE:
+                raise BackendUnavailable("Redis cannot be reached") from None
+            self._back()
         written = trio.Event()
         await self._outgoing.send((entry, written))
         await written.wait()

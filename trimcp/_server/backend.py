@@ -17,6 +17,7 @@ from ..protocol.errors import INTERNAL_ERROR, ProtocolError
 from ..protocol.tasks import TaskRecord
 
 if TYPE_CHECKING:
+    from .relay import Relay
     from .subscriptions import Subscribers
     from .tasks.manager import TaskManager
     from .tasks.store import TaskStore
@@ -75,6 +76,8 @@ class Backend(Protocol):
     shared: bool
     #: Whether it can be reached now (a listen request is refused while it cannot).
     available: bool
+    #: Conduits to the other processes (``None`` when there are none: every session is ours).
+    relay: Relay | None
 
     def bind(self, sink: Sink) -> None:
         """Deliver to ``sink`` from now on (called once, by the server)."""
@@ -104,6 +107,7 @@ class LocalBackend:
     shared = False
     worker = "local"
     available = True
+    relay = None
 
     def __init__(self, store: TaskStore | None = None) -> None:
         from .tasks.store import MemoryTaskStore  # the tasks package imports this module

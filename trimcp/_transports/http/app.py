@@ -3,33 +3,25 @@
 The body decides the era: a request carrying a 2026-07-28 ``_meta`` envelope (or any POST
 announced as 2026-07-28 without a session) is served statelessly (:mod:`.per_request`), its
 request living in the POST's own task; everything else belongs to a handshake-era session
-(:mod:`.sessions`), whose requests live in the app's host nursery (:class:`~trimcp._runtime.Host`).
+(:mod:`.handshake`, :mod:`.sessions`), whose requests live in the app's host nursery
+(:class:`~trimcp._runtime.Host`) of the process that opened it: a request for a session another
+process owns is relayed there (:mod:`.relayed`).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import trio
 
 from ..._observe.metrics import metrics_of
-from ..._runtime import Caller, CancelReason, Host, Outbox, Outgoing
+from ..._runtime import Caller, CancelReason, Host
 from ..._runtime.observe import ObservedExchange
-from ..._server.method_table import MethodTable
 from ..._server.server import Server
-from ...protocol import jsonrpc
-from ...protocol.auth import subject_of
-from ...protocol.errors import (
-    INVALID_REQUEST,
-    ProtocolError,
-    RemoteProtocolError,
-    show_value,
-)
-from ...protocol.jsonrpc import Batch, Notification, Request
-from ...protocol.lifecycle import Feature, carries, era_of_http_post, handshake_version_refused, http_stream_refused
+from ...protocol.errors import INVALID_REQUEST
+from ...protocol.jsonrpc import Notification, Request
+from ...protocol.lifecycle import era_of_http_post
 from ...protocol.versions import Era
 from ..websocket import WebSocketEndpoint
 from .asgi import (
@@ -42,8 +34,8 @@ from .asgi import (
     accepts,
     answer_health,
     answer_internal_error,
-    read_message,
-    send_json,
+    parse_message,
+    read_json_body,
     send_jsonrpc_error,
     send_response,
     with_disconnect_hook,
@@ -51,18 +43,18 @@ from .asgi import (
 )
 from .auth import Guard, Refusal, send_refusal
 from .config import HTTPConfig
-from .events import EventId, MemoryEventStore, SSEStream
+from .events import MemoryEventStore
+from .handshake import HandshakeEndpoint, is_initialize
 from .legacy_sse import LegacySSE
 from .lifespan import run_lifespan
 from .observed import answer_metrics, app_gauges, begin_exchange, observed_send
 from .per_request import PerRequestEndpoint
+from .relayed import owner_of, relay_exchange, serve_relayed
 from .security import SecurityPolicy
-from .sessions import HTTPSession, SessionManager
-from .streaming import abandon, answer_json, stream_sse
+from .sessions import SessionManager
 
 logger = logging.getLogger("trimcp.http")
 
-_SESSION_HEADER = b"mcp-session-id"
 _HOST_REFUSED = "Misdirected Request: Host not allowed (allow it with --allow-host or allowed_hosts)"
 _ORIGIN_REFUSED = "Forbidden: Origin not allowed (allow it with --allow-origin or allowed_origins)"
 
@@ -95,6 +87,7 @@ class MCPApp:
         self._metrics = metrics_of(server) if config.metrics_path is not None else None
         self.websockets = WebSocketEndpoint(server, config, self.security, self._guard, at_capacity=self._at_capacity)
         self._host = Host(lambda: self.sessions.close_all(CancelReason.SHUTDOWN), name="session")
+        self.handshake = HandshakeEndpoint(server, config, self.sessions, self._host, self._at_capacity)
         self._closing = False
 
     async def shutdown(self, grace: float) -> None:
@@ -145,9 +138,12 @@ class MCPApp:
             await run_lifespan(self, receive, send)
 
     def adopt(self, nursery: trio.Nursery) -> None:
-        """Run sessions and tasks in ``nursery`` (the ASGI lifespan's)."""
+        """Run sessions and tasks in ``nursery`` (the ASGI lifespan's), and the requests other
+        processes relay here (:mod:`.relayed`)."""
         self._host.adopt(nursery)
         self.server.tasks.adopt(nursery)
+        if (relay := self.server.backend.relay) is not None:
+            nursery.start_soon(serve_relayed, self, relay)
 
     # -- routing ------------------------------------------------------------------------------------
 
@@ -183,9 +179,7 @@ class MCPApp:
             return
         method = scope["method"]
         if self._closing:
-            await send_jsonrpc_error(
-                send, 503, INVALID_REQUEST, "Service Unavailable: shutting down", headers=[(b"retry-after", b"1")]
-            )
+            await _refuse_while_closing(send)
             return
         cors = self.security.cors_headers(headers)
         if method == "OPTIONS":
@@ -203,7 +197,9 @@ class MCPApp:
             if exchange is not None:
                 exchange.principal = principal.subject
         caller = Caller(principal, HeaderMapping(headers))
-        if local_path != self.path:
+        if method in ("GET", "DELETE") and local_path == self.path and (owner := self._owner_elsewhere(headers)):
+            await self._relay(owner, method, headers, b"", caller, receive, send)
+        elif local_path != self.path:
             legacy = self.legacy
             if local_path == self.sse_path:
                 await legacy.answer_stream_request(method, scope, receive, send, caller, full=self._at_capacity())
@@ -212,9 +208,9 @@ class MCPApp:
         elif method == "POST":
             await self._post(headers, receive, send, caller)
         elif method == "GET":
-            await self._get(headers, receive, send, caller)
+            await self.handshake.get(headers, receive, send, caller)
         elif method == "DELETE":
-            await self._delete(headers, send, caller)
+            await self.handshake.delete(headers, send, caller)
         else:
             await send_response(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
 
@@ -226,7 +222,10 @@ class MCPApp:
                 send, 406, INVALID_REQUEST, "Not Acceptable: Accept must list application/json and text/event-stream"
             )
             return
-        message = await read_message(headers, receive, send, self.config.max_body_bytes)
+        body = await read_json_body(headers, receive, send, self.config.max_body_bytes)
+        if body is ANSWERED:
+            return
+        message = await parse_message(body, send)
         if message is ANSWERED:
             return
         if self._guard is not None and (refusal := self._guard.scope_refusal(self.server, message, caller)):
@@ -234,8 +233,41 @@ class MCPApp:
             return
         if self._is_per_request(message, headers):
             await self.per_request.post(message, headers, receive, send, caller)
+        elif not is_initialize(message) and (owner := self._owner_elsewhere(headers)):
+            await self._relay(owner, "POST", headers, body, caller, receive, send)
         else:
-            await self._post_handshake(message, headers, receive, send, caller)
+            await self.handshake.post(message, headers, receive, send, caller)
+
+    def _owner_elsewhere(self, headers: Headers) -> str | None:
+        """The process owning the session a request names, when it is another one."""
+        relay = self.server.backend.relay
+        if relay is None:
+            return None
+        owner = owner_of(headers.get("mcp-session-id") or "")
+        return owner if owner and owner != relay.name else None
+
+    async def _relay(
+        self, owner: str, method: str, headers: Headers, body: bytes, caller: Caller, receive: Receive, send: Send
+    ) -> None:
+        relay = self.server.backend.relay
+        assert relay is not None
+        await relay_exchange(relay, owner, method, list(headers.raw), body, caller.principal, receive, send)
+
+    async def serve_relayed(
+        self, method: str, headers: Headers, body: bytes, caller: Caller, receive: Receive, send: Send
+    ) -> None:
+        """Serve a request for one of this process's sessions that reached another process
+        (:mod:`.relayed`), which checked its host, origin, credentials and body."""
+        if self._closing:
+            await _refuse_while_closing(send)
+        elif method == "POST":
+            message = await parse_message(body, send)
+            if message is not ANSWERED:
+                await self.handshake.post(message, headers, receive, send, caller)
+        elif method == "GET":
+            await self.handshake.get(headers, receive, send, caller)
+        else:
+            await self.handshake.delete(headers, send, caller)
 
     @staticmethod
     def _is_per_request(message: Any, headers: Headers) -> bool:
@@ -244,180 +276,13 @@ class MCPApp:
         era = era_of_http_post(params, headers.get)
         return era is Era.PER_REQUEST
 
-    async def _post_handshake(
-        self, message: Any, headers: Headers, receive: Receive, send: Send, caller: Caller
-    ) -> None:
-        if type(message) is Request and message.method == "initialize":
-            await self._initialize(message, send, caller)
-            return
-        session = await self._find_session(headers, send, caller)
-        if session is None:
-            return
-        version = headers.get("mcp-protocol-version")
-        if handshake_version_refused(version):
-            await send_jsonrpc_error(
-                send, 400, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}"
-            )
-            return
-        session.begin_exchange()
-        try:
-            if not _has_request(message):
-                await session.runtime.receive(message, caller=caller)
-                await send_response(send, 202)
-                return
-            outbox = Outbox(self.config.outbound_buffer_messages)
-            await session.runtime.receive(message, outbox, caller)
-            outbox.seal()
-            # a JSON answer cannot be resumed: the client leaving cancels its requests
-            leave = functools.partial(abandon, session.runtime, outbox)
-            if (outbox.closed or self.config.json_response) and await answer_json(
-                send, receive, outbox, on_disconnect=leave, json_status=_always_ok
-            ):
-                return
-            stream = session.open_stream(outbox)
-            await self._answer_stream(session, stream, receive, send, json_status=_always_ok)
-        finally:
-            session.end_exchange()
-
-    async def _answer_stream(
-        self,
-        session: HTTPSession,
-        stream: SSEStream,
-        receive: Receive,
-        send: Send,
-        replayed: list[bytes] = (),  # type: ignore[assignment]
-        *,
-        json_status: Callable[[Outgoing], int] | None = None,
-    ) -> None:
-        """Attach a response to a session's stream until the stream ends or the client leaves
-        (with ``json_status``, a response that is ready first goes out as JSON)."""
-
-        def opening() -> bytes:
-            if not replayed and stream.store is not None and carries(session.protocol_version, Feature.PRIMING_EVENTS):
-                return stream.priming_event(self.config.retry_ms)
-            return b"".join(replayed)
-
-        stream.take_over()
-        completed = await stream_sse(
-            send,
-            receive,
-            stream.outbox,
-            on_disconnect=lambda: session.detach(stream),
-            keepalive_interval=self.config.sse_keepalive_seconds,
-            encode=stream.encode,
-            opening=opening,
-            json_status=json_status,
-        )
-        if completed:
-            stream.finished = True
-            stream.attached = False
-
     def _at_capacity(self) -> bool:
         """Whether the session cap (shared by both HTTP transports and WebSocket) is reached."""
         live = self.sessions.live_sessions + len(self.legacy.sessions) + len(self.websockets.connections)
         return live >= self.sessions.max_sessions
 
-    async def _initialize(self, request: Request, send: Send, caller: Caller) -> None:
-        if self._at_capacity():
-            await send_jsonrpc_error(
-                send,
-                503,
-                INVALID_REQUEST,
-                f"Service Unavailable: {self.sessions.max_sessions} sessions are open; retry later",
-                request_id=request.id,
-                headers=[(b"retry-after", b"5")],
-            )
-            return
-        connection = MethodTable(self.server)
-        try:
-            result = connection.route(request, caller)
-        except ProtocolError as exc:
-            await send_jsonrpc_error(send, exc.http_status, exc.code, exc.message, request_id=request.id, data=exc.data)
-            return
-        session = await self.sessions.create(await self._host.nursery(), connection, subject_of(caller))
-        body = jsonrpc.response_bytes(request.id, result)
-        await send_json(send, 200, body, [(_SESSION_HEADER, session.id.encode())])
 
-    async def _find_session(self, headers: Headers, send: Send, caller: Caller) -> HTTPSession | None:
-        """The session a request names, when it is the caller's; else answers 400 or 404 (the
-        same 404 for another principal's session: its existence is not revealed)."""
-        session_id = headers.get("mcp-session-id")
-        if session_id is None:
-            await send_jsonrpc_error(send, 400, INVALID_REQUEST, "Bad Request: the Mcp-Session-Id header is required")
-            return None
-        session = self.sessions.get(session_id)
-        if session is None or session.owner != subject_of(caller):
-            await send_jsonrpc_error(send, 404, INVALID_REQUEST, "Not Found: no such session (it may have expired)")
-            return None
-        return session
-
-    # -- GET and DELETE -------------------------------------------------------------------------------
-
-    async def _get(self, headers: Headers, receive: Receive, send: Send, caller: Caller) -> None:
-        if http_stream_refused(
-            session_id=headers.get("mcp-session-id"), version_header=headers.get("mcp-protocol-version")
-        ):
-            await send_response(send, 405, b"", [(b"allow", b"POST")])
-            return
-        if not accepts(headers.get("accept"), "text/event-stream"):
-            await send_jsonrpc_error(send, 406, INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream")
-            return
-        session = await self._find_session(headers, send, caller)
-        if session is None:
-            return
-        stream, replayed = session.standalone, []
-        last_event_id = headers.get("last-event-id")
-        if last_event_id is not None:
-            found = await self._resume(session, last_event_id, send)
-            if found is None:
-                return
-            stream, replayed = found
-        if stream.attached:
-            await send_jsonrpc_error(send, 409, INVALID_REQUEST, "Conflict: this stream is already being received")
-            return
-        session.begin_exchange()
-        try:
-            await self._answer_stream(session, stream, receive, send, replayed)
-        finally:
-            session.end_exchange()
-
-    async def _resume(
-        self, session: HTTPSession, last_event_id: str, send: Send
-    ) -> tuple[SSEStream, list[bytes]] | None:
-        """The stream a ``Last-Event-ID`` names in this session and the events to replay, or
-        ``None`` after answering why it cannot be resumed."""
-        event_id = EventId.parse(last_event_id)
-        stream = session.streams.get(event_id.stream) if event_id and event_id.session == session.serial else None
-        if stream is None or event_id is None:
-            await send_jsonrpc_error(
-                send, 404, INVALID_REQUEST, f"Not Found: no stream to resume at {show_value(last_event_id)}"
-            )
-            return None
-        replayed = await stream.replay_after(event_id.seq)
-        if replayed is None:
-            await send_jsonrpc_error(send, 404, INVALID_REQUEST, "Not Found: the missed events are no longer kept")
-            return None
-        return stream, replayed
-
-    async def _delete(self, headers: Headers, send: Send, caller: Caller) -> None:
-        if http_stream_refused(
-            session_id=headers.get("mcp-session-id"), version_header=headers.get("mcp-protocol-version")
-        ):
-            await send_response(send, 405, b"", [(b"allow", b"POST")])
-            return
-        session = await self._find_session(headers, send, caller)
-        if session is not None:
-            self.sessions.delete(session)
-            await send_response(send, 200)
-
-
-def _always_ok(answer: Outgoing) -> int:
-    return 200  # handshake-era errors travel in 200 responses, like results
-
-
-def _has_request(message: Any) -> bool:
-    """Whether ``message`` needs an answer: a request, or a batch holding one or an invalid
-    item (answered with its error)."""
-    if type(message) is Request:
-        return True
-    return type(message) is Batch and any(isinstance(item, (Request, RemoteProtocolError)) for item in message)
+async def _refuse_while_closing(send: Send) -> None:
+    await send_jsonrpc_error(
+        send, 503, INVALID_REQUEST, "Service Unavailable: shutting down", headers=[(b"retry-after", b"1")]
+    )

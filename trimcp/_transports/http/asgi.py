@@ -52,26 +52,27 @@ class Headers:
     """Request headers by case-insensitive name, every value kept (repeats matter for routing
     headers). Values are decoded only when asked for."""
 
-    __slots__ = ("_raw",)
+    __slots__ = ("raw",)
 
     def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
-        self._raw = raw
+        #: The headers as the server gave them.
+        self.raw = raw
 
     def get(self, name: str) -> str | None:
         """The first value of ``name``, or ``None``."""
         wanted = name.encode("latin-1")
-        for key, value in self._raw:
+        for key, value in self.raw:
             if key.lower() == wanted:
                 return value.decode("latin-1")
         return None
 
     def get_all(self, name: str) -> list[str]:
         wanted = name.encode("latin-1")
-        return [value.decode("latin-1") for key, value in self._raw if key.lower() == wanted]
+        return [value.decode("latin-1") for key, value in self.raw if key.lower() == wanted]
 
     def as_mapping(self) -> dict[str, list[str]]:
         values: dict[str, list[str]] = {}
-        for key, value in self._raw:
+        for key, value in self.raw:
             values.setdefault(key.decode("latin-1").lower(), []).append(value.decode("latin-1"))
         return values
 
@@ -228,20 +229,31 @@ ANSWERED = object()
 
 async def read_message(headers: Headers, receive: Receive, send: Send, limit: int) -> Any:
     """Read a JSON-RPC body: the parsed message or batch, or :data:`ANSWERED` after sending the
-    error (415 wrong content type, 413 too large, 400 not JSON-RPC; nothing if the client left)."""
+    error (see :func:`read_json_body` and :func:`parse_message`)."""
+    body = await read_json_body(headers, receive, send, limit)
+    return body if body is ANSWERED else await parse_message(body, send)
+
+
+async def read_json_body(headers: Headers, receive: Receive, send: Send, limit: int) -> Any:
+    """A JSON body's bytes, or :data:`ANSWERED` after sending the error (415 wrong content
+    type, 413 too large; nothing if the client left)."""
     if not is_json_content_type(headers.get("content-type")):
         await send_jsonrpc_error(
             send, 415, jsonrpc_errors.INVALID_REQUEST, "Unsupported Media Type: use application/json"
         )
         return ANSWERED
     try:
-        body = await read_body(receive, limit, headers.get("content-length"))
+        return await read_body(receive, limit, headers.get("content-length"))
     except BodyTooLarge:
         message = f"Payload Too Large: the body limit is {limit} bytes"
         await send_jsonrpc_error(send, 413, jsonrpc_errors.INVALID_REQUEST, message)
         return ANSWERED
     except ClientDisconnected:
         return ANSWERED
+
+
+async def parse_message(body: bytes, send: Send) -> Any:
+    """The JSON-RPC message or batch ``body`` holds, or :data:`ANSWERED` after a 400."""
     try:
         return jsonrpc.parse(body)
     except jsonrpc_errors.RemoteProtocolError as exc:

@@ -9,7 +9,8 @@ cross sessions; and it only ever returns events of the stream the id names.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import attrs
@@ -96,7 +97,9 @@ class SSEStream:
     keeps them in the store, and survives its HTTP response when resumability is on.
 
     At most one response is attached at a time; while none is, :meth:`drain` records what the
-    requests send so a ``GET`` with ``Last-Event-ID`` can replay it and take over.
+    requests send so a ``GET`` with ``Last-Event-ID`` can replay it and take over. Such a GET
+    also takes over from a response still attached (:meth:`displace`): the client resuming
+    has evidently lost it, though the server may not have noticed yet.
     """
 
     def __init__(self, session: int, number: int, outbox: Outbox, store: EventStore | None) -> None:
@@ -108,6 +111,8 @@ class SSEStream:
         self.attached = False
         self.finished = False
         self._drain_scope: trio.CancelScope | None = None
+        self._response: trio.CancelScope | None = None
+        self._released = trio.Event()
 
     def event_id(self, seq: int) -> str:
         return str(EventId(self.session, self.number, seq))
@@ -146,6 +151,26 @@ class SSEStream:
         if self._drain_scope is not None:
             self._drain_scope.cancel()
             self._drain_scope = None
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Run the block as the response attached to this stream: :meth:`displace` cancels it."""
+        self.take_over()
+        with trio.CancelScope() as scope:
+            self._response, self._released = scope, trio.Event()
+            try:
+                yield
+            finally:
+                if self._response is scope:
+                    self._response = None
+                self._released.set()
+
+    async def displace(self) -> None:
+        """End the response attached now, if any, and wait until it has let go."""
+        if self._response is not None:
+            released = self._released
+            self._response.cancel(reason="another response took the stream over")
+            await released.wait()
 
     async def replay_after(self, seq: int) -> list[bytes] | None:
         """The events after ``seq``; ``None`` when they are no longer all kept."""

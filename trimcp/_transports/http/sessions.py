@@ -198,8 +198,11 @@ class SessionManager:
 
     async def create(self, nursery: trio.Nursery, connection: MethodTable, owner: str | None) -> HTTPSession:
         """Start a session for ``connection`` (whose ``initialize`` succeeded) in ``nursery``,
-        belonging to the principal ``owner`` (``None`` without authentication)."""
+        belonging to the principal ``owner`` (``None`` without authentication). Its id names
+        this process when other processes may receive its requests (``<process>.<random>``)."""
         session_id = secrets.token_urlsafe(24)
+        if (relay := self.server.backend.relay) is not None:
+            session_id = f"{relay.name}.{session_id}"
         session = HTTPSession(session_id, next(self._serials), connection, self.config, self.store)
         session.owner = owner
         await nursery.start(self._run, session)
