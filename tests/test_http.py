@@ -248,6 +248,36 @@ async def test_a_dropped_stream_is_resumed_with_last_event_id() -> None:
             assert (await http.request("GET", headers={**get_headers, "last-event-id": bad})).status == 404
 
 
+async def test_resuming_takes_the_stream_over_from_a_response_still_attached() -> None:
+    """The client lost its response but the server has not noticed yet (a proxy holds the
+    connection, or a relay hop is slower): the resumption wins, nothing is lost or doubled."""
+    server = probe_server(Probe())
+    gate = trio.Event()
+
+    @server.tool
+    async def staged(ctx: Context) -> str:
+        await ctx.info("first")
+        await gate.wait()
+        await ctx.info("second")
+        return "finished"
+
+    async with running_server(trimcp.asgi_app(server)) as http:
+        session_id = await http.initialize()
+        headers = {"mcp-session-id": session_id, "accept": JSON_AND_SSE, "content-type": "application/json"}
+        async with http.open("POST", headers=headers, body=call(1, "staged")) as old:
+            _, first = await old.events(2)
+            get_headers = {"mcp-session-id": session_id, "accept": "text/event-stream", "last-event-id": first.id}
+            with trio.fail_after(5):
+                async with http.open("GET", headers=get_headers) as resumed:
+                    assert resumed.status == 200
+                    gate.set()
+                    messages = await resumed.messages()
+                with pytest.raises(ConnectionError):  # the old response was cut, with nothing more on it
+                    await old.chunk()
+        assert [m.get("params", {}).get("data") for m in messages] == ["second", None]
+        assert messages[-1]["result"]["content"][0]["text"] == "finished"
+
+
 async def test_a_resumed_stream_continues_live() -> None:
     probe = Probe()
     app = trimcp.asgi_app(probe_server(probe))

@@ -114,13 +114,15 @@ async def test_a_session_opened_on_one_worker_is_served_through_another() -> Non
                 assert gone.status == 404, gone
 
 
-async def test_an_unknown_session_naming_another_worker_is_not_found() -> None:
+async def test_an_unknown_session_naming_another_worker_is_not_found(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "trimcp")
     async with running_redis() as redis, two_workers(redis) as (a, b, _, _):
         session = await open_session(a)
         owner = session["mcp-session-id"].split(".")[0]
-        for forged in (f"{owner}.nope", "000000000000.nope", "nope"):
+        for forged in (f"{owner}.nope", "000000000000.nope", "not-a-name.nope", "nope"):
             reply = await b.post({"jsonrpc": "2.0", "id": 1, "method": "ping"}, {**session, "mcp-session-id": forged})
             assert reply.status == 404, (forged, reply)
+    assert "is gone" not in caplog.text  # a forged name is no worker that went away
 
 
 @pytest.mark.parametrize("resumable", [False, True])
@@ -262,3 +264,25 @@ async def test_an_unreachable_redis_answers_503_and_relaying_comes_back_with_it(
         with trio.fail_after(10):
             while (await b.post(ping, session)).status != 200:
                 await trio.sleep(0.1)
+
+
+async def test_the_deprecated_sse_transports_posts_reach_the_stream_through_another_worker() -> None:
+    async with running_redis() as redis, two_workers(redis, sse_path="/sse") as (a, b, _, _):
+        async with a.open("GET", "/sse", {"accept": "text/event-stream"}) as stream:
+            [endpoint] = await stream.events(1)
+            assert endpoint.event == "endpoint" and "." in endpoint.data  # the session names its owner
+            headers = {"content-type": "application/json"}
+            with trio.fail_after(10):
+                for request_id, message in enumerate(
+                    [initialize_request("2024-11-05"), {"jsonrpc": "2.0", "method": "notifications/initialized"}]
+                    + [call(n, "add", {"a": n, "b": 1}) for n in range(2, 6)]
+                ):
+                    reply = await b.request("POST", endpoint.data, headers, message)
+                    assert reply.status == 202, reply
+                    if "id" in message:
+                        [answer] = await stream.events(1)
+                        assert json.loads(answer.data)["id"] == message["id"], (request_id, answer)
+                forged = endpoint.data.replace("sessionId=", "sessionId=x")
+                assert (await b.request("POST", forged, headers, call(9, "add"))).status == 404
+            answer = json.loads(answer.data)
+        assert answer["result"]["content"] == [{"type": "text", "text": "6"}]

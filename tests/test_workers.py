@@ -103,6 +103,7 @@ async def test_two_workers_serve_and_one_signal_stops_both_gracefully(tmp_path: 
     assert (tmp_path / "record").read_text() == "shutdown\n"
     assert not [pid for pid in workers if alive(pid)]
     assert "Traceback" not in log.read_text()
+    assert "--workers without --redis: a handshake-era session" in log.read_text()  # warned once
 
 
 async def test_a_worker_that_dies_is_replaced_and_logged(tmp_path: Path) -> None:

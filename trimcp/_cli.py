@@ -22,7 +22,7 @@ from ._cli_auth import add_auth_flags, auth_config
 from ._cli_dev import add_dev_command, run_dev
 from ._cli_observe import add_observability_flags, configure_logging, install_observers
 from ._cli_reload import RELOADED, run_reloader
-from ._cli_workers import SUPERVISOR_PID, WORKER_FD, refusal, run_supervisor, serve_worker
+from ._cli_workers import SESSIONS_NEED_REDIS, SUPERVISOR_PID, WORKER_FD, refusal, run_supervisor, serve_worker
 from ._server.server import Server
 from ._transports import HTTPConfig, serve_http, serve_stdio
 
@@ -243,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.workers > 1:
             if why := refusal(server, args.workers, args.redis_url):
                 raise SystemExit(f"trimcp: {why}")
+            if not args.redis_url and config.path is not None:
+                logging.getLogger("trimcp").warning(SESSIONS_NEED_REDIS)
             sys.exit(run_supervisor(argv, config, args.workers))
         else:
             trio.run(lambda: serve_http(server, config))

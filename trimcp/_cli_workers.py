@@ -51,6 +51,13 @@ def refusal(server: Server, workers: int, redis_url: str | None) -> str | None:
     return None
 
 
+#: Why ``--workers N`` without ``--redis`` fails handshake-era clients.
+SESSIONS_NEED_REDIS = (
+    "--workers without --redis: a handshake-era session (clients of 2025-11-25 and older) lives in the worker "
+    "that opened it, and its requests that reach another worker get 404; add --redis URL to relay them"
+)
+
+
 def run_supervisor(argv: Sequence[str], config: HTTPConfig, workers: int) -> int:
     """Bind, start ``workers`` workers running ``trimcp <argv>``, supervise them until a signal
     stops them; the exit status (1 when workers keep failing to start). Raises ``OSError``

@@ -269,8 +269,8 @@ class RedisRelay:
         process found gone never comes back: its name was its own)."""
         if peer == self.name:
             return True
-        if peer in self._gone:
-            return False
+        if peer in self._gone or len(peer) != len(self.name) or not _is_hex(peer):
+            return False  # gone, or never a process's name (a forged session id)
         now = trio.current_time()
         if self._seen_alive.get(peer, -1.0) > now:
             return True
@@ -288,9 +288,8 @@ class RedisRelay:
 
     def _found_gone(self, peer: str) -> None:
         if peer not in self._gone:
-            logger.warning(
-                "Worker %s is gone (it stopped, or its lease expired): its sessions answer 404 from now on", peer
-            )
+            if peer in self._seen_alive or any(conduit.peer == peer for conduit in self._conduits.values()):
+                logger.warning("Worker %s is gone (it stopped, or its lease expired): its sessions answer 404", peer)
             if len(self._gone) > 10_000:
                 self._gone.clear()
             self._gone.add(peer)
@@ -316,3 +315,7 @@ class RedisRelay:
             for peer, presence in zip(peers, present, strict=True):
                 if presence is None:
                     self._found_gone(peer)
+
+
+def _is_hex(text: str) -> bool:
+    return all(character in "0123456789abcdef" for character in text)

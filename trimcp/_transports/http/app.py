@@ -49,7 +49,7 @@ from .legacy_sse import LegacySSE
 from .lifespan import run_lifespan
 from .observed import answer_metrics, app_gauges, begin_exchange, observed_send
 from .per_request import PerRequestEndpoint
-from .relayed import owner_of, relay_exchange, serve_relayed
+from .relayed import RelayedRequest, owner_of, relay_exchange, serve_relayed
 from .security import SecurityPolicy
 from .sessions import SessionManager
 
@@ -198,11 +198,16 @@ class MCPApp:
                 exchange.principal = principal.subject
         caller = Caller(principal, HeaderMapping(headers))
         if method in ("GET", "DELETE") and local_path == self.path and (owner := self._owner_elsewhere(headers)):
-            await self._relay(owner, method, headers, b"", caller, receive, send)
+            await self._relay(owner, RelayedRequest(method, headers, caller), receive, send)
         elif local_path != self.path:
             legacy = self.legacy
             if local_path == self.sse_path:
                 await legacy.answer_stream_request(method, scope, receive, send, caller, full=self._at_capacity())
+            elif method == "POST" and (owner := self._elsewhere(legacy.session_id_of(scope) or "")):
+                body = await read_json_body(headers, receive, send, self.config.max_body_bytes)
+                if body is not ANSWERED:
+                    query = scope.get("query_string", b"")
+                    await self._relay(owner, RelayedRequest(method, headers, caller, body, query), receive, send)
             else:
                 await legacy.answer_post(method, scope, headers, receive, send, self.config.max_body_bytes, caller)
         elif method == "POST":
@@ -234,40 +239,44 @@ class MCPApp:
         if self._is_per_request(message, headers):
             await self.per_request.post(message, headers, receive, send, caller)
         elif not is_initialize(message) and (owner := self._owner_elsewhere(headers)):
-            await self._relay(owner, "POST", headers, body, caller, receive, send)
+            await self._relay(owner, RelayedRequest("POST", headers, caller, body), receive, send)
         else:
             await self.handshake.post(message, headers, receive, send, caller)
 
     def _owner_elsewhere(self, headers: Headers) -> str | None:
         """The process owning the session a request names, when it is another one."""
+        return self._elsewhere(headers.get("mcp-session-id") or "")
+
+    def _elsewhere(self, session_id: str) -> str | None:
+        """The process owning ``session_id``, when it is another one (with a shared backend)."""
         relay = self.server.backend.relay
         if relay is None:
             return None
-        owner = owner_of(headers.get("mcp-session-id") or "")
+        owner = owner_of(session_id)
         return owner if owner and owner != relay.name else None
 
-    async def _relay(
-        self, owner: str, method: str, headers: Headers, body: bytes, caller: Caller, receive: Receive, send: Send
-    ) -> None:
+    async def _relay(self, owner: str, request: RelayedRequest, receive: Receive, send: Send) -> None:
         relay = self.server.backend.relay
         assert relay is not None
-        await relay_exchange(relay, owner, method, list(headers.raw), body, caller.principal, receive, send)
+        await relay_exchange(relay, owner, request, receive, send)
 
-    async def serve_relayed(
-        self, method: str, headers: Headers, body: bytes, caller: Caller, receive: Receive, send: Send
-    ) -> None:
+    async def serve_relayed(self, request: RelayedRequest, receive: Receive, send: Send) -> None:
         """Serve a request for one of this process's sessions that reached another process
-        (:mod:`.relayed`), which checked its host, origin, credentials and body."""
+        (:mod:`.relayed`); ``receive`` gives its body first."""
         if self._closing:
             await _refuse_while_closing(send)
-        elif method == "POST":
-            message = await parse_message(body, send)
+        elif request.legacy_query is not None:
+            scope = {"query_string": request.legacy_query}
+            max_body = self.config.max_body_bytes
+            await self.legacy.answer_post("POST", scope, request.headers, receive, send, max_body, request.caller)
+        elif request.method == "POST":
+            message = await parse_message(request.body, send)
             if message is not ANSWERED:
-                await self.handshake.post(message, headers, receive, send, caller)
-        elif method == "GET":
-            await self.handshake.get(headers, receive, send, caller)
+                await self.handshake.post(message, request.headers, receive, send, request.caller)
+        elif request.method == "GET":
+            await self.handshake.get(request.headers, receive, send, request.caller)
         else:
-            await self.handshake.delete(headers, send, caller)
+            await self.handshake.delete(request.headers, send, request.caller)
 
     @staticmethod
     def _is_per_request(message: Any, headers: Headers) -> bool:

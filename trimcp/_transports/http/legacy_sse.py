@@ -75,6 +75,8 @@ class LegacySSE:
         """``GET /sse``: a new session, announced by an ``endpoint`` event, served on this stream
         until the client leaves or the server shuts down."""
         session_id = secrets.token_hex(16)
+        if (relay := self.server.backend.relay) is not None:  # its POSTs may reach other processes
+            session_id = f"{relay.name}.{session_id}"
         endpoint = f"{scope.get('root_path', '')}{self.messages_path}?sessionId={session_id}"
         outbox = Outbox(self.outbound_buffer)
         async with open_dispatcher(
@@ -100,12 +102,11 @@ class LegacySSE:
     ) -> None:
         """``POST /messages?sessionId=…``: hand the message to its session; 202, the answer
         goes out on the session's stream."""
-        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        ids = query.get("sessionId") or query.get("session_id")
-        if not ids or len(ids) != 1 or not ids[0].isalnum():
+        session_id = self.session_id_of(scope)
+        if session_id is None:
             await send_jsonrpc_error(send, 400, INVALID_REQUEST, "Bad Request: a sessionId query parameter is required")
             return
-        session = self.sessions.get(ids[0])
+        session = self.sessions.get(session_id)
         if session is None or session.owner != subject_of(caller):
             await send_jsonrpc_error(send, 404, INVALID_REQUEST, "Not Found: no such session (its stream has closed)")
             return
@@ -114,6 +115,16 @@ class LegacySSE:
             return
         await send_response(send, 202, b"Accepted", [(b"content-type", b"text/plain")])
         await session.runtime.receive(message, caller=caller)
+
+    @staticmethod
+    def session_id_of(scope: Scope) -> str | None:
+        """The session a POST names (``sessionId``; letters and digits, perhaps after the name
+        of its process and a dot), or ``None``."""
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        ids = query.get("sessionId") or query.get("session_id")
+        if not ids or len(ids) != 1 or not ids[0].replace(".", "", 1).isalnum():
+            return None
+        return ids[0]
 
     def close_all(self, reason: CancelReason) -> None:
         """End every legacy session (their streams end once their requests are cancelled)."""

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import trio
 
 from ..._runtime import Caller
@@ -44,25 +46,32 @@ def owner_of(session_id: str) -> str:
 # -- the front: the process the client reached --------------------------------------------------
 
 
-async def relay_exchange(
-    relay: Relay,
-    owner: str,
-    method: str,
-    raw_headers: list[tuple[bytes, bytes]],
-    body: bytes,
-    principal: Principal | None,
-    receive: Receive,
-    send: Send,
-) -> None:
-    """Serve one HTTP request at the process ``owner`` and pass its response on to ``send``,
-    ending the exchange there when the client leaves. A gone owner is a 404 (the client starts a
-    new session); an unreachable backend a 503."""
+@attrs.frozen
+class RelayedRequest:
+    """An HTTP request for a session another process owns, as the owner needs it (its host,
+    origin, credentials and body were checked where it arrived). ``legacy_query`` is the query
+    string of a POST to the deprecated HTTP+SSE transport's messages path (``None``: the
+    Streamable HTTP endpoint)."""
+
+    method: str
+    headers: Headers
+    caller: Caller
+    body: bytes = b""
+    legacy_query: bytes | None = None
+
+
+async def relay_exchange(relay: Relay, owner: str, request: RelayedRequest, receive: Receive, send: Send) -> None:
+    """Serve ``request`` at the process ``owner`` and pass its response on to ``send``, ending
+    the exchange there when the client leaves. A gone owner is a 404 (the client starts a new
+    session); an unreachable backend a 503."""
     opening = {
-        b"method": method.encode(),
-        b"headers": json.dumps([[k.decode("latin-1"), v.decode("latin-1")] for k, v in raw_headers]).encode(),
-        b"body": body,
-        b"principal": _encode_principal(principal),
+        b"method": request.method.encode(),
+        b"headers": _encode_headers(request.headers.raw),
+        b"body": request.body,
+        b"principal": _encode_principal(request.caller.principal),
     }
+    if request.legacy_query is not None:
+        opening[b"legacy"] = request.legacy_query
     try:
         conduit = await relay.connect(owner, opening)
     except PeerGone:
@@ -83,7 +92,7 @@ async def relay_exchange(
             while (frame := await conduit.receive()) is not None:
                 status = frame.get(b"status")
                 if status is not None:
-                    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in json.loads(frame[b"headers"])]
+                    headers = _decode_headers(frame[b"headers"])
                     await send({"type": "http.response.start", "status": int(status), "headers": headers})
                     started = True
                 if b"body" in frame:
@@ -119,11 +128,15 @@ async def _serve_conduit(app: MCPApp, conduit: Conduit) -> None:
     send = _ResponseFrames(conduit)
     try:
         opening = conduit.opening
-        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in json.loads(opening[b"headers"])]
-        headers = Headers(raw)
-        caller = Caller(_decode_principal(opening.get(b"principal", b"")), HeaderMapping(headers))
-        receive = WatchedReceive(_ended(conduit), conduit.watch)
-        await app.serve_relayed(opening[b"method"].decode(), headers, opening.get(b"body", b""), caller, receive, send)
+        headers = Headers(_decode_headers(opening[b"headers"]))
+        request = RelayedRequest(
+            opening[b"method"].decode(),
+            headers,
+            Caller(_decode_principal(opening.get(b"principal", b"")), HeaderMapping(headers)),
+            opening.get(b"body", b""),
+            opening.get(b"legacy"),
+        )
+        await app.serve_relayed(request, WatchedReceive(_receive_from(conduit, request.body), conduit.watch), send)
     except Exception:
         logger.exception("Serving a request relayed from worker %s failed", conduit.peer)
         await answer_internal_error(send)
@@ -131,8 +144,16 @@ async def _serve_conduit(app: MCPApp, conduit: Conduit) -> None:
         conduit.close(tell_peer=not send.completed)
 
 
-def _ended(conduit: Conduit) -> Any:
+def _receive_from(conduit: Conduit, body: bytes) -> Receive:
+    """An ASGI ``receive`` for a relayed request: its body, then a disconnect once the front
+    ends the conduit (the client left)."""
+    body_sent = False
+
     async def receive() -> dict[str, Any]:
+        nonlocal body_sent
+        if not body_sent:
+            body_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
         while await conduit.receive() is not None:
             pass  # the front sends nothing after its request but the end
         return {"type": "http.disconnect"}
@@ -157,9 +178,7 @@ class _ResponseFrames:
             self._started = True
             start = self._start = {
                 b"status": str(message["status"]).encode(),
-                b"headers": json.dumps(
-                    [[k.decode("latin-1"), v.decode("latin-1")] for k, v in message.get("headers", ())]
-                ).encode(),
+                b"headers": _encode_headers(message.get("headers", ())),
             }
             if (b"content-type", b"text/event-stream") in message.get("headers", ()):
                 self._start = None
@@ -172,6 +191,14 @@ class _ResponseFrames:
             self._start = None
         self.completed = not more
         await self._conduit.send(frame)
+
+
+def _encode_headers(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    return json.dumps([[name.decode("latin-1"), value.decode("latin-1")] for name, value in headers]).encode()
+
+
+def _decode_headers(data: bytes) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in json.loads(data)]
 
 
 def _encode_principal(principal: Principal | None) -> bytes:
