@@ -67,6 +67,10 @@ async def two_workers(
     async with running_server(app_b) as b, trio.open_nursery() as nursery:
         a, stop_a = await nursery.start(serve_a)
         yield a, b, probe, stop_a
+        live = [app for app in (app_a, app_b) if app is app_b or not stop_a.cancel_called]
+        with trio.fail_after(5):  # every relayed exchange ended on both sides: none left behind
+            while any(app.server.backend.relay.statistics().open_conduits for app in live):
+                await trio.sleep(0.01)
         nursery.cancel_scope.cancel()
 
 
@@ -186,7 +190,7 @@ async def test_a_question_on_a_relayed_stream_is_answered_through_another_worker
 
 
 async def test_the_get_stream_held_by_another_worker_carries_the_sessions_notifications() -> None:
-    async with running_redis() as redis, two_workers(redis) as (a, b, _, _):
+    async with running_redis() as redis, two_workers(redis, metrics_path="/metrics") as (a, b, _, _):
         session = await open_session(a)
         with trio.fail_after(10):
             subscribe = {"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe", "params": {"uri": "test://doc/x"}}
@@ -197,6 +201,8 @@ async def test_the_get_stream_held_by_another_worker_carries_the_sessions_notifi
                 for worker in (b, a):  # raised through either worker, in a session or not
                     assert (await worker.post(call(2, "touch", {"uri": "test://doc/x"}), session)).status == 200
                 updates = [json.loads(event.data) for event in await stream.events(2)]
+                for worker in (a, b):  # the stream is open on both sides of the relay
+                    assert "\ntrimcp_relayed_requests 1\n" in (await worker.request("GET", "/metrics")).body.decode()
         assert [update.get("params", {}).get("uri") for update in updates] == ["test://doc/x"] * 2, updates
 
 

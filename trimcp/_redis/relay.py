@@ -19,7 +19,7 @@ import coredis
 import trio
 
 from .._server.backend import BackendUnavailable
-from .._server.relay import Frame, PeerGone
+from .._server.relay import Frame, PeerGone, RelayStatistics
 from .store import UNREACHABLE
 
 logger = logging.getLogger("trimcp")
@@ -36,6 +36,9 @@ _INBOX_LENGTH = 100_000
 _READ_BLOCK_MS = 1_000
 #: Pauses between attempts to reach Redis again, in seconds (the last one repeats).
 _RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0)
+#: The reader trims what it read from its inbox after this many entries or seconds.
+_TRIM_EVERY = 1000
+_TRIM_SECONDS = 1.0
 #: Seconds a peer seen alive is believed alive without asking Redis again.
 _ALIVE_FOR = 0.5
 
@@ -106,7 +109,7 @@ class RedisConduit:
         self._ended = True
         self.lost = lost
         self._frames.close()
-        self._relay.forget(self._key)
+        self._relay.forget(self._key, lost=lost)
         watchers, self._watchers = self._watchers, []
         for callback in watchers:
             callback()
@@ -127,6 +130,7 @@ class RedisRelay:
         self._accepted, self._acceptable = trio.open_memory_channel[RedisConduit](_ACCEPT_BUFFER)
         self._queued, self._queue = trio.open_memory_channel[tuple[str, Frame]](_ACCEPT_BUFFER)
         self._seen_alive: dict[str, float] = {}
+        self._opened = self._accepted_count = self._lost = 0
         self._gone: set[str] = set()
         #: Until when a missing presence proves nothing: Redis came back (perhaps empty) and
         #: the other processes have not announced themselves again yet.
@@ -145,6 +149,7 @@ class RedisRelay:
             raise PeerGone(peer)
         key = f"{self.name}.{next(self._serials)}".encode()
         conduit = self._conduits[key] = RedisConduit(self, key, peer, opening)
+        self._opened += 1
         try:
             await self.write(peer, {b"c": key, b"k": b"open", b"from": self.name.encode(), **opening})
         except BaseException:
@@ -157,6 +162,11 @@ class RedisRelay:
 
     def gone(self, peer: str) -> bool:
         return peer in self._gone
+
+    def statistics(self) -> RelayStatistics:
+        return RelayStatistics(
+            open_conduits=len(self._conduits), opened=self._opened, accepted=self._accepted_count, lost=self._lost
+        )
 
     # -- writing ------------------------------------------------------------------------------------
 
@@ -211,6 +221,7 @@ class RedisRelay:
     async def _read(self) -> None:
         after = b"0-0"
         failures = 0
+        unread, trim_at = 0, trio.current_time() + _TRIM_SECONDS  # what was read and not yet trimmed
         while True:
             try:
                 found = await self.client.xread({self._inbox: after}, count=500, block=_READ_BLOCK_MS)
@@ -231,16 +242,20 @@ class RedisRelay:
                 for entry in entries:
                     after = entry.identifier  # type: ignore[assignment]
                     self._deliver(entry.field_values)  # type: ignore[arg-type]
-            try:
-                await self.client.xtrim(self._inbox, trim_strategy=coredis.PureToken.MINID, threshold=after)
-            except UNREACHABLE:
-                pass  # trimmed with the next batch
+                    unread += 1
+            if unread >= _TRIM_EVERY or trio.current_time() >= trim_at:
+                try:
+                    await self.client.xtrim(self._inbox, trim_strategy=coredis.PureToken.MINID, threshold=after)
+                    unread, trim_at = 0, trio.current_time() + _TRIM_SECONDS
+                except UNREACHABLE:
+                    pass  # trimmed after the next batch
 
     def _deliver(self, fields: Frame) -> None:
         key, kind = fields.pop(b"c", b""), fields.pop(b"k", b"")
         if kind == b"open":
             peer = fields.pop(b"from", b"").decode()
             conduit = self._conduits[key] = RedisConduit(self, key, peer, fields)
+            self._accepted_count += 1
             try:
                 self._accepted.send_nowait(conduit)
             except trio.WouldBlock:
@@ -255,8 +270,10 @@ class RedisRelay:
         else:
             conduit.deliver(fields)
 
-    def forget(self, key: bytes) -> None:
+    def forget(self, key: bytes, *, lost: bool) -> None:
+        """A conduit ended (the conduit calls this)."""
         self._conduits.pop(key, None)
+        self._lost += lost
 
     def _end_all(self) -> None:
         for conduit in list(self._conduits.values()):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+import attrs
+
 #: One message of a conduit: named byte strings.
 Frame = dict[bytes, bytes]
 
@@ -22,6 +24,17 @@ class PeerGone(Exception):
     def __init__(self, peer: str) -> None:
         super().__init__(f"worker {peer} is gone")
         self.peer = peer
+
+
+@attrs.frozen
+class RelayStatistics:
+    """``open_conduits`` now; over the relay's life, conduits ``opened`` to other processes,
+    ``accepted`` from them, and ``lost`` (their peer or the backend went away)."""
+
+    open_conduits: int
+    opened: int
+    accepted: int
+    lost: int
 
 
 class Conduit(Protocol):
@@ -69,3 +82,6 @@ class Relay(Protocol):
 
     def gone(self, peer: str) -> bool:
         """Whether the process named ``peer`` is known to have stopped."""
+
+    def statistics(self) -> RelayStatistics:
+        """Counts of conduits (see :class:`RelayStatistics`)."""

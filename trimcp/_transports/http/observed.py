@@ -55,12 +55,17 @@ async def answer_metrics(send: Send, method: str, text: str) -> None:
 
 
 def app_gauges(app: MCPApp) -> list[Gauge]:
-    """What only the app knows, for its metrics endpoint: sessions, tasks and listeners."""
+    """What only the app knows, for its metrics endpoint: sessions, tasks, listeners and, with
+    a shared backend, relayed requests."""
     server = app.server
     sessions = "Open handshake-era sessions."
-    return [
+    gauges = [
         Gauge("trimcp_sessions", sessions, app.sessions.live_sessions, (("transport", "http"),)),
         Gauge("trimcp_sessions", sessions, len(app.legacy.sessions), (("transport", "sse"),)),
         Gauge("trimcp_running_tasks", "Tasks whose work runs in this process.", server.tasks.statistics().running),
         Gauge("trimcp_listeners", "Open subscriptions/listen streams.", server.subscribers.listeners),
     ]
+    if (relay := server.backend.relay) is not None:
+        relayed = "Requests relayed between this process and the owners of their sessions, open now."
+        gauges.append(Gauge("trimcp_relayed_requests", relayed, relay.statistics().open_conduits))
+    return gauges
