@@ -7,8 +7,8 @@
 - Each process holds a lease (``<namespace>:lease:<worker>``, refreshed a few times per
   ``lease_seconds``); a task whose process lost its lease is marked ``failed`` ("worker lost") by
   whichever process notices first.
-- Requests for a handshake-era session that reach a process other than its owner travel to the
-  owner through the relay (:mod:`.relay`).
+- Requests for a handshake-era session that reach a process other than its home travel there
+  through the relay (:mod:`.relay`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The relay between the processes serving one server: a request that reaches a process other
-than the one holding the state it needs (a handshake-era session's owner) travels there as a
+than the one holding the state it needs (a handshake-era session's home) travels there as a
 :class:`Conduit`, a two-way pipe of frames in order.
 
 A shared backend offers one (``Backend.relay``; ``trimcp.RedisBackend``'s goes through Redis);

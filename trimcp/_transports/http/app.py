@@ -49,7 +49,7 @@ from .legacy_sse import LegacySSE
 from .lifespan import run_lifespan
 from .observed import answer_metrics, app_gauges, begin_exchange, observed_send
 from .per_request import PerRequestEndpoint
-from .relayed import RelayedRequest, owner_of, relay_exchange, serve_relayed
+from .relayed import RelayedRequest, home_of, relay_exchange, serve_relayed
 from .security import SecurityPolicy
 from .sessions import SessionManager
 
@@ -197,17 +197,17 @@ class MCPApp:
             if exchange is not None:
                 exchange.principal = principal.subject
         caller = Caller(principal, HeaderMapping(headers))
-        if method in ("GET", "DELETE") and local_path == self.path and (owner := self._owner_elsewhere(headers)):
-            await self._relay(owner, RelayedRequest(method, headers, caller), receive, send)
+        if method in ("GET", "DELETE") and local_path == self.path and (home := self._home_elsewhere(headers)):
+            await self._relay(home, RelayedRequest(method, headers, caller), receive, send)
         elif local_path != self.path:
             legacy = self.legacy
             if local_path == self.sse_path:
                 await legacy.answer_stream_request(method, scope, receive, send, caller, full=self._at_capacity())
-            elif method == "POST" and (owner := self._elsewhere(legacy.session_id_of(scope) or "")):
+            elif method == "POST" and (home := self._elsewhere(legacy.session_id_of(scope) or "")):
                 body = await read_json_body(headers, receive, send, self.config.max_body_bytes)
                 if body is not ANSWERED:
                     query = scope.get("query_string", b"")
-                    await self._relay(owner, RelayedRequest(method, headers, caller, body, query), receive, send)
+                    await self._relay(home, RelayedRequest(method, headers, caller, body, query), receive, send)
             else:
                 await legacy.answer_post(method, scope, headers, receive, send, self.config.max_body_bytes, caller)
         elif method == "POST":
@@ -238,27 +238,27 @@ class MCPApp:
             return
         if self._is_per_request(message, headers):
             await self.per_request.post(message, headers, receive, send, caller)
-        elif not is_initialize(message) and (owner := self._owner_elsewhere(headers)):
-            await self._relay(owner, RelayedRequest("POST", headers, caller, body), receive, send)
+        elif not is_initialize(message) and (home := self._home_elsewhere(headers)):
+            await self._relay(home, RelayedRequest("POST", headers, caller, body), receive, send)
         else:
             await self.handshake.post(message, headers, receive, send, caller)
 
-    def _owner_elsewhere(self, headers: Headers) -> str | None:
-        """The process owning the session a request names, when it is another one."""
+    def _home_elsewhere(self, headers: Headers) -> str | None:
+        """The home process of the session a request names, when it is another one."""
         return self._elsewhere(headers.get("mcp-session-id") or "")
 
     def _elsewhere(self, session_id: str) -> str | None:
-        """The process owning ``session_id``, when it is another one (with a shared backend)."""
+        """The home process of ``session_id``, when it is another one (with a shared backend)."""
         relay = self.server.backend.relay
         if relay is None:
             return None
-        owner = owner_of(session_id)
-        return owner if owner and owner != relay.name else None
+        home = home_of(session_id)
+        return home if home and home != relay.name else None
 
-    async def _relay(self, owner: str, request: RelayedRequest, receive: Receive, send: Send) -> None:
+    async def _relay(self, home: str, request: RelayedRequest, receive: Receive, send: Send) -> None:
         relay = self.server.backend.relay
         assert relay is not None
-        await relay_exchange(relay, owner, request, receive, send)
+        await relay_exchange(relay, home, request, receive, send)
 
     async def serve_relayed(self, request: RelayedRequest, receive: Receive, send: Send) -> None:
         """Serve a request for one of this process's sessions that reached another process

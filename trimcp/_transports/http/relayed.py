@@ -1,13 +1,13 @@
 """HTTP requests relayed between workers: a handshake-era session lives in the process that
-answered its ``initialize`` (its owner, named in the session id); a request for it that reaches
-another process is carried to the owner over a :class:`~trimcp._server.relay.Conduit` and served
+answered its ``initialize`` (its home, named in the session id); a request for it that reaches
+another process is carried home over a :class:`~trimcp._server.relay.Conduit` and served
 there as if it had arrived there, its response carried back frame by frame.
 
 The front (the process holding the client's connection) sends one ``open`` frame (method,
-headers, body, principal) and tells the owner when the client leaves; the owner sends the
+headers, body, principal) and tells the home process when the client leaves; the home sends the
 response as frames (``status`` and ``headers`` with the first, then ``body`` and ``more``).
 Cancellation, resumption, questions to the client and their answers all follow from serving
-the request at the owner as usual.
+the request at home as usual.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ SESSION_GONE = "Not Found: no such session (its worker stopped; initialize a new
 _UNAVAILABLE = "Service Unavailable: the session's worker cannot be reached; retry later"
 
 
-def owner_of(session_id: str) -> str:
-    """The name of the process owning a session (``<owner>.<random>``; "" when none is named)."""
-    owner, dot, _ = session_id.partition(".")
-    return owner if dot else ""
+def home_of(session_id: str) -> str:
+    """The name of a session's home process (``<home>.<random>``; "" when none is named)."""
+    home, dot, _ = session_id.partition(".")
+    return home if dot else ""
 
 
 # -- the front: the process the client reached --------------------------------------------------
@@ -48,7 +48,7 @@ def owner_of(session_id: str) -> str:
 
 @attrs.frozen
 class RelayedRequest:
-    """An HTTP request for a session another process owns, as the owner needs it (its host,
+    """An HTTP request for a session another process owns, as its home process needs it (its host,
     origin, credentials and body were checked where it arrived). ``legacy_query`` is the query
     string of a POST to the deprecated HTTP+SSE transport's messages path (``None``: the
     Streamable HTTP endpoint)."""
@@ -60,9 +60,9 @@ class RelayedRequest:
     legacy_query: bytes | None = None
 
 
-async def relay_exchange(relay: Relay, owner: str, request: RelayedRequest, receive: Receive, send: Send) -> None:
-    """Serve ``request`` at the process ``owner`` and pass its response on to ``send``, ending
-    the exchange there when the client leaves. A gone owner is a 404 (the client starts a new
+async def relay_exchange(relay: Relay, home: str, request: RelayedRequest, receive: Receive, send: Send) -> None:
+    """Serve ``request`` at the process ``home`` and pass its response on to ``send``, ending
+    the exchange there when the client leaves. A gone home is a 404 (the client starts a new
     session); an unreachable backend a 503."""
     opening = {
         b"method": request.method.encode(),
@@ -73,7 +73,7 @@ async def relay_exchange(relay: Relay, owner: str, request: RelayedRequest, rece
     if request.legacy_query is not None:
         opening[b"legacy"] = request.legacy_query
     try:
-        conduit = await relay.connect(owner, opening)
+        conduit = await relay.connect(home, opening)
     except PeerGone:
         await send_jsonrpc_error(send, 404, INVALID_REQUEST, SESSION_GONE)
         return
@@ -105,15 +105,15 @@ async def relay_exchange(relay: Relay, owner: str, request: RelayedRequest, rece
         conduit.close(tell_peer=not completed)
     if completed or left:
         return
-    if started:  # the owner was lost mid-stream: end it (the client may resume elsewhere)
+    if started:  # the home process was lost mid-stream: end it (the client may resume elsewhere)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-    elif conduit.lost and relay.gone(owner):
+    elif conduit.lost and relay.gone(home):
         await send_jsonrpc_error(send, 404, INVALID_REQUEST, SESSION_GONE)
     else:
         await send_jsonrpc_error(send, 503, INVALID_REQUEST, _UNAVAILABLE, headers=[(b"retry-after", b"1")])
 
 
-# -- the owner ------------------------------------------------------------------------------------
+# -- home ------------------------------------------------------------------------------------------
 
 
 async def serve_relayed(app: MCPApp, relay: Relay) -> None:
