@@ -30,7 +30,7 @@ from trimcp._redis import RedisTaskStore
 from trimcp.protocol.tasks import TaskRecord, TaskStatus
 
 from .conftest import ROOT
-from .haproxy_support import running_haproxy
+from .haproxy_support import HAProxy, running_haproxy
 from .http_support import JSON_AND_SSE, RawHTTP, modern_headers, running_server
 from .ports import free_port, wait_until_listening_async
 from .redis_support import RedisProcess, running_redis
@@ -58,6 +58,7 @@ class Cluster:
     supervisors: list[trio.Process]
     logs: list[Path]
     url: str
+    proxy: HAProxy
 
     def workers(self) -> set[int]:
         """The pids of the worker processes running now (the supervisors' children)."""
@@ -93,8 +94,8 @@ async def cluster(tmp_path: Path, workers: int = 2) -> AsyncIterator[Cluster]:
                 supervisors.append(await start_machine(port, log, redis.url, key, workers))
             for port, supervisor in zip(ports, supervisors, strict=True):
                 await wait_until_listening_async(port, supervisor, timeout=30)
-            async with running_haproxy(ports) as base:
-                running = Cluster(redis, supervisors, logs, f"{base}/mcp")
+            async with running_haproxy(ports) as proxy:
+                running = Cluster(redis, supervisors, logs, f"{proxy.url}/mcp", proxy)
                 with trio.fail_after(30):  # every worker serves before the test starts
                     while await pids_through(running.url, calls=8) < running.workers():
                         pass

@@ -7,6 +7,7 @@ request of a session lands on whichever worker HAProxy picks; the worker that an
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 from collections import Counter
@@ -162,6 +163,38 @@ async def test_a_cut_post_stream_resumes_on_whichever_worker_the_get_reaches(tmp
             assert progress == list(range(1, steps + 1)), progress  # none lost, none twice
             [answer] = [message for message in seen if "result" in message]
             assert answer["id"] == attempt and answer["result"]["content"][0]["text"].startswith(f"done {steps}")
+
+
+async def test_the_official_client_resumes_a_call_whose_stream_the_proxy_cut(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "mcp.client.streamable_http")
+    steps = 40
+    async with cluster(tmp_path) as running, legacy(running.url) as client:
+        for attempt in range(3):  # each resumption lands on whichever worker HAProxy picks
+            progress: list[float] = []
+            cut = trio.Event()
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                progress.append(value)  # noqa: B023 - awaited within the iteration
+                if value == steps // 4:
+                    cut.set()  # noqa: B023
+
+            async def cut_when_under_way() -> None:
+                await cut.wait()  # noqa: B023
+                await running.proxy.cut_every_connection()
+
+            with trio.fail_after(30):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(cut_when_under_way)
+                    result = await client.call_tool(
+                        "slow_steps", {"steps": steps, "pause": 0.05}, progress_callback=on_progress
+                    )
+            assert cut.is_set(), attempt
+            assert not result.is_error, result
+            assert result.content[0].text.startswith(f"done {steps}"), result
+            assert progress == [float(step) for step in range(1, steps + 1)], progress  # none lost, none twice
+    assert caplog.text.count("SSE stream disconnected, reconnecting") >= 3  # the cuts were real
 
 
 async def test_a_killed_owner_makes_its_session_answer_404_and_the_client_starts_again(tmp_path: Path) -> None:
