@@ -55,8 +55,14 @@ async def two_workers(
     """``a`` and ``b`` on one Redis; yields both, the probe of ``a`` (the owner of the sessions
     the tests open) and the scope whose cancellation stops ``a``."""
     probe = Probe()
-    app_a = trimcp.asgi_app(relay_server(redis.url, probe), **settings)
-    app_b = trimcp.asgi_app(relay_server(redis.url, Probe()), **settings)
+    server_a, server_b = relay_server(redis.url, probe), relay_server(redis.url, Probe())
+    redis_events = settings.pop("redis_events", False)
+    app_a, app_b = (
+        trimcp.asgi_app(
+            server, **settings, **({"event_store": trimcp.RedisEventStore(server.backend)} if redis_events else {})
+        )
+        for server in (server_a, server_b)
+    )
 
     async def serve_a(task_status: trio.TaskStatus[tuple[RawHTTP, trio.CancelScope]]) -> None:
         with trio.CancelScope() as scope:
@@ -206,8 +212,9 @@ async def test_the_get_stream_held_by_another_worker_carries_the_sessions_notifi
         assert [update.get("params", {}).get("uri") for update in updates] == ["test://doc/x"] * 2, updates
 
 
-async def test_a_stream_cut_on_one_worker_is_resumed_through_the_other() -> None:
-    async with running_redis() as redis, two_workers(redis) as (a, b, _, _):
+@pytest.mark.parametrize("events_in", ["memory", "redis"])
+async def test_a_stream_cut_on_one_worker_is_resumed_through_the_other(events_in: str) -> None:
+    async with running_redis() as redis, two_workers(redis, redis_events=events_in == "redis") as (a, b, _, _):
         session = await open_session(a)
         with trio.fail_after(10):
             async with b.open(
@@ -222,7 +229,7 @@ async def test_a_stream_cut_on_one_worker_is_resumed_through_the_other() -> None
         progress = [
             message["params"]["progress"] for message in seen if message.get("method") == "notifications/progress"
         ]
-        assert progress == list(range(1, 9))
+        assert progress == list(range(1, 9)), [(m.get("params", {}).get("progress") or m.get("params", {}).get("data"), m.get("id")) for m in seen]
         assert seen[-1]["result"]["content"][0]["text"] == "done"
 
 

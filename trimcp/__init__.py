@@ -73,6 +73,7 @@ _EXPORTS = {
     "RequestCall": "._server.middleware",
     "ToolCall": "._server.middleware",
     "RedisBackend": "._redis",
+    "RedisEventStore": "._redis",
     "BackendUnavailable": "._server.backend",
     "SQLiteTaskStore": "._server.tasks",
     "TaskStore": "._server.tasks",
@@ -133,6 +134,7 @@ __all__ = [
     "Principal",
     "ProtocolError",
     "RedisBackend",
+    "RedisEventStore",
     "RemoteProtocolError",
     "RequestCall",
     "RequestFailed",
@@ -198,7 +200,7 @@ if TYPE_CHECKING:
     from ._observe import AccessLog, JSONLogFormatter, Metrics
     from ._observe.tracing import Tracing
     from ._proxy import proxy
-    from ._redis import RedisBackend
+    from ._redis import RedisBackend, RedisEventStore
     from ._runtime import CancelReason
     from ._runtime.observe import ObservedExchange, ObservedRequest, Observer
     from ._runtime.watchdog import watch_event_loop

@@ -13,7 +13,7 @@ PUBLIC = {
         "APIKeyVerifier", "AccessLog", "Audio", "BackendUnavailable", "AuthConfig", "AuthorizationDenied", "AuthorizationRequired", "AuthorizationServerChanged", "CancelReason", "Client", "ClientAnswerError", "ClientError", "ClientTask", "ClientTimeout", "Completion",
         "ConnectionFailed", "Context", "ElicitResult", "EmbeddedResource", "EnterpriseIdP", "FileTokenStore", "HTTPConfig", "HTTPStatusError", "Image", "IntrospectionVerifier", "JSONLogFormatter", "JWKSCache", "JWTVerifier",
         "LifespanNotRunning", "LocalProtocolError", "MCPApp", "MemoryTaskStore", "MemoryTokenStore", "Message", "Metrics", "MissingClientCapability", "NotAnMCPServer",
-        "OAuth", "OAuthError", "ObservedExchange", "ObservedRequest", "Observer", "Principal", "ProtocolError", "RedisBackend", "RequestCall",
+        "OAuth", "OAuthError", "ObservedExchange", "ObservedRequest", "Observer", "Principal", "ProtocolError", "RedisBackend", "RedisEventStore", "RequestCall",
         "RemoteProtocolError", "RequestFailed", "ResourceContents", "ResourceLink", "ResourceNotFoundError", "Root",
         "SQLiteTaskStore", "SampleResult", "Server", "ServerClosed", "TaskStore", "ToolCall", "TokenStore", "ToolError", "ToolResult", "Tracing", "asgi_app",
         "open_client", "proxy", "serve_http", "serve_stdio", "serve_stream", "watch_event_loop",

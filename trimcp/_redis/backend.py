@@ -28,7 +28,7 @@ from .._server.backend import BackendUnavailable, Change, Sink, TaskCommand
 from ..protocol.errors import INTERNAL_ERROR
 from ..protocol.tasks import TaskStatus
 from .relay import RedisRelay
-from .store import UNREACHABLE, RedisTaskStore, decode_record, encode_record
+from .store import UNREACHABLE, RedisTaskStore, decode_record, encode_record, unreachable_in
 
 logger = logging.getLogger("trimcp")
 
@@ -60,12 +60,8 @@ class RedisBackend:
             url, decode_responses=True, connect_timeout=2.0, stream_timeout=5.0
         )
         self.store = RedisTaskStore(self.client, namespace)
-        #: Conduits to the other processes (its own connections: frames are bytes).
-        self.relay = RedisRelay(
-            coredis.Redis.from_url(url, decode_responses=False, connect_timeout=2.0, stream_timeout=5.0),
-            namespace,
-            lease_seconds,
-        )
+        #: Conduits to the other processes.
+        self.relay = RedisRelay(url, namespace, lease_seconds)
         self.available = False
         self._events = f"{namespace}:events"
         self._sink: Sink | None = None
@@ -96,7 +92,7 @@ class RedisBackend:
                     task_status.started()
                     started = True
         except BaseException as exc:
-            cause = None if started else _unreachable_in(exc)
+            cause = None if started else unreachable_in(exc)
             if cause is None:
                 raise
             raise BackendUnavailable(f"Redis at {self.url} cannot be reached ({cause})") from None
@@ -256,18 +252,6 @@ class RedisBackend:
         await self.store.save(record)
         logger.warning("Task %s (%s) failed: its worker %s was lost", task_id, record.tool, worker)
         self.publish_nowait(Change("task", record=record))
-
-
-def _unreachable_in(exc: BaseException) -> BaseException | None:
-    """The connection failure ``exc`` is (or holds, in coredis's exception groups), if any."""
-    if isinstance(exc, UNREACHABLE):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        found = exc.subgroup(UNREACHABLE)
-        while isinstance(found, BaseExceptionGroup):
-            found = found.exceptions[0]
-        return found
-    return None
 
 
 def _change_entry(change: Change) -> dict[str, Any]:

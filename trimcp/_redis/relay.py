@@ -20,7 +20,7 @@ import trio
 
 from .._server.backend import BackendUnavailable
 from .._server.relay import Frame, PeerGone, RelayStatistics
-from .store import UNREACHABLE
+from .store import UNREACHABLE, unreachable_in
 
 logger = logging.getLogger("trimcp")
 
@@ -116,12 +116,14 @@ class RedisConduit:
 
 
 class RedisRelay:
-    """Conduits through one Redis (see :mod:`trimcp._server.relay`), for a ``RedisBackend``.
-    ``client`` speaks bytes; the backend runs :meth:`run` beside its own tasks."""
+    """Conduits through the Redis at ``url`` (see :mod:`trimcp._server.relay`), for a
+    ``RedisBackend``, which enters :attr:`client` and runs :meth:`run` beside its own tasks."""
 
-    def __init__(self, client: coredis.Redis[bytes], namespace: str, lease_seconds: float) -> None:
+    def __init__(self, url: str, namespace: str, lease_seconds: float) -> None:
         self.name = secrets.token_hex(6)
-        self.client = client
+        self.url = url
+        #: Its own connections: frames are bytes.
+        self.client = _connect(url)
         self._namespace = namespace
         self._lease_ms = int(lease_seconds * 1000)
         self._inbox = self._inbox_of(self.name)
@@ -209,10 +211,18 @@ class RedisRelay:
                 task_status.started()
         finally:  # stopping: the others learn at once that this process's sessions are gone
             with trio.move_on_after(1, shield=True):
-                try:
-                    await self.client.delete([self._presence_of(self.name), self._inbox])
-                except UNREACHABLE:
-                    pass
+                await self._withdraw()
+
+    async def _withdraw(self) -> None:
+        """Delete this process's presence and inbox, on a connection of its own (the client's
+        are being closed by the same cancellation). Best effort: else the presence expires."""
+        try:
+            async with _connect(self.url) as client:
+                await client.delete([self._presence_of(self.name), self._inbox])
+        except BaseException as exc:
+            if (cause := unreachable_in(exc)) is None:
+                raise
+            logger.debug("The relay could not withdraw its presence (%s): it expires within the lease", cause)
 
     async def _announce(self) -> None:
         await self.client.set(self._presence_of(self.name), b"1", px=self._lease_ms)
@@ -336,3 +346,7 @@ class RedisRelay:
 
 def _is_hex(text: str) -> bool:
     return all(character in "0123456789abcdef" for character in text)
+
+
+def _connect(url: str) -> coredis.Redis[bytes]:
+    return coredis.Redis.from_url(url, decode_responses=False, connect_timeout=2.0, stream_timeout=5.0)

@@ -40,6 +40,18 @@ return 1
 UNREACHABLE = (coredis.exceptions.ConnectionError, TimeoutError, OSError)
 
 
+def unreachable_in(exc: BaseException) -> BaseException | None:
+    """The connection failure ``exc`` is (or holds, in coredis's exception groups), if any."""
+    if isinstance(exc, UNREACHABLE):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        found = exc.subgroup(UNREACHABLE)
+        while isinstance(found, BaseExceptionGroup):
+            found = found.exceptions[0]
+        return found
+    return None
+
+
 def encode_record(record: TaskRecord) -> str:
     return json.dumps(attrs.asdict(record))
 

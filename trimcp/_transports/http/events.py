@@ -111,6 +111,8 @@ class SSEStream:
         self.attached = False
         self.finished = False
         self._drain_scope: trio.CancelScope | None = None
+        self._drained = trio.Event()
+        self._encoding = trio.Lock()
         self._response: trio.CancelScope | None = None
         self._released = trio.Event()
 
@@ -122,28 +124,47 @@ class SSEStream:
         return encode_event(b"", id=self.event_id(self.seq), retry=retry_ms)
 
     async def encode(self, batch: list[Outgoing]) -> bytes:
-        """Number the messages, keep them for replay, and return them as SSE bytes."""
+        """Number the messages, keep them for replay, and return them as SSE bytes. Once
+        begun, the batch is kept whole even if the caller is cancelled meanwhile (it was taken
+        from the outbox: a resuming client finds it in the store)."""
         if self.store is None:
             return encode_messages(batch)
         parts = []
-        for item in batch:
-            self.seq += 1
-            event = encode_event(item.data, event="message", id=self.event_id(self.seq))
-            await self.store.append(self.session, self.number, self.seq, event)
-            parts.append(event)
+        with trio.CancelScope(shield=True):
+            try:  # a response and the drain replacing it encode one batch after the other
+                self._encoding.acquire_nowait()  # (without a checkpoint when nobody else is)
+            except trio.WouldBlock:
+                await self._encoding.acquire()
+            try:
+                for item in batch:
+                    self.seq += 1
+                    event = encode_event(item.data, event="message", id=self.event_id(self.seq))
+                    await self.store.append(self.session, self.number, self.seq, event)
+                    parts.append(event)
+            finally:
+                self._encoding.release()
         return b"".join(parts)
 
-    async def drain(self, window: float, on_expiry: Callable[[], None]) -> None:
-        """Record (without sending) until a response attaches or the stream ends; after
-        ``window`` seconds alone, give up and call ``on_expiry``."""
-        with trio.CancelScope() as scope:
-            self._drain_scope = scope
-            with trio.move_on_after(window):
-                while (batch := await self.outbox.next_batch()) is not None:
-                    await self.encode(batch)
-                self.finished = True
-                return
-            on_expiry()
+    def start_draining(self, nursery: trio.Nursery, window: float, on_expiry: Callable[[], None]) -> None:
+        """Record (without sending) in a task of ``nursery`` until a response attaches or the
+        stream ends; after ``window`` seconds alone, give up and call ``on_expiry``. A response
+        attaching before the task even starts stops it all the same."""
+        self._drain_scope, self._drained = trio.CancelScope(), trio.Event()
+        nursery.start_soon(self._drain, self._drain_scope, self._drained, window, on_expiry)
+
+    async def _drain(
+        self, scope: trio.CancelScope, drained: trio.Event, window: float, on_expiry: Callable[[], None]
+    ) -> None:
+        try:
+            with scope:
+                with trio.move_on_after(window):
+                    while (batch := await self.outbox.next_batch()) is not None:
+                        await self.encode(batch)
+                    self.finished = True
+                    return
+                on_expiry()
+        finally:
+            drained.set()
 
     def take_over(self) -> None:
         """A response attaches: stop draining (no message is lost; the response reads on)."""
@@ -166,11 +187,15 @@ class SSEStream:
                 self._released.set()
 
     async def displace(self) -> None:
-        """End the response attached now, if any, and wait until it has let go."""
+        """End the response attached now, or the drain, and wait until it has let go: what it
+        took from the outbox is in the store then, for the replay that follows."""
         if self._response is not None:
             released = self._released
             self._response.cancel(reason="another response took the stream over")
             await released.wait()
+        if self._drain_scope is not None:
+            self._drain_scope.cancel()
+            await self._drained.wait()
 
     async def replay_after(self, seq: int) -> list[bytes] | None:
         """The events after ``seq``; ``None`` when they are no longer all kept."""

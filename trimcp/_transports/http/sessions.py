@@ -106,7 +106,7 @@ class HTTPSession:
             self.runtime.cancel_requests_on(stream.outbox, CancelReason.CLIENT_DISCONNECTED)
             stream.outbox.abort()
             return
-        self._helpers.start_soon(stream.drain, self.resume_window, self._expiry_of(stream))
+        stream.start_draining(self._helpers, self.resume_window, self._expiry_of(stream))
 
     def _expiry_of(self, stream: SSEStream) -> Callable[[], None]:
         def expire() -> None:

@@ -178,8 +178,11 @@ async def stream_sse(
                 completed = True
                 await send_chunk(send, b"", more=False)
                 break
-            for part in split_before_final(batch):
-                await send_chunk(send, await encode(part))
+            # every part is encoded (numbered and kept, when resumable) before any is sent: a
+            # send cancelled midway loses nothing a resuming client could not replay
+            chunks = [await encode(part) for part in split_before_final(batch)]
+            for chunk in chunks:
+                await send_chunk(send, chunk)
     return completed
 
 
