@@ -39,6 +39,8 @@ class HandshakeEndpoint:
         self._at_capacity = at_capacity
 
     async def post(self, message: Any, headers: Headers, receive: Receive, send: Send, caller: Caller) -> None:
+        """Answer a POST of ``message``: ``initialize`` opens a session; anything else goes to
+        the session it names, answered as JSON when ready at once, else as a resumable stream."""
         if is_initialize(message):
             await self._initialize(message, send, caller)
             return
@@ -140,6 +142,8 @@ class HandshakeEndpoint:
         return session
 
     async def get(self, headers: Headers, receive: Receive, send: Send, caller: Caller) -> None:
+        """Answer a GET: the session's standalone stream, or with ``Last-Event-ID`` the stream
+        it names, replayed from there (taken over from a response still attached)."""
         if http_stream_refused(
             session_id=headers.get("mcp-session-id"), version_header=headers.get("mcp-protocol-version")
         ):
@@ -187,6 +191,7 @@ class HandshakeEndpoint:
         return stream, replayed
 
     async def delete(self, headers: Headers, send: Send, caller: Caller) -> None:
+        """Answer a DELETE: the session it names ends (its requests cancelled, its streams ended)."""
         if http_stream_refused(
             session_id=headers.get("mcp-session-id"), version_header=headers.get("mcp-protocol-version")
         ):
