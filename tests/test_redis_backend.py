@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import coredis
 import trio
 
 import trimcp
@@ -203,6 +204,31 @@ async def test_hypercorn_workers_share_tasks_through_redis(tmp_path: Path) -> No
             process.send_signal(signal.SIGINT)
             with trio.move_on_after(10):
                 await process.wait()
+            if process.poll() is None:
+                process.kill()
+                await process.wait()
+
+
+async def test_a_server_with_redis_stops_at_once_on_sigterm_and_withdraws_its_presence() -> None:
+    """The relay's accept loop ends with the lifespan (it kept the lifespan open until
+    hypercorn's 60 s shutdown timeout, its presence renewed all along)."""
+    port = free_port()
+    async with running_redis() as redis:
+        command = [
+            sys.executable, "-m", "trimcp", "serve", "tests.servers.scale_out:server", "--transport", "streamable-http",
+            "--port", str(port), "--redis", redis.url, "--graceful-timeout", "1",
+        ]  # fmt: skip
+        process = await trio.lowlevel.open_process(command, cwd=ROOT, stdin=subprocess.DEVNULL)
+        try:
+            await wait_until_listening_async(port, process)
+            await RawHTTP("127.0.0.1", port).initialize()  # a session, and so a relay that serves
+            async with coredis.Redis.from_url(redis.url) as client:
+                assert [key async for key in client.scan_iter(match="trimcp:relay-alive:*")]
+                process.send_signal(signal.SIGTERM)
+                with trio.fail_after(10):
+                    assert await process.wait() == 0
+                assert not [key async for key in client.scan_iter(match="trimcp:relay-alive:*")]
+        finally:
             if process.poll() is None:
                 process.kill()
                 await process.wait()

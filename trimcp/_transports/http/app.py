@@ -18,6 +18,7 @@ import trio
 from ..._observe.metrics import metrics_of
 from ..._runtime import Caller, CancelReason, Host
 from ..._runtime.observe import ObservedExchange
+from ..._server.relay import Relay
 from ..._server.server import Server
 from ...protocol.errors import INVALID_REQUEST
 from ...protocol.jsonrpc import Notification, Request
@@ -86,6 +87,7 @@ class MCPApp:
         self.per_request = PerRequestEndpoint(server, config)
         self._metrics = metrics_of(server) if config.metrics_path is not None else None
         self.websockets = WebSocketEndpoint(server, config, self.security, self._guard, at_capacity=self._at_capacity)
+        self._relaying = trio.CancelScope()
         self._host = Host(lambda: self.sessions.close_all(CancelReason.SHUTDOWN), name="session")
         self.handshake = HandshakeEndpoint(server, config, self.sessions, self._host, self._at_capacity)
         self._closing = False
@@ -143,7 +145,16 @@ class MCPApp:
         self._host.adopt(nursery)
         self.server.tasks.adopt(nursery)
         if (relay := self.server.backend.relay) is not None:
-            nursery.start_soon(serve_relayed, self, relay)
+            self._relaying = trio.CancelScope()
+            nursery.start_soon(self._serve_relayed, relay, self._relaying)
+
+    def stop_relaying(self) -> None:
+        """Stop serving requests other processes relay here (the lifespan is ending)."""
+        self._relaying.cancel()
+
+    async def _serve_relayed(self, relay: Relay, scope: trio.CancelScope) -> None:
+        with scope:
+            await serve_relayed(self, relay)
 
     # -- routing ------------------------------------------------------------------------------------
 

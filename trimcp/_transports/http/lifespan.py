@@ -69,6 +69,7 @@ async def _serve(app: MCPApp, receive: Receive, send: Send) -> None:
             app.server.tasks.stop(CancelReason.SHUTDOWN)
             app.sessions.close_all(CancelReason.SHUTDOWN)
             app.legacy.close_all(CancelReason.SHUTDOWN)
+            app.stop_relaying()
             watchdog.cancel()
 
 
