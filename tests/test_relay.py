@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import coredis
 import pytest
 import trio
 
@@ -229,7 +230,9 @@ async def test_a_stream_cut_on_one_worker_is_resumed_through_the_other(events_in
         progress = [
             message["params"]["progress"] for message in seen if message.get("method") == "notifications/progress"
         ]
-        assert progress == list(range(1, 9)), [(m.get("params", {}).get("progress") or m.get("params", {}).get("data"), m.get("id")) for m in seen]
+        assert progress == list(range(1, 9)), [
+            (m.get("params", {}).get("progress") or m.get("params", {}).get("data"), m.get("id")) for m in seen
+        ]
         assert seen[-1]["result"]["content"][0]["text"] == "done"
 
 
@@ -299,3 +302,19 @@ async def test_the_deprecated_sse_transports_posts_reach_the_stream_through_anot
                 assert (await b.request("POST", forged, headers, call(9, "add"))).status == 404
             answer = json.loads(answer.data)
         assert answer["result"]["content"] == [{"type": "text", "text": "6"}]
+
+
+async def test_a_relayed_call_costs_one_redis_write_each_way() -> None:
+    async def writes(client: coredis.Redis[str]) -> int:
+        stats = await client.info("commandstats")
+        return int(stats.get("cmdstat_xadd", {}).get("calls", 0))
+
+    async with running_redis() as redis, two_workers(redis) as (a, b, _, _):
+        session = await open_session(a)
+        async with coredis.Redis.from_url(redis.url, decode_responses=True) as client:
+            before = await writes(client)
+            for request_id in range(20):
+                reply = await b.post({"jsonrpc": "2.0", "id": request_id, "method": "ping"}, session)
+                assert reply.status == 200
+            await trio.sleep(0.3)  # a stray frame would be written by now
+            assert await writes(client) - before == 2 * 20  # the request there, the answer back

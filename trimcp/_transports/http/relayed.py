@@ -84,8 +84,9 @@ async def relay_exchange(relay: Relay, home: str, request: RelayedRequest, recei
 
     def leave() -> None:
         nonlocal left
-        left = True
-        conduit.close()
+        if not completed:  # (the server ends the exchange once the last bytes are sent)
+            left = True
+            conduit.close()
 
     try:
         async with watching_disconnect(receive, leave):
@@ -97,9 +98,9 @@ async def relay_exchange(relay: Relay, home: str, request: RelayedRequest, recei
                     started = True
                 if b"body" in frame:
                     more = frame.get(b"more") == b"1"
+                    completed = not more
                     await send({"type": "http.response.body", "body": frame[b"body"], "more_body": more})
-                    if not more:
-                        completed = True
+                    if completed:
                         break
     finally:
         conduit.close(tell_peer=not completed)
