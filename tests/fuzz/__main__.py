@@ -2,8 +2,9 @@
 
 Targets: ``core`` (every sans-IO target, round-robin) or one of ``core-jsonrpc``,
 ``core-envelope``, ``core-handshake``, ``core-headers``, ``core-header-values``, ``core-sse``,
-``core-framing``; ``http`` (a live Streamable HTTP server); ``stdio`` (live stdio servers);
-``all``. ``python -m tests.fuzz replay tests/fuzz/findings/<file>.json`` sends a saved HTTP or
+``core-framing``; ``http`` (a live Streamable HTTP server); ``http-relayed`` (two servers on one
+redis-server, every session request relayed from one to the other); ``stdio`` (live stdio
+servers); ``all``. ``python -m tests.fuzz replay tests/fuzz/findings/<file>.json`` sends a saved HTTP or
 stdio finding to a fresh server. Prints one summary line per target and exits with status 1 when anything was found
 (findings are saved under ``tests/fuzz/findings/``).
 """
@@ -18,7 +19,7 @@ import trio
 
 from . import findings
 from .core import TARGETS, replay_input, run_core
-from .findings import Report, load
+from .findings import Report, load, load_context
 from .http_fuzz import replay as replay_http
 from .http_fuzz import run_http
 from .stdio_fuzz import replay as replay_stdio
@@ -27,11 +28,14 @@ from .stdio_fuzz import run_stdio
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__.split("\n\n")[0])
-    choices = ["core", *(f"core-{name}" for name in TARGETS), "http", "stdio", "all"]
+    choices = ["core", *(f"core-{name}" for name in TARGETS), "http", "http-relayed", "stdio", "all"]
     parser.add_argument("target", choices=choices)
     parser.add_argument("--cases", type=int, default=100_000, help="cases (stdio: lines) per target")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=8, help="http: concurrent connections")
+    parser.add_argument(
+        "--legacy-workers", type=int, default=2, help="http-relayed: how many of them hold an HTTP+SSE session"
+    )
     parser.add_argument("--parallel", type=int, default=2, help="stdio: server processes at a time")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds an answer may take before it is a hang")
     parser.add_argument("--json-response", action="store_true", help="http: serve with --json-response")
@@ -43,9 +47,15 @@ def _parser() -> argparse.ArgumentParser:
 def _replay(path: str) -> int:
     """Send a saved HTTP or stdio finding to a fresh server and show what happens."""
     target, chunks = load(path)
+    context = load_context(path)
     for data in chunks:
-        if target == "http":
-            responses, stderr, alive = trio.run(replay_http, data)
+        if target.startswith("http"):
+            options = {
+                "relayed": target == "http-relayed",
+                "sessions": context.get("sessions"),
+                "to_owner": bool(context.get("to_owner")),
+            }
+            responses, stderr, alive = trio.run(functools.partial(replay_http, data, **options))
             for response in responses:
                 print(response.status, response.headers, response.body[:2000])
         elif target == "stdio":
@@ -69,18 +79,25 @@ def main(argv: list[str] | None = None) -> int:
         print(repr(replay_input(args.seed, args.target.removeprefix("core-"), args.show_case)))
         return 0
     findings.PROGRESS_EVERY = args.progress
-    targets = ["core", "http", "stdio"] if args.target == "all" else [args.target]
+    targets = ["core", "http", "http-relayed", "stdio"] if args.target == "all" else [args.target]
     reports: list[Report] = []
     for target in targets:
         if target == "core":
             report = run_core(list(TARGETS), args.cases, args.seed)
         elif target.startswith("core-"):
             report = run_core([target.removeprefix("core-")], args.cases, args.seed)
-        elif target == "http":
+        elif target in ("http", "http-relayed"):
             extra = ["--json-response"] if args.json_response else []
             report = trio.run(
                 functools.partial(
-                    run_http, args.cases, args.seed, workers=args.workers, timeout=args.timeout, extra_args=extra
+                    run_http,
+                    args.cases,
+                    args.seed,
+                    workers=args.workers,
+                    timeout=args.timeout,
+                    extra_args=extra,
+                    relayed=target == "http-relayed",
+                    legacy_workers=args.legacy_workers,
                 )
             )
         else:

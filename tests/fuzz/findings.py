@@ -34,6 +34,8 @@ class Finding:
     data: bytes | list[bytes]
     detail: str = ""
     seed: int | None = None
+    #: What a replay needs beyond the bytes (relayed HTTP: the sessions they name, where they went).
+    context: dict[str, Any] = attrs.field(factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         chunks = self.data if isinstance(self.data, list) else [self.data]
@@ -45,6 +47,7 @@ class Finding:
             "detail": self.detail[-6000:],
             "data_b64": [base64.b64encode(chunk).decode() for chunk in chunks],
             "data_repr": [repr(chunk[:2000]) for chunk in chunks],
+            "context": self.context,
             "found_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
@@ -120,6 +123,11 @@ def load(path: str | Path) -> tuple[str, list[bytes]]:
     """A saved finding's target and input bytes (for replaying it)."""
     record = json.loads(Path(path).read_text())
     return record["target"], [base64.b64decode(chunk) for chunk in record["data_b64"]]
+
+
+def load_context(path: str | Path) -> dict[str, Any]:
+    """A saved finding's replay context (see :attr:`Finding.context`)."""
+    return json.loads(Path(path).read_text()).get("context") or {}
 
 
 _TRACE_LINE = re.compile(r"^[ |+]*(\w[\w.]*(?:Error|Exception|Exit|Interrupt|Group)\b:.*)$", re.MULTILINE)

@@ -9,6 +9,7 @@ or closed in time, without a 5xx.
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -139,6 +140,9 @@ class Exchange:
     #: The Host or Origin is foreign: the request must be refused.
     evil: str | None = None
     stream: bool = False
+    #: The ``Mcp-Session-Id`` value actually sent (after mutations), and the request target.
+    sent_session: str | None = None
+    target: str = "/mcp"
 
 
 @attrs.define
@@ -149,6 +153,18 @@ class Case:
     data: bytes
     exchanges: list[Exchange]
     clean: bool
+    #: Where it was sent, and the sessions its bytes may name (handshake version, or "sse" for
+    #: an HTTP+SSE session, to session id): a replay on fresh servers opens new ones in their place.
+    port: int = 0
+    sessions: dict[str, str] = attrs.field(factory=dict)
+    #: Relayed mode: sent to the owner of the sessions (else to the front).
+    to_owner: bool = False
+    #: A resumption (``GET`` with ``Last-Event-ID``): the data of the events it must replay.
+    replay: list[str] | None = None
+    #: A burst: the cases sent at the same time, each on a connection of its own.
+    parts: list[Case] = attrs.field(factory=list)
+    #: A take-over: after which event of its stream (1: the first) ``parts[0]`` resumes it.
+    after: int = 0
 
 
 def _header_list(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
@@ -190,7 +206,31 @@ def _foreign(headers: dict[str, str], port: int) -> str | None:
     return None
 
 
-def _mutate_headers(headers: dict[str, str], rng: random.Random, port: int, sessions: dict[str, str]) -> None:
+def forged_ids(session: str, rng: random.Random) -> list[str]:
+    """Session ids like ``session`` (``<owner>.<random>``) that name no session: another random
+    part, a damaged owner name, an owner that never was, extra dots."""
+    owner, _, secret = session.partition(".")
+    return [
+        f"{owner}.nope",
+        f"{owner}.",
+        f"{owner}.{secret}x",
+        f"{owner}.{secret[:-1]}",
+        f"{owner.upper()}.{secret}",
+        f"{owner[:-1]}.{secret}",
+        f"{owner}0.{secret}",
+        f"{owner}..{secret}",
+        f"{owner}.{secret}.{secret}",
+        f"{'0' * len(owner)}.{secret}",
+        f"{rng.getrandbits(48):012x}.{secret}",
+        f".{owner}.{secret}",
+        f"{owner}.{secret}\x80",
+        f"{owner}.{secret}" + "x" * 5000,
+    ]
+
+
+def _mutate_headers(
+    headers: dict[str, str], rng: random.Random, port: int, sessions: dict[str, str], forged: list[str] = ()
+) -> None:  # type: ignore[assignment]
     for _ in range(rng.randint(1, 3)):
         roll = rng.random()
         if roll < 0.15:
@@ -200,7 +240,7 @@ def _mutate_headers(headers: dict[str, str], rng: random.Random, port: int, sess
         elif roll < 0.35:
             headers["accept"] = rng.choice(ACCEPTS)
         elif roll < 0.45:
-            headers["mcp-session-id"] = rng.choice(SESSION_IDS + list(sessions.values()))
+            headers["mcp-session-id"] = rng.choice(SESSION_IDS + list(forged) + list(sessions.values()))
         elif roll < 0.55:
             headers["mcp-protocol-version"] = rng.choice(VERSION_VALUES)
         elif roll < 0.65:
@@ -247,22 +287,36 @@ def _chunked(body: bytes, rng: random.Random) -> bytes:
     return out + b"0\r\n\r\n"
 
 
-def make_case(rng: random.Random, port: int, sessions: dict[str, str]) -> Case:
-    """One HTTP case for a server on ``port`` (``sessions``: the worker's session per handshake version)."""
+def make_case(
+    rng: random.Random,
+    port: int,
+    sessions: dict[str, str],
+    endpoint: str = "/mcp",
+    forged: list[str] = (),  # type: ignore[assignment]
+    paths: list[str] = (),  # type: ignore[assignment]
+) -> Case:
+    """One HTTP case for a server on ``port`` (``sessions``: the worker's session per handshake
+    version), POSTed (mostly) to ``endpoint``: the Streamable HTTP endpoint, or the HTTP+SSE
+    transport's ``/messages?sessionId=…`` (whose answers travel on the session's stream).
+    ``forged``: more session ids for the mutations to choose from, ``paths`` more paths."""
     body, headers, session = _message_and_headers(rng, sessions)
     headers = {"host": f"127.0.0.1:{port}", **headers}
     if rng.random() < 0.3:
-        _mutate_headers(headers, rng, port, sessions)
+        _mutate_headers(headers, rng, port, sessions, forged)
     evil = _foreign(headers, port)
-    method, target = "POST", "/mcp"
+    method, target = "POST", endpoint
     if rng.random() < 0.12:
         method = rng.choice(METHODS)
         if method in ("GET", "DELETE") and rng.random() < 0.7:
             body = b""
     if rng.random() < 0.05:
-        target = rng.choice(PATHS)
-    ids, batch, cancelled = messages.must_answer(body) if method == "POST" and target == "/mcp" else ([], False, set())
-    exchange = Exchange(method, body, ids, batch, cancelled, session, evil, stream=method == "GET")
+        target = rng.choice(PATHS + list(paths))
+    answered = method == "POST" and target == endpoint
+    ids, batch, cancelled = messages.must_answer(body) if answered else ([], False, set())
+    sent = headers.get("mcp-session-id")
+    exchange = Exchange(
+        method, body, ids, batch, cancelled, session, evil, stream=method == "GET", sent_session=sent, target=target
+    )
     if rng.random() < 0.1:
         return _dirty(rng, rng.choice(DIRTY_MODES), method, target, headers, body, exchange)
     if rng.random() < 0.1:
@@ -274,8 +328,11 @@ def make_case(rng: random.Random, port: int, sessions: dict[str, str]) -> Case:
         second_body, second_headers, second_session = _message_and_headers(rng, sessions)
         second_headers = {"host": f"127.0.0.1:{port}", **second_headers, "content-length": str(len(second_body))}
         ids2, batch2, cancelled2 = messages.must_answer(second_body)
-        data += _head("POST", "/mcp", b"HTTP/1.1", _header_list(second_headers)) + second_body
-        second = Exchange("POST", second_body, ids2, batch2, cancelled2, second_session)
+        data += _head("POST", endpoint, b"HTTP/1.1", _header_list(second_headers)) + second_body
+        sent2 = second_headers.get("mcp-session-id")
+        second = Exchange(
+            "POST", second_body, ids2, batch2, cancelled2, second_session, sent_session=sent2, target=endpoint
+        )
         return Case("pipeline", data, [exchange, second], clean=True)
     return Case("cl", data, [exchange], clean=True)
 
@@ -326,3 +383,25 @@ def _dirty(
     if mode == "truncated":
         data = data[: rng.randint(0, len(data))]
     return Case(mode, data, [exchange], clean=False)
+
+
+def big_case(rng: random.Random, port: int, sessions: dict[str, str]) -> Case:
+    """A valid ``echo`` call of one of ``sessions`` whose text is large (up to 3 MB, under the
+    4 MiB body limit), so that the request and its answer are large too."""
+    version, session = rng.choice(sorted(sessions.items()))
+    character, ascii_only = rng.choice("abcé\U0001f600"), rng.random() < 0.3
+    size = len(json.dumps(character, ensure_ascii=ascii_only).encode()) - 2
+    text = character * (rng.choice((70_000, 300_000, 1_000_000, 3_000_000)) // size)
+    message = {"jsonrpc": "2.0", "id": messages.next_id(rng), "method": "tools/call"}
+    message["params"] = {"name": "echo", "arguments": {"text": text}}
+    body = json.dumps(message, ensure_ascii=ascii_only).encode()
+    headers = {
+        "host": f"127.0.0.1:{port}",
+        "content-type": "application/json",
+        "accept": rng.choice(("application/json, text/event-stream", "text/event-stream, application/json")),
+        "mcp-session-id": session,
+        "mcp-protocol-version": version,
+        "content-length": str(len(body)),
+    }
+    exchange = Exchange("POST", body, [message["id"]], False, set(), session, sent_session=session)
+    return Case("big", _head("POST", "/mcp", b"HTTP/1.1", _header_list(headers)) + body, [exchange], clean=True)

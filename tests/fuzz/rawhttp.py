@@ -151,3 +151,24 @@ class Connection:
             parts.append(await self._read_exactly(size))
             if await self._read_exactly(2) != b"\r\n":
                 raise Malformed("a chunk not followed by CRLF")
+
+    async def body_piece(self, response: HTTPResponse) -> bytes | None:
+        """The next piece of a ``streaming`` response's body (whose head :meth:`response` read),
+        chunked or not; ``None`` once it ended or the connection closed."""
+        if response.headers.get("transfer-encoding", "").lower() != "chunked":
+            if self.buffer or await self._fill():
+                data, self.buffer = self.buffer, b""
+                return data
+            return None
+        size_line = await self._read_until(b"\r\n")
+        if size_line is None:
+            return None
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            raise Malformed(f"bad chunk size line {size_line[:100]!r}") from None
+        if size == 0:
+            return None
+        data = await self._read_exactly(size)
+        await self._read_exactly(2)
+        return data

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import trio
+
 import trimcp
 from trimcp import Context, ToolError
 
@@ -81,6 +83,17 @@ async def chatty(ctx: Context, steps: int = 2) -> str:
         await ctx.info(f"step {step}")
         await ctx.progress(step + 1, steps)
     return "chatted"
+
+
+@server.tool
+async def drip(ctx: Context, steps: int = 3, delay: float = 0.01) -> str:
+    """Progress a step at a time, with short pauses (at most ten steps of 50 ms): a stream
+    that lasts long enough to be taken over by a resumption while it runs."""
+    steps, delay = max(0, min(steps, 10)), max(0.0, min(delay, 0.05))
+    for step in range(steps):
+        await ctx.progress(step + 1, steps)
+        await trio.sleep(delay)
+    return "dripped"
 
 
 @server.tool

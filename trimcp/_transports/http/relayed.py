@@ -190,8 +190,9 @@ class _ResponseFrames:
         if self._start is not None:
             frame.update(self._start)
             self._start = None
-        self.completed = not more
-        await self._conduit.send(frame)
+        # complete only once the last frame is out (a send cancelled midway must still end
+        # the front's response: the conduit is then closed telling it)
+        self.completed = await self._conduit.send(frame) and not more
 
 
 def _encode_headers(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
