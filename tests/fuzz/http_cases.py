@@ -2,7 +2,7 @@
 bytes whose headers, method, path and framing may be mutated too.
 
 A *clean* case is framed correctly, so each of its requests must get exactly one response,
-judged by the oracle in :mod:`tests.fuzz.http_fuzz`; a *dirty* case (framing lies, truncation,
+judged by the oracle in :mod:`tests.fuzz.http_run`; a *dirty* case (framing lies, truncation,
 junk after the body…) is sent on its own connection, half-closed, and only has to be answered
 or closed in time, without a 5xx.
 """
