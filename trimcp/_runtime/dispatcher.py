@@ -60,7 +60,9 @@ class Dispatcher:
     """Runs the requests of one connection. Create it with :func:`open_dispatcher`.
 
     With an ``observer``, every request is reported to it, labelled with the connection's
-    ``session`` id (if any) and ``transport``.
+    ``session`` id (if any) and ``transport``. A ``shared`` dispatcher serves many clients at
+    once (2026-07-28 HTTP POSTs), whose request ids may repeat: its requests are started with
+    :meth:`start` and cancelled through their handles, never found by id.
     """
 
     def __init__(
@@ -72,14 +74,17 @@ class Dispatcher:
         observer: Observer | None = None,
         session: str | None = None,
         transport: str = "",
+        shared: bool = False,
     ) -> None:
         self.handler = handler
         self.outbox = outbox
         self.observer = observer
         self.session = session
         self.transport = transport
+        self.shared = shared
         self._nursery = nursery
-        self._requests: dict[RequestId, RequestHandle] = {}
+        #: Live requests by id, or (``shared``) by handle.
+        self._requests: dict[Any, RequestHandle] = {}
         self._started = 0
         self._cancelled = 0
         self._failed = 0
@@ -124,10 +129,30 @@ class Dispatcher:
             self._failed += 1
             await self._send_error(outbox, message.id if kind is Request else None, answers.internal_error())  # type: ignore[union-attr]
 
+    def start(self, request: Request, outbox: Outbox, caller: Caller = NOBODY) -> Outgoing | RequestHandle | None:
+        """Route one request: its answer when given at once (not queued), else the handle of the
+        request now running in a task of its own and answering on ``outbox`` (``None`` once the
+        dispatcher is closed). Never raises: a failure in routing it (a bug) is logged with its
+        traceback and answered with -32603."""
+        try:
+            prepared = self._prepare(request, outbox, caller)
+        except Exception:
+            logger.exception("Handling a Request failed")
+            self._failed += 1
+            return answers.error(request.id, answers.internal_error())
+        if type(prepared) is _Started:
+            self._nursery.start_soon(self._run_and_send, prepared)
+            return prepared.handle
+        return prepared
+
     def cancel_request(self, request_id: RequestId, reason: CancelReason | str) -> bool:
         """Cancel one live request; ``False`` when no such request is running."""
         handle = self._requests.get(request_id)
-        if handle is None or handle.finished:
+        return handle is not None and self.cancel(handle, reason)
+
+    def cancel(self, handle: RequestHandle, reason: CancelReason | str) -> bool:
+        """Cancel a request of this dispatcher; ``False`` when it has finished already."""
+        if handle.finished:
             return False
         handle.cancel(reason)
         self._cancelled += 1
@@ -137,7 +162,7 @@ class Dispatcher:
         """Cancel every live request answering on ``outbox`` (its stream went away)."""
         for handle in list(self._requests.values()):
             if handle.outbox is outbox:
-                self.cancel_request(handle.id, reason)
+                self.cancel(handle, reason)
 
     def drain(self) -> None:
         """Refuse new requests (answered with an error saying the server is shutting down)
@@ -148,8 +173,8 @@ class Dispatcher:
     def close(self, reason: CancelReason | str = CancelReason.SESSION_ENDED) -> None:
         """Cancel every live request with ``reason`` and accept no new ones."""
         self._closed = True
-        for request_id in list(self._requests):
-            self.cancel_request(request_id, reason)
+        for handle in list(self._requests.values()):
+            self.cancel(handle, reason)
 
     def statistics(self) -> DispatcherStatistics:
         return DispatcherStatistics(
@@ -196,7 +221,7 @@ class Dispatcher:
             return None
         if self._draining:
             return answers.error(request.id, RemoteProtocolError("Service Unavailable: the server is shutting down"))
-        if request.id in self._requests:
+        if not self.shared and request.id in self._requests:
             return answers.error(
                 request.id, RemoteProtocolError(f"Invalid Request: id {request.id!r} is already in use")
             )
@@ -215,7 +240,7 @@ class Dispatcher:
         outbox.attach()
         if not self._requests:
             self._idle = trio.Event()
-        self._requests[request.id] = handle
+        self._requests[handle if self.shared else request.id] = handle
         self._started += 1
         return _Started(handle, routed)  # type: ignore[arg-type]
 
@@ -274,7 +299,7 @@ class Dispatcher:
             return answers.response(handle.id, result)
         finally:
             handle.finished = True
-            del self._requests[handle.id]
+            del self._requests[handle if self.shared else handle.id]
             if not self._requests:
                 self._idle.set()
 
@@ -408,12 +433,13 @@ async def open_dispatcher(
         try:
             yield dispatcher
         except BaseException as exc:
-            dispatcher.close(CancelReason.SHUTDOWN if _is_cancellation(exc) else CancelReason.SESSION_ENDED)
+            dispatcher.close(CancelReason.SHUTDOWN if is_cancellation(exc) else CancelReason.SESSION_ENDED)
             raise
         dispatcher.close(CancelReason.SESSION_ENDED)
 
 
-def _is_cancellation(exc: BaseException) -> bool:
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is trio's cancellation (alone, or a group of nothing else)."""
     if isinstance(exc, BaseExceptionGroup):
         return exc.split(trio.Cancelled)[1] is None
     return isinstance(exc, trio.Cancelled)

@@ -70,11 +70,12 @@ class Outbox:
         self.max_buffer = max_buffer
         self._queue: list[Outgoing] = []
         self._readable = trio.lowlevel.ParkingLot()
-        self._writable = trio.lowlevel.ParkingLot()
+        self._writable: trio.lowlevel.ParkingLot | None = None  # made when a sender must wait
         self._peak = 0
         self._sent = 0
         self._closed = False
         self._in_flight = 0
+        self._detached: trio.lowlevel.ParkingLot | None = None  # made by wait_detached
         self._sealed = False
         #: Set by :meth:`need_stream`.
         self.needs_stream = False
@@ -84,6 +85,8 @@ class Outbox:
         only while the buffer is full (a cancellation point all the same)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         while len(self._queue) >= self.max_buffer and not self._closed:
+            if self._writable is None:
+                self._writable = trio.lowlevel.ParkingLot()
             await self._writable.park()
         return self.send_nowait(item)
 
@@ -108,8 +111,23 @@ class Outbox:
     def detach(self) -> None:
         """A request attached here has queued its response, or was dropped."""
         self._in_flight -= 1
-        if self._sealed and not self._in_flight:
-            self.close()
+        if not self._in_flight:
+            if self._sealed:
+                self.close()
+            if self._detached is not None:
+                self._detached.unpark_all()
+
+    @property
+    def attached(self) -> int:
+        """How many requests attached here have not detached yet."""
+        return self._in_flight
+
+    async def wait_detached(self) -> None:
+        """Wait until every request attached here has detached (its task is ending)."""
+        if self._detached is None:
+            self._detached = trio.lowlevel.ParkingLot()
+        while self._in_flight:
+            await self._detached.park()
 
     def seal(self) -> None:
         """No more requests will be attached: close once the attached ones are done."""
@@ -121,7 +139,8 @@ class Outbox:
         """Accept nothing more; the consumer still gets what is already queued."""
         self._closed = True
         self._readable.unpark_all()
-        self._writable.unpark_all()
+        if self._writable is not None:
+            self._writable.unpark_all()
 
     def abort(self) -> None:
         """Close and drop what is queued: waiting senders return ``False``."""
@@ -140,6 +159,11 @@ class Outbox:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def ready(self) -> bool:
+        """Whether :meth:`next_batch` would return at once (messages queued, or closed)."""
+        return self._closed or bool(self._queue)
+
     async def next_batch(self) -> list[Outgoing] | None:
         """Wait for messages and take everything queued (one write's worth); ``None`` once the
         outbox is closed and drained. Safe to cancel: nothing is lost."""
@@ -149,7 +173,8 @@ class Outbox:
                 return None
             await self._readable.park()
         batch, self._queue = self._queue, []
-        self._writable.unpark_all()
+        if self._writable is not None:
+            self._writable.unpark_all()
         self._peak = max(self._peak, len(batch))
         self._sent += len(batch)
         return batch

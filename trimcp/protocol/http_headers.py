@@ -15,8 +15,8 @@ Metadata") and ``server/tools.mdx`` ("x-mcp-header") of the 2026-07-28 specifica
   ``"x-mcp-header": "{Name}"``, after decoding; it is present exactly when the argument is
   present and not ``null``.
 
-Header *names* are case-insensitive (callers pass them lower-cased); *values* are case-sensitive
-and compared exactly, after trimming the optional whitespace HTTP allows around a field value.
+Header *names* are case-insensitive (passed lower-cased); *values* are case-sensitive and compared
+exactly, after trimming the optional whitespace HTTP allows around a field value.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -50,11 +50,8 @@ HEADER_PARAMETER_TYPES = ("string", "integer", "boolean")
 SENTINEL_PREFIX = "=?base64?"
 SENTINEL_SUFFIX = "?="
 
-_DISPLAY_NAMES = {
-    PROTOCOL_VERSION_HEADER: "MCP-Protocol-Version",
-    METHOD_HEADER: "Mcp-Method",
-    NAME_HEADER: "Mcp-Name",
-}
+_DISPLAY_NAMES = {PROTOCOL_VERSION_HEADER: "MCP-Protocol-Version", METHOD_HEADER: "Mcp-Method", NAME_HEADER: "Mcp-Name"}
+_VERSION_SOURCE = f"params._meta[{META_PROTOCOL_VERSION!r}]"
 _OWS = " \t"
 #: RFC 9110 field value characters the spec allows: visible ASCII, space and horizontal tab.
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
@@ -67,12 +64,10 @@ _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 # JSON Schema 2020-12 keywords whose values are subschemas; crossing any of them (rather than
 # ``properties``) leaves the chain along which an ``x-mcp-header`` annotation is allowed.
-_SUBSCHEMA = frozenset(
-    {
-        "items", "contains", "additionalProperties", "unevaluatedItems", "unevaluatedProperties",
-        "propertyNames", "not", "if", "then", "else", "contentSchema",
-    }
-)  # fmt: skip
+_SUBSCHEMA = frozenset({
+    "items", "contains", "additionalProperties", "unevaluatedItems", "unevaluatedProperties", "propertyNames", "not",
+    "if", "then", "else", "contentSchema",
+})  # fmt: skip
 _SUBSCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
 _SUBSCHEMA_MAPS = frozenset({"$defs", "definitions", "patternProperties", "dependentSchemas"})
 
@@ -309,44 +304,41 @@ def request_headers(message: Request | Notification, *, tool_input_schema: Any =
 # --- the server side -------------------------------------------------------------------------
 
 
+def routing_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, list[str]]:
+    """A request's ``Mcp-*`` headers from its raw header pairs, as :func:`check_request_headers`
+    takes them (names lower-cased, values decoded as Latin-1, repeats kept); no other is decoded."""
+    found: dict[str, list[str]] = {}
+    for key, value in raw:
+        if key[:4].lower() == b"mcp-":
+            found.setdefault(key.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+    return found
+
+
 def check_request_headers(
-    headers: Mapping[str, Sequence[str]],
-    message: Request | Notification,
-    *,
-    tool_input_schema: Any = None,
+    headers: Mapping[str, Sequence[str]], message: Request | Notification, *, tool_input_schema: Any = None
 ) -> None:
     """Check a 2026-07-28 POST's routing headers against its JSON-RPC body.
 
-    ``headers`` maps each lower-cased header name to every value received, repeats kept (decode
-    header bytes as Latin-1, so non-ASCII bytes show up as disallowed characters).
-    ``tool_input_schema`` is the ``inputSchema`` of the tool a ``tools/call`` names, when known;
-    without it no ``Mcp-Param-*`` header is checked.
+    ``headers`` as :func:`routing_headers` gives them; ``tool_input_schema``: the ``inputSchema``
+    of the tool a ``tools/call`` names, when known (without it no ``Mcp-Param-*`` is checked).
 
     Raises :class:`RemoteProtocolError` (-32020, HTTP 400, the request's id) when a routing header
-    is missing, repeated, holds characters a header may not, or disagrees with the body. Only
-    equality of the protocol versions is checked here: a version the server does not support is
-    the envelope's -32022. A body field that is missing or not a string is not compared (the
-    body's own validation answers -32602). Raises :class:`LocalProtocolError` when
-    ``tool_input_schema`` has an invalid ``x-mcp-header`` annotation (see :func:`header_parameters`).
+    is missing, repeated, holds characters a header may not, or disagrees with the body (only
+    the versions' equality: an unsupported one is the envelope's -32022; a body field missing or
+    not a string is not compared: that is -32602). Raises :class:`LocalProtocolError` for an
+    invalid ``x-mcp-header`` annotation in ``tool_input_schema`` (see :func:`header_parameters`).
     """
     is_request = isinstance(message, Request)
     request_id = message.id if is_request else None
     params = message.params if type(message.params) is dict else {}
-    # The spec does not define header requirements for notification POSTs: nothing is required
-    # of them, but a header that is sent must still agree with the body.
-    _check_header(
-        headers, PROTOCOL_VERSION_HEADER, _body_version(params), f"params._meta[{META_PROTOCOL_VERSION!r}]",
-        required=is_request, request_id=request_id,
-    )  # fmt: skip
-    _check_header(headers, METHOD_HEADER, message.method, "method", required=is_request, request_id=request_id)
+    # The spec requires no header of a notification POST, but one that is sent must agree with the body.
+    _check_header(headers, PROTOCOL_VERSION_HEADER, _body_version(params), _VERSION_SOURCE, is_request, request_id)
+    _check_header(headers, METHOD_HEADER, message.method, "method", is_request, request_id)
     field = NAME_SOURCES.get(message.method) if is_request else None
     if field is None:
         _single(headers, NAME_HEADER, request_id)  # not compared, but never repeated or malformed
     else:
-        _check_header(
-            headers, NAME_HEADER, params.get(field), f"params.{field}",
-            required=True, request_id=request_id, encoded=True,
-        )  # fmt: skip
+        _check_header(headers, NAME_HEADER, params.get(field), f"params.{field}", True, request_id, encoded=True)
     if is_request and message.method == "tools/call" and tool_input_schema is not None:
         _check_parameters(headers, params.get("arguments"), tool_input_schema, request_id)
 
@@ -356,25 +348,24 @@ def _check_header(
     key: str,
     body_value: Any,
     source: str,
-    *,
     required: bool,
     request_id: RequestId | None,
+    *,
     encoded: bool = False,
 ) -> None:
     """One standard header: present when ``required``, equal to a string ``body_value``."""
     raw = _single(headers, key, request_id)
-    display = _DISPLAY_NAMES[key]
     if raw is None:
         if required:
-            raise _mismatch(f"{display} header is missing", request_id)
+            raise _mismatch(f"{_DISPLAY_NAMES[key]} header is missing", request_id)
         return
     if not isinstance(body_value, str):
         return
+    display = _DISPLAY_NAMES[key]
     value = _decode(raw, display, request_id) if encoded else raw
     if value != body_value:
-        raise _mismatch(
-            f"{display} header value {show_value(value)} does not match {source} {show_value(body_value)}", request_id
-        )
+        reason = f"{display} header value {show_value(value)} does not match {source} {show_value(body_value)}"
+        raise _mismatch(reason, request_id)
 
 
 def _check_parameters(
@@ -414,15 +405,15 @@ def _single(
         return None
     if isinstance(values, str):
         values = (values,)
-    display = display or _DISPLAY_NAMES[key]
     if len(values) > 1:
+        display = display or _DISPLAY_NAMES[key]
         raise _mismatch(f"{display} header appears {len(values)} times; it must appear once", request_id)
     raw = values[0].strip(_OWS)
-    if not _FIELD_VALUE.fullmatch(raw):
+    if not (raw.isascii() and raw.isprintable()) and not _FIELD_VALUE.fullmatch(raw):
+        display = display or _DISPLAY_NAMES[key]
+        reason = f"{display} header value {show_value(raw)} contains characters a header may not carry"
         raise _mismatch(
-            f"{display} header value {show_value(raw)} contains characters a header may not carry"
-            " (only visible ASCII, space and tab; anything else must be Base64-encoded)",
-            request_id,
+            f"{reason} (only visible ASCII, space and tab; anything else must be Base64-encoded)", request_id
         )
     return raw
 
@@ -431,9 +422,8 @@ def _decode(raw: str, display: str, request_id: RequestId | None) -> str:
     try:
         return decode_header_value(raw)
     except ValueError as exc:
-        raise _mismatch(
-            f"{display} header value {show_value(raw)} is a malformed Base64 sentinel: {exc}", request_id
-        ) from None
+        reason = f"{display} header value {show_value(raw)} is a malformed Base64 sentinel: {exc}"
+        raise _mismatch(reason, request_id) from None
 
 
 def _body_version(params: dict[str, Any]) -> str | None:
@@ -442,12 +432,7 @@ def _body_version(params: dict[str, Any]) -> str | None:
     return version if isinstance(version, str) else None
 
 
-class _Absent:
-    def __repr__(self) -> str:
-        return "<absent>"
-
-
-_ABSENT: Any = _Absent()
+_ABSENT: Any = object()  # a missing argument (``None`` is JSON's null)
 
 
 def _value_at(arguments: Any, path: tuple[str, ...]) -> Any:
@@ -461,6 +446,5 @@ def _value_at(arguments: Any, path: tuple[str, ...]) -> Any:
 
 
 def _mismatch(reason: str, request_id: RequestId | None) -> RemoteProtocolError:
-    return RemoteProtocolError(
-        f"Header mismatch: {reason}", code=HEADER_MISMATCH, http_status=400, request_id=request_id
-    )
+    reason = f"Header mismatch: {reason}"
+    return RemoteProtocolError(reason, code=HEADER_MISMATCH, http_status=400, request_id=request_id)

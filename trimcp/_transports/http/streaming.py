@@ -61,7 +61,10 @@ _WAITING = object()
 
 
 async def _next_within(outbox: Outbox, seconds: float) -> Any:
-    """The next batch (``None`` once the outbox is closed), or ``_WAITING`` after ``seconds``."""
+    """The next batch (``None`` once the outbox is closed), or ``_WAITING`` after ``seconds``
+    (no timer is set when the batch is there already)."""
+    if outbox.ready:
+        return await outbox.next_batch()
     with trio.CancelScope(deadline=trio.current_time() + seconds):  # move_on_after, minus a generator
         return await outbox.next_batch()
     return _WAITING
