@@ -23,13 +23,17 @@ sys.path.insert(0, str(HERE.parent))
 
 from tests.ports import free_port, wait_until_listening
 
-#: (label, server, era): era "handshake" opens a session first; "2026-07-28" sends envelopes.
+#: (label, server, era): era "handshake" opens a session first; "2026-07-28" sends envelopes;
+#: "streamed" calls add_streamed with a progress token (a progress event, then the answer: SSE).
 CASES = [
     ("official SDK, SSE", "mcp-sdk", "handshake"),
     ("official SDK, JSON", "mcp-sdk-json", "handshake"),
     ("trimcp, handshake era (default)", "trimcp", "handshake"),
     ("trimcp, handshake era, json_response", "trimcp-json", "handshake"),
     ("trimcp, 2026-07-28", "trimcp", "2026-07-28"),
+    ("trimcp, 2026-07-28, json_response", "trimcp-json", "2026-07-28"),
+    ("trimcp, 2026-07-28, SSE (progress first)", "trimcp", "2026-07-28 streamed"),
+    ("trimcp, handshake era, SSE (progress first)", "trimcp", "handshake streamed"),
     ("trimcp, handshake era, hypercorn's trio worker", "trimcp-stock-hypercorn", "handshake"),
     ("TypeScript SDK, SSE", "ts-sdk", "handshake"),
     ("TypeScript SDK, JSON", "ts-sdk-json", "handshake"),
@@ -107,7 +111,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(wrk: str, url: str, concurrency: int, duration: int, env: dict[str, str]) -> dict[str, float]:
+def load(
+    wrk: str, url: str, concurrency: int, duration: int, env: dict[str, str], script: str = "call.lua"
+) -> dict[str, float]:
+    """Run wrk with ``script`` (benchmarks/) against ``url``: calls/s, failures, p50 and p99 (ms)."""
     command = [
         "taskset",
         "-c",
@@ -118,7 +125,7 @@ def load(wrk: str, url: str, concurrency: int, duration: int, env: dict[str, str
         f"-d{max(1, duration)}s",
         "--latency",
         "-s",
-        str(HERE / "call.lua"),
+        str(HERE / script),
         url,
     ]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, timeout=duration + 60)
@@ -139,20 +146,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--only", nargs="+", metavar="WORD", help="run only the cases whose label holds a WORD")
     args = parser.parse_args()
+    cases = [case for case in CASES if not args.only or any(word in case[0] for word in args.only)]
     wrk = ensure_wrk()
-    ensure_typescript_sdk()
+    if any(server.startswith("ts-") for _, server, _ in cases):
+        ensure_typescript_sdk()
     results: dict[tuple[str, int], dict[str, float]] = {}
-    for label, server, era in CASES:
+    for label, server, era in cases:
         port = free_port()
         process = start(server, port)
         try:
             url = f"http://127.0.0.1:{port}/mcp"
-            env = {}
-            if era == "handshake":
+            env = {"MCP_STREAMED": "1"} if era.endswith("streamed") else {}
+            if era.startswith("handshake"):
                 env["MCP_SESSION"] = open_session(url)
-            elif era == "2026-07-28":
-                env["MCP_ERA"] = era
+            elif era.startswith("2026-07-28"):
+                env["MCP_ERA"] = "2026-07-28"
             load(wrk, url, 16, 1, env)  # warm up
             for concurrency in args.concurrency:
                 before = cpu_seconds(process.pid)
@@ -168,6 +178,8 @@ def main() -> None:
             stop(process)
     print()
     print(report(results, args.concurrency))
+    print()
+    print(targets(results, args.concurrency))
 
 
 def report(results: dict[tuple[str, int], dict[str, float]], concurrencies: list[int]) -> str:
@@ -179,18 +191,44 @@ def report(results: dict[tuple[str, int], dict[str, float]], concurrencies: list
         ),
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    references = ["official SDK, SSE", "official SDK, JSON", "TypeScript SDK, JSON", FLOOR]
     for label, _, _ in CASES:
         for concurrency in concurrencies:
-            figures = results[(label, concurrency)]
-            sse = results[("official SDK, SSE", concurrency)]["calls"]
-            json_ = results[("official SDK, JSON", concurrency)]["calls"]
-            typescript = results[("TypeScript SDK, JSON", concurrency)]["calls"]
-            floor = results[(FLOOR, concurrency)]["calls"]
+            figures = results.get((label, concurrency))
+            if figures is None:
+                continue
+            ratios = " | ".join(
+                f"{figures['calls'] / results[(reference, concurrency)]['calls']:.2f}"
+                if (reference, concurrency) in results
+                else "-"
+                for reference in references
+            )
             lines.append(
                 f"| {label} | {concurrency} | {figures['calls']:.0f} | {figures['p50']:.2f} | {figures['p99']:.2f} "
-                f"| {figures['cpu_ms']:.2f} | {figures['calls'] / sse:.2f} | {figures['calls'] / json_:.2f} "
-                f"| {figures['calls'] / typescript:.2f} | {figures['calls'] / floor:.2f} |"
+                f"| {figures['cpu_ms']:.2f} | {ratios} |"
             )
+    return "\n".join(lines)
+
+
+def targets(results: dict[tuple[str, int], dict[str, float]], concurrencies: list[int]) -> str:
+    """Issue 21's targets in this run: the 2026-07-28 path against the handshake path, trimcp's
+    own CPU per call over the lean floor, and the tail (p99 ÷ p50)."""
+    modern, handshake = "trimcp, 2026-07-28", "trimcp, handshake era (default)"
+    lines = []
+    for concurrency in concurrencies:
+        got = {label: results.get((label, concurrency)) for label in (modern, handshake, FLOOR)}
+        if got[modern] and got[handshake]:
+            ratio = got[modern]["calls"] / got[handshake]["calls"]
+            lines.append(f"c={concurrency}: 2026-07-28 ÷ handshake era = {ratio:.2f}× calls/s (target ≥ 1.0 at c=16)")
+        if got[FLOOR]:
+            for label in (modern, handshake):
+                if got[label]:
+                    own = got[label]["cpu_ms"] - got[FLOOR]["cpu_ms"]
+                    lines.append(f"c={concurrency}: {label}: {own:.2f} ms CPU/call over the floor (target ≤ 0.15)")
+        for label in (modern, handshake):
+            if got[label]:
+                tail = got[label]["p99"] / got[label]["p50"]
+                lines.append(f"c={concurrency}: {label}: p99 = {tail:.1f}× p50 (target ≤ 3 at c=64)")
     return "\n".join(lines)
 
 

@@ -19,6 +19,12 @@
   three): ``trimcp`` with observers on (benchmarks/observability.py)
 - ``ts-sdk``, ``ts-sdk-json``: the TypeScript SDK's server (``benchmarks/ts``, node 22), SSE or
   JSON answers
+- ``trimcp-payloads``: the payload cases of benchmarks/payloads.py (a 1 MB resource, a tool
+  returning 10,000 structured rows, a tool validating a list of 10,000 objects)
+- ``trimcp-listen``: ``trimcp`` with a ``change`` tool announcing a tools list change
+  (benchmarks/listen.py)
+- ``raw-encode``: the payload floor, a raw ASGI app on the lean worker that decodes each request
+  body and answers ``json.dumps`` of the answer read from ``$BENCH_ANSWER`` (a file)
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,6 +40,7 @@ FIXED = b'{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"3"
 
 
 def trimcp_server() -> Any:
+    """``add``, and ``add_streamed`` (one progress step first: its answer streams as SSE)."""
     import trimcp
 
     server = trimcp.Server("bench", version="1")
@@ -42,6 +49,50 @@ def trimcp_server() -> Any:
     async def add(a: int, b: int) -> int:
         """Add two integers."""
         return a + b
+
+    @server.tool
+    async def add_streamed(ctx: trimcp.Context, a: int, b: int) -> int:
+        """Add two integers, reporting one progress step first (asked for: the answer streams)."""
+        await ctx.progress(1, 1)
+        return a + b
+
+    return server
+
+
+class Row(TypedDict):
+    id: int
+    name: str
+    score: float
+    tags: list[str]
+
+
+def payload_server() -> Any:
+    """``big://1mb`` (1 MB of text), ``rows(count)`` (structured rows), ``total(items)``
+    (validates a list of objects, returns its length)."""
+    import trimcp
+
+    server = trimcp.Server("bench", version="1")
+    megabyte = ("0123456789abcdef" * 64 + "\n") * 1015  # ~1 MB of text, 1,040,375 bytes
+
+    @server.resource("big://1mb", mime_type="text/plain")
+    def big() -> str:
+        return megabyte
+
+    @server.tool
+    def rows(count: int) -> list[Row]:
+        """``count`` rows of four fields."""
+        return [{"id": i, "name": f"row-{i}", "score": i / 7, "tags": ["a", "b"]} for i in range(count)]
+
+    @server.tool
+    def total(items: list[Row]) -> int:
+        """How many rows ``items`` holds, each validated."""
+        return len(items)
+
+    @server.tool
+    def change() -> str:
+        """Announce a tools list change to every listener."""
+        server.notify_tools_changed()
+        return "changed"
 
     return server
 
@@ -81,6 +132,30 @@ def observed_app(name: str, port: int) -> Any:
         provider.add_span_processor(BatchSpanProcessor(Dropped()))
         server.observe(trimcp.Tracing(tracer_provider=provider))
     return trimcp.asgi_app(server, **settings)
+
+
+def encoding_app(answer_file: str) -> Any:
+    """The payload floor: each request's body decoded (``json.loads``), the answer encoded anew
+    (``json.dumps``, compact, as trimcp writes) and written; the answer is read once from
+    ``answer_file`` (what trimcp answered the same request)."""
+    import json
+
+    answer = json.loads(Path(answer_file).read_bytes())
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await raw_app(scope, receive, send)
+            return
+        chunks = [(message := await receive()).get("body", b"")]
+        while message.get("more_body"):
+            chunks.append((message := await receive()).get("body", b""))
+        json.loads(b"".join(chunks))
+        body = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
 
 
 async def raw_app(scope: dict, receive: Any, send: Any) -> None:
@@ -179,10 +254,14 @@ def serve(name: str, port: int) -> None:
         return
     import trimcp
 
-    if name.startswith("raw"):
-        app: Any = raw_app
+    if name == "raw-encode":
+        app: Any = encoding_app(os.environ["BENCH_ANSWER"])
+    elif name.startswith("raw"):
+        app = raw_app
     elif name in OBSERVED:
         app = observed_app(name, port)
+    elif name in ("trimcp-payloads", "trimcp-listen"):
+        app = trimcp.asgi_app(payload_server())
     else:
         app = trimcp.asgi_app(
             trimcp_server(), json_response=name.endswith("json"), max_sessions=100_000, websocket=name == "trimcp-ws"
