@@ -27,11 +27,16 @@ async def version() -> str:
 
 
 async def answer(url: str) -> str | None:
-    """The tool's answer, or ``None`` while no server answers."""
+    """The tool's answer, or ``None`` while no server answers (or the old one, stopping for
+    the reload, answers 503)."""
     try:
         async with trimcp.open_client(url, protocol_version="2026-07-28", timeout=5) as client:
             return (await client.call_tool("version"))["content"][0]["text"]
     except trimcp.ClientError:
+        return None
+    except trimcp.RequestFailed as exc:
+        if "shutting down" not in exc.message:
+            raise
         return None
 
 
