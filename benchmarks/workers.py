@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE.parent))
 import trimcp
 from benchmarks.run import cpu_seconds, ensure_wrk, load
 from tests.http_support import JSON_AND_SSE, RawHTTP, modern_headers
-from tests.ports import free_port, wait_until_listening
+from tests.ports import children, free_port, wait_until_listening
 
 SERVER = "tests.servers.scale_out:server"
 
@@ -98,15 +98,6 @@ def serving(*flags: str, cpus: str = "0") -> Iterator[tuple[subprocess.Popen, in
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             process.wait()
-
-
-def children(pid: int) -> list[int]:
-    """The child processes of ``pid``, whichever of its threads started them."""
-    found = []
-    for thread in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(child) for child in (thread / "children").read_text().split()]
-    return found
 
 
 def tree_cpu(pid: int) -> float:

@@ -1,11 +1,14 @@
 """Loopback ports for the harnesses that start servers as subprocesses (tests, the conformance
-runner, the benchmarks): a free port, and waiting until something listens on it."""
+runner, the benchmarks): a free port, waiting until something listens on it, and the processes
+a server started (the workers of ``trimcp serve --workers N``)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import trio
 
@@ -15,6 +18,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (none once it is gone), whichever of its threads started
+    them (Trio starts processes from a worker thread)."""
+    found = []
+    for thread in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (thread / "children").read_text().split()]
+    return found
 
 
 def wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 30) -> bool:

@@ -32,7 +32,7 @@ from trimcp.protocol.tasks import TaskRecord, TaskStatus
 from .conftest import ROOT
 from .haproxy_support import HAProxy, running_haproxy
 from .http_support import JSON_AND_SSE, RawHTTP, modern_headers, running_server
-from .ports import free_port, wait_until_listening_async
+from .ports import children, free_port, wait_until_listening_async
 from .redis_support import RedisProcess, running_redis
 from .test_redis_backend import shared_server
 from .test_tasks import FORM, TASKS, Seen, body, call, get, rpc
@@ -66,18 +66,6 @@ class Cluster:
 
     def log(self) -> str:
         return "".join(log.read_text(errors="replace") for log in self.logs)
-
-
-def children(pid: int) -> list[int]:
-    """The child processes of ``pid`` (none once it is gone), whichever of its threads started
-    them (Trio starts processes from a worker thread)."""
-    found = []
-    for thread in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(child) for child in (thread / "children").read_text().split()]
-        except OSError:
-            pass
-    return found
 
 
 @asynccontextmanager

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tests.haproxy_support import INSTALL_HINT as HAPROXY_HINT
 from tests.haproxy_support import haproxy_config
 from tests.node_peers import NODE_MODULES, ensure_installed, node_environment
-from tests.ports import free_port, wait_until_listening
+from tests.ports import children, free_port, wait_until_listening
 from tests.redis_support import INSTALL_HINT as REDIS_HINT
 
 LAYOUTS = ["/mcp", "/nested/mcp", "cluster"]
@@ -104,17 +104,6 @@ def _binary(name: str, hint: str) -> str:
     return found
 
 
-def _children(pid: int) -> list[int]:
-    """The child processes of ``pid`` (from every thread of it)."""
-    found = []
-    for thread in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(child) for child in (thread / "children").read_text().split()]
-        except OSError:
-            pass
-    return found
-
-
 def _stop(stages: list[list[subprocess.Popen]]) -> list[str]:
     """Stop the processes stage by stage: SIGTERM every process of a stage (a supervisor passes
     it on to its workers), wait up to 15 s, then SIGKILL each one still running and its
@@ -130,10 +119,10 @@ def _stop(stages: list[list[subprocess.Popen]]) -> list[str]:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                children = _children(process.pid)
+                descendants = children(process.pid)
                 process.kill()
                 process.wait(timeout=10)
-                for pid in children:
+                for pid in descendants:
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
