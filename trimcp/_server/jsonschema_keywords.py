@@ -59,7 +59,7 @@ def _is_type(value: Any, name: str) -> bool:
     return True
 
 
-def _json_equal(a: Any, b: Any) -> bool:
+def json_equal(a: Any, b: Any) -> bool:
     """Equality as JSON sees it: ``1 == 1.0`` but ``True != 1``."""
     if type(a) is bool or type(b) is bool:
         return type(a) is type(b) and a == b
@@ -68,9 +68,9 @@ def _json_equal(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if type(a) is list:
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
     if type(a) is dict:
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     return a == b
 
 
@@ -131,7 +131,7 @@ def _build_enum(v: Compiler, schema: dict) -> Check:
 
     def check(value: Any, path: str) -> str | None:
         for option in options:
-            if _json_equal(value, option):
+            if json_equal(value, option):
                 return None
         return f"{where(path)}: must be one of {shown}, got {_short(value)}"
 
@@ -142,7 +142,7 @@ def _build_const(v: Compiler, schema: dict) -> Check:
     const = schema["const"]
 
     def check(value: Any, path: str) -> str | None:
-        if _json_equal(value, const):
+        if json_equal(value, const):
             return None
         return f"{where(path)}: must be {_short(const)}, got {_short(value)}"
 
@@ -163,7 +163,7 @@ def _numeric(keyword: str, fails: Callable[[Any, Any], bool], words: str) -> Cal
     return build
 
 
-def _multiple_of(value: Any, divisor: Any) -> bool:
+def fails_multiple_of(value: Any, divisor: Any) -> bool:
     """Whether ``value`` fails to be a multiple of ``divisor``, in decimal arithmetic on the
     numbers as written (so 0.3 is a multiple of 0.1, and huge JSON integers stay exact)."""
     if type(value) is int and type(divisor) is int:
@@ -241,7 +241,7 @@ def _build_unique_items(v: Compiler, schema: dict) -> Check | None:
         if type(value) is list:
             for i in range(len(value)):
                 for j in range(i + 1, len(value)):
-                    if _json_equal(value[i], value[j]):
+                    if json_equal(value[i], value[j]):
                         return f"{where(path)}: items must be unique ({_short(value[i])} repeats)"
         return None
 
@@ -410,7 +410,7 @@ BUILDERS: dict[str, Callable[[Compiler, dict], Check | None]] = {
     "maximum": _numeric("maximum", lambda x, n: x > n, "at most"),
     "exclusiveMinimum": _numeric("exclusiveMinimum", lambda x, n: x <= n, "greater than"),
     "exclusiveMaximum": _numeric("exclusiveMaximum", lambda x, n: x >= n, "less than"),
-    "multipleOf": _numeric("multipleOf", _multiple_of, "a multiple of"),
+    "multipleOf": _numeric("multipleOf", fails_multiple_of, "a multiple of"),
     "minLength": _length("minLength", str, lambda n, m: n < m, "at least", "characters"),
     "maxLength": _length("maxLength", str, lambda n, m: n > m, "at most", "characters"),
     "pattern": _build_pattern,
