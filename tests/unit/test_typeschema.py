@@ -568,6 +568,36 @@ def test_to_json_scalars_and_containers():
     assert to_json({1: "a", "b": (2,)}) == {"1": "a", "b": [2]}
 
 
+def test_to_json_turns_subclasses_of_str_int_and_float_into_their_plain_values():
+    class Name(str):
+        def __str__(self) -> str:
+            return "overridden"
+
+    class Count(int):
+        def __int__(self) -> int:
+            return 7
+
+    class Ratio(float):
+        pass
+
+    converted = to_json({"items": [Name("ab"), Count(3), Ratio(0.5)], "name": Name("cd")})
+    assert converted == {"items": ["ab", 3, 0.5], "name": "cd"}  # not ["a", "b"], not 7
+    assert [type(value) for value in converted["items"]] == [str, int, float]
+
+
+def test_typed_dict_converter_copies_only_when_a_field_changes():
+    class Row(TypedDict):
+        id: int
+        score: float
+        name: str
+
+    given = {"id": 1, "score": 0.5, "name": "n"}
+    assert convert(Row, given) is given  # nothing to change: no copy per row
+    changed = convert(Row, {"id": 2.0, "score": 1, "name": "n"})
+    assert changed == {"id": 2, "score": 1.0, "name": "n"}
+    assert type(changed["id"]) is int and type(changed["score"]) is float
+
+
 def test_to_json_special_values():
     u = uuid.uuid4()
     assert to_json(Color.RED) == "red"

@@ -253,9 +253,7 @@ class SchemaBuilder:
         converters = {f.name: c for f in fields if (c := self.converter(f.type)) is not None}
         convert: Converter | None
         if typing.is_typeddict(cls):
-            convert = None
-            if converters:
-                convert = lambda value: {k: converters[k](v) if k in converters else v for k, v in value.items()}
+            convert = _changed_fields(converters) if converters else None
         else:
             known = {f.name for f in fields}
 
@@ -265,6 +263,32 @@ class SchemaBuilder:
         built.append(convert or _identity)
         self._converters[cls] = convert
         return convert
+
+
+#: Converters that give back a value of this type as it is (no call needed).
+_UNCHANGED: dict[Converter, type] = {float: float, _whole: int}
+
+
+def _changed_fields(converters: dict[str, Converter]) -> Converter:
+    """A TypedDict's converter: the dict itself when no field's converter changes its value
+    (a ``float`` field given a float), else a copy with the converted values."""
+    fields = [(key, convert, _UNCHANGED.get(convert)) for key, convert in converters.items()]
+
+    def convert(value: dict[str, Any]) -> dict[str, Any]:
+        copy = None
+        for key, convert_field, unchanged in fields:
+            if key in value:
+                given = value[key]
+                if type(given) is unchanged:
+                    continue
+                converted = convert_field(given)
+                if converted is not given:
+                    if copy is None:
+                        copy = dict(value)
+                    copy[key] = converted
+        return value if copy is None else copy
+
+    return convert
 
 
 #: Stands for "no plain default value" (absent, or made by a factory).
@@ -361,17 +385,22 @@ def _is_jsonable(value: Any) -> bool:
     return False
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def to_json(value: Any) -> Any:
     """Turn a tool's Python return value into JSON-ready data (records, enums, sets, dates…)."""
     kind = type(value)
-    if value is None or kind in (str, int, float, bool):
+    if kind in _SCALARS:
         return value
-    if kind is dict:
-        return {str(k): to_json(v) for k, v in value.items()}
+    if kind is dict:  # scalars are tested here rather than in a call per value: rows are long
+        return {(k if type(k) is str else str(k)): (v if type(v) in _SCALARS else to_json(v)) for k, v in value.items()}
     if kind in (list, tuple, set, frozenset):
-        return [to_json(v) for v in value]
+        return [v if type(v) in _SCALARS else to_json(v) for v in value]
     if isinstance(value, enum.Enum):
         return to_json(value.value)
+    if isinstance(value, (str, int, float)):  # a subclass: its value, not its overrides
+        return str.__str__(value) if isinstance(value, str) else _plain_number(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if attrs.has(type(value)):
@@ -389,6 +418,10 @@ def to_json(value: Any) -> Any:
     if isinstance(value, (abc.Sequence, abc.Set)):
         return [to_json(v) for v in value]
     raise TypeError(f"cannot represent {kind.__name__} as JSON")
+
+
+def _plain_number(value: Any) -> Any:
+    return int.__int__(value) if isinstance(value, int) else float.__float__(value)
 
 
 def from_text(raw: str, schema: dict[str, Any]) -> Any:
