@@ -324,6 +324,31 @@ async def test_request_state_round_trip_and_tampering() -> None:
         assert info.value.code == -32602
 
 
+async def test_the_state_binds_the_arguments_as_sent_not_as_the_tool_left_them() -> None:
+    server = asking_server()
+
+    @server.tool
+    async def tally(ctx: Context, items: list[str]) -> str:
+        items.append("changed by the tool")  # the digest was taken before the tool ran
+        answer = await ctx.elicit("Count them?", {"type": "object", "properties": {}}, key="count")
+        return f"{answer.action}: {len(items)}"
+
+    @server.tool
+    def plain(word: str) -> str:
+        return word  # cannot ask: its calls take no digest, but a state it is given is checked
+
+    async with open_test_client(server, protocol_version="2026-07-28", client_capabilities=CAPABLE) as client:
+        arguments = {"items": ["a", "b"]}
+        state = (await first_round(client, "tally", arguments))["requestState"]
+        done = await client.request("tools/call", retry("tally", state, "count", arguments), follow_input=False)
+        assert done["content"][0]["text"] == "accept: 3"
+        with pytest.raises(RequestFailed) as info:
+            await client.request("tools/call", retry("plain", state, "count", {"word": "x"}), follow_input=False)
+        assert info.value.code == -32602 and "another request" in info.value.message
+        plain_result = await client.request("tools/call", {"name": "plain", "arguments": {"word": "x"}})
+        assert plain_result["content"][0]["text"] == "x"
+
+
 async def test_expired_and_foreign_key_states_are_refused() -> None:
     expiring = asking_server(state_key=b"k" * 32, input_state_ttl=-1)
     async with open_test_client(expiring, protocol_version="2026-07-28", client_capabilities=CAPABLE) as client:

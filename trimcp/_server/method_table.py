@@ -191,15 +191,18 @@ class MethodTable:
         return run
 
     def _rounds(
-        self, request: Request, envelope: Envelope | None, caller: Caller, target: str, arguments: Any
+        self, request: Request, envelope: Envelope | None, caller: Caller, target: str, args: Any, can_ask: bool = True
     ) -> tuple[Rounds, Binding | None]:
         """The answers a 2026-07-28 retry brings (from its sealed ``requestState``, bound to the
-        caller, and its ``inputResponses``); raises -32602 for a state that cannot be used."""
+        caller, and its ``inputResponses``); raises -32602 for a state that cannot be used. No
+        binding (a digest of ``args``) when the handler cannot ask and there is no state."""
         if envelope is None:
             return Rounds(), None
-        binding = Binding.of(request.method, target, arguments, subject_of(caller))
         params = _params(request)
         token, responses = params.get("requestState"), params.get("inputResponses")
+        if token is None and not can_ask:
+            return Rounds(), None
+        binding = Binding.of(request.method, target, args, subject_of(caller))
         if token is None:
             # Answers with no state to go with them can only be first-round answers: nothing
             # earlier needs protecting, and the handler takes only the keys it asks for.
@@ -317,10 +320,10 @@ class MethodTable:
         elif type(arguments) is not dict:
             raise _invalid('"arguments" must be an object', request.id)
         as_task = task_of_call(self, tool, request, envelope)
-        rounds, binding = self._rounds(request, envelope, caller, tool.name, arguments)
-        limiter = self.server.thread_limiter
-
         middlewares = self.server.tool_middlewares
+        can_ask = tool.spec.context_param is not None or bool(middlewares)
+        rounds, binding = self._rounds(request, envelope, caller, tool.name, arguments, can_ask)
+        limiter = self.server.thread_limiter
 
         async def run(context: Context) -> dict:
             if not middlewares:

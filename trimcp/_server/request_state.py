@@ -22,6 +22,7 @@ from ..protocol.errors import INVALID_PARAMS, RemoteProtocolError
 from ..protocol.jsonrpc import RequestId, dumps
 
 _VERSION = 1
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @attrs.frozen
@@ -35,7 +36,7 @@ class Binding:
 
     @classmethod
     def of(cls, method: str, target: str, arguments: Any, principal: str | None = None) -> Binding:
-        canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = _canonical.encode(arguments)
         return cls(method, target, hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest(), principal)
 
 
