@@ -240,14 +240,18 @@ def _invalid(reason: str, request_id: RequestId | None) -> RemoteProtocolError:
     return RemoteProtocolError(f"Invalid Request: {reason}", code=INVALID_REQUEST, request_id=request_id)
 
 
+def _id_bytes(request_id: RequestId | None) -> bytes:
+    return b"%d" % request_id if type(request_id) is int else dumps(request_id)
+
+
 def response_bytes(request_id: RequestId, result: Any) -> bytes:
     """Serialise a success response without building an intermediate dict."""
-    return b'{"jsonrpc":"2.0","id":' + dumps(request_id) + b',"result":' + dumps(result) + b"}"
+    return b'{"jsonrpc":"2.0","id":' + _id_bytes(request_id) + b',"result":' + dumps(result) + b"}"
 
 
 def error_bytes(request_id: RequestId | None, error: dict[str, Any]) -> bytes:
     """Serialise an error response."""
-    return b'{"jsonrpc":"2.0","id":' + dumps(request_id) + b',"error":' + dumps(error) + b"}"
+    return b'{"jsonrpc":"2.0","id":' + _id_bytes(request_id) + b',"error":' + dumps(error) + b"}"
 
 
 def notification_bytes(method: str, params: Any = None) -> bytes:
