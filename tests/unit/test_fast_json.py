@@ -1,6 +1,7 @@
 """trimcp[fast]: with orjson installed, what trimcp sends is byte for byte what the standard
 library writes, and what the standard library refuses is refused the same way."""
 
+import contextlib
 import datetime
 import enum
 import json
@@ -12,22 +13,30 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trimcp.protocol import jsonrpc
+from trimcp._server.content import json_data_and_text, json_text
+from trimcp._server.typeschema import to_json
+from trimcp.protocol import fastjson, jsonrpc
+
+
+@contextlib.contextmanager
+def orjson_used(used: bool):
+    assert fastjson.orjson is not None, "orjson is missing: pip install -e '.[test]' (it brings trimcp[fast])"
+    fastjson.enabled = used
+    try:
+        yield
+    finally:
+        fastjson.enabled = True
 
 
 def standard(value):
     """What :func:`jsonrpc.dumps` gives (or raises) without orjson."""
-    saved = jsonrpc._fast_dumps
-    jsonrpc._fast_dumps = None
-    try:
+    with orjson_used(False):
         return outcome(jsonrpc.dumps, value), outcome(jsonrpc.dumps_text, value)
-    finally:
-        jsonrpc._fast_dumps = saved
 
 
 def fast(value):
-    assert jsonrpc._fast_dumps is not None, "orjson is missing: pip install -e '.[test]' (it brings trimcp[fast])"
-    return outcome(jsonrpc.dumps, value), outcome(jsonrpc.dumps_text, value)
+    with orjson_used(True):
+        return outcome(jsonrpc.dumps, value), outcome(jsonrpc.dumps_text, value)
 
 
 def outcome(encode, value):
@@ -291,8 +300,8 @@ def test_circular_values_are_refused_either_way():
 
 def test_a_typical_result_takes_the_fast_path():
     result = {"content": [{"type": "text", "text": "3"}], "structuredContent": {"result": 3, "ratio": 0.5}}
-    assert jsonrpc._fast(result) is not None
-    assert jsonrpc._fast({"ratio": 1e-07}) is None  # checked: orjson writes 1e-7
+    assert fastjson.encode(result) is not None
+    assert fastjson.encode({"ratio": 1e-07}) is None  # checked: orjson writes 1e-7
 
 
 def test_enums_and_uuids_are_written_as_their_values():
@@ -310,17 +319,11 @@ def test_enums_and_uuids_are_written_as_their_values():
 def decoded(data: bytes, *, fast_path: bool):
     """``repr`` of what :func:`jsonrpc.loads` gives (exact types: ``1`` vs ``1.0``, ``-0.0``),
     or the parse error's message, with or without orjson."""
-    saved = jsonrpc._fast_loads
-    if not fast_path:
-        jsonrpc._fast_loads = None
-    else:
-        assert saved is not None, "orjson is missing: pip install -e '.[test]' (it brings trimcp[fast])"
-    try:
-        return repr(jsonrpc.loads(data))
-    except jsonrpc.RemoteProtocolError as exc:
-        return f"error: {exc}"
-    finally:
-        jsonrpc._fast_loads = saved
+    with orjson_used(fast_path):
+        try:
+            return repr(jsonrpc.loads(data))
+        except jsonrpc.RemoteProtocolError as exc:
+            return f"error: {exc}"
 
 
 JSON_VALUES = st.recursive(
@@ -360,3 +363,55 @@ def test_literals_orjson_reads_otherwise_or_refuses(parts):
 def test_a_big_integer_stays_an_integer():
     assert jsonrpc.loads(b'{"n":123456789012345678901234567890}') == {"n": 123456789012345678901234567890}
     assert jsonrpc.loads(b"[18446744073709551616]") == [18446744073709551616]
+
+
+# -- a tool's value as data and text ------------------------------------------------------------
+
+
+class Kind(enum.Enum):
+    A = "a"
+    B = (1, 2)
+
+
+PYTHON_VALUES = st.recursive(
+    SCALARS
+    | st.just(Kind.A)
+    | st.just(Kind.B)
+    | st.builds(Point, st.integers())
+    | st.dates()
+    | st.datetimes()
+    | st.uuids()
+    | st.binary(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.frozensets(st.integers(-3, 3), max_size=3)
+        | st.dictionaries(KEYS, inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def data_and_text(value, *, fast_path: bool):
+    with orjson_used(fast_path):
+        try:
+            data, text = json_data_and_text(value)
+        except (TypeError, ValueError) as exc:
+            return type(exc)
+        return repr(data), text, outcome(json_text, value)
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(PYTHON_VALUES)
+def test_a_values_data_and_text_do_not_depend_on_orjson(value):
+    assert data_and_text(value, fast_path=True) == data_and_text(value, fast_path=False)
+
+
+def test_rows_take_the_fast_path_and_come_back_as_plain_data():
+    rows = [
+        {"id": i, "score": i / 7, "tags": ("a",), "kind": Kind.A, "at": datetime.date(2024, 1, i + 1)} for i in range(3)
+    ]
+    assert fastjson.encode(rows, default=to_json) is not None
+    data, text = json_data_and_text(rows)
+    assert data == to_json(rows) and text == jsonrpc.dumps_text(to_json(rows))
+    assert type(data[0]["tags"]) is list

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import attrs
 
+from ..protocol import fastjson
 from ..protocol.jsonrpc import dumps_text
 from ..protocol.lifecycle import Feature, carries
 from .typeschema import to_json
@@ -137,7 +138,7 @@ def content_block(value: Any) -> dict[str, Any]:
         return Image(bytes(value)).to_content()
     if is_content_dict(value):
         return value
-    return {"type": "text", "text": json_text(to_json(value))}
+    return {"type": "text", "text": json_text(value)}
 
 
 @attrs.frozen
@@ -158,8 +159,23 @@ class Message:
 
 
 def json_text(value: Any) -> str:
-    """Compact JSON for a text block that mirrors structured content."""
-    return dumps_text(value)
+    """The compact JSON text of a Python value as :func:`to_json` makes it (orjson writes it
+    where it writes the same: :mod:`trimcp.protocol.fastjson`)."""
+    fast = fastjson.encode(value, default=to_json)
+    return fast.decode() if fast is not None else dumps_text(to_json(value))
+
+
+def json_data_and_text(value: Any) -> tuple[Any, str]:
+    """``to_json(value)`` and its compact JSON text: one pass through orjson where it gives the
+    same, else :func:`to_json` and the standard encoder. Raises as they do (``TypeError`` for
+    what JSON cannot carry, ``ValueError`` for NaN)."""
+    fast = fastjson.encode(value, default=to_json)
+    if fast is not None:
+        data = fastjson.decode(fast)
+        if data is not fastjson.UNDECIDED:
+            return data, fast.decode()
+    data = to_json(value)
+    return data, dumps_text(data)
 
 
 def for_version(blocks: list[dict[str, Any]], version: str | None) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import trio
 from .content import ResourceContents, json_text
 from .context import Context
 from .offering import Offering
-from .typeschema import from_text, to_json
+from .typeschema import from_text
 
 _EXPRESSION = re.compile(r"\{([+#./;?&]?)([^{}]+)\}")
 
@@ -154,4 +154,4 @@ def contents_of(uri: str, value: Any, mime_type: str | None) -> list[ResourceCon
         return [ResourceContents(uri, text=value, mime_type=mime_type or "text/plain")]
     if isinstance(value, (bytes, bytearray)):
         return [ResourceContents(uri, blob=bytes(value), mime_type=mime_type or "application/octet-stream")]
-    return [ResourceContents(uri, text=json_text(to_json(value)), mime_type=mime_type or "application/json")]
+    return [ResourceContents(uri, text=json_text(value), mime_type=mime_type or "application/json")]

@@ -24,6 +24,7 @@ from .content import (
     content_block,
     for_version,
     is_content_dict,
+    json_data_and_text,
     json_text,
 )
 from .context import Context
@@ -176,11 +177,12 @@ class Tool(Offering):
                 result["_meta"] = value.meta
             return result
         if self.output_schema is not None:
-            data = to_json(value)
+            data, text = json_data_and_text(value)
             structured = {"result": data} if self._wrap_result else data
             if (failed := self._schema_error(structured)) is not None:
                 return failed
-            text = data if type(data) is str else json_text(data)
+            if type(data) is str:
+                text = data
             result = {"content": [{"type": "text", "text": text}]}
             if structured_ok:
                 result["structuredContent"] = structured
@@ -222,7 +224,7 @@ def _content_list(value: Any) -> list[dict[str, Any]]:
     if type(value) in (list, tuple):
         if all(type(item) is str or is_content_dict(item) or hasattr(item, "to_content") for item in value):
             return [content_block(item) for item in value]
-        return [{"type": "text", "text": json_text(to_json(value))}]
+        return [{"type": "text", "text": json_text(value)}]
     return [content_block(value)]
 
 

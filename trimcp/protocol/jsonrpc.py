@@ -13,28 +13,12 @@ from typing import Any
 
 import attrs
 
+from . import fastjson
 from .errors import INVALID_REQUEST, PARSE_ERROR, RemoteProtocolError
-
-try:  # trimcp[fast]
-    from orjson import OPT_PASSTHROUGH_DATACLASS, OPT_PASSTHROUGH_DATETIME, OPT_PASSTHROUGH_SUBCLASS
-    from orjson import dumps as _fast_dumps
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - the extra is installed in CI
-    _fast_dumps = _fast_loads = None
-    _FAST_OPTIONS = 0
-else:
-    # Subclasses, dataclasses and dates go to the standard library, which decides what they are.
-    _FAST_OPTIONS = OPT_PASSTHROUGH_SUBCLASS | OPT_PASSTHROUGH_DATACLASS | OPT_PASSTHROUGH_DATETIME
 
 RequestId = int | str
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-#: A float orjson writes otherwise than Python (``1e-7`` for ``1e-07``).
-_SHORT_EXPONENT = re.compile(rb"e-[0-9](?![0-9])")
-#: Every digit as ``0``: a run of 19 is a number orjson may read otherwise (an integer beyond
-#: 64 bits becomes a float there).
-_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
-_LONG_NUMBER = b"0" * 19
 
 
 def _finite(text: str) -> float:
@@ -123,13 +107,12 @@ class Batch(list):  # type: ignore[type-arg]
 def loads(data: bytes | str) -> Any:
     """Decode JSON text (bytes must be UTF-8), raising a parse error (-32700) the peer can be
     told about. Lone surrogates that the text escapes (``"\\ud800"``) are decoded as they are:
-    :func:`parse` refuses them in messages. With orjson installed (``trimcp[fast]``) it decodes
-    bytes holding no number of 19 digits or more (which it could read otherwise)."""
-    if _fast_loads is not None and type(data) is bytes and _LONG_NUMBER not in data.translate(_DIGITS_AS_ZERO):
-        try:
-            return _fast_loads(data)
-        except ValueError:
-            pass  # refused (invalid, NaN, 1e400, escaped lone surrogates): the standard library decides
+    :func:`parse` refuses them in messages. Bytes may be decoded by orjson (see
+    :mod:`.fastjson`)."""
+    if type(data) is bytes:
+        value = fastjson.decode(data)
+        if value is not fastjson.UNDECIDED:
+            return value
     try:
         return _decode(_text(data))
     except (ValueError, RecursionError) as exc:
@@ -155,13 +138,11 @@ def dumps(value: Any) -> bytes:
     written as its JSON escape (``\\udc80``). Raises ``ValueError`` (NaN, infinities, circular
     values) and ``TypeError`` (values that are not JSON) for what JSON cannot carry at all.
 
-    With orjson installed (``trimcp[fast]``) it writes the bytes when they are certainly the
-    standard library's; whatever it refuses or might write otherwise is written by the
-    standard library."""
-    if _fast_dumps is not None:
-        fast = _fast(value)
-        if fast is not None:
-            return fast
+    With ``trimcp[fast]``, orjson writes them wherever its bytes are certainly these
+    (:mod:`.fastjson`)."""
+    fast = fastjson.encode(value)
+    if fast is not None:
+        return fast
     text = _encoder.encode(value)
     try:
         return text.encode()
@@ -171,26 +152,8 @@ def dumps(value: Any) -> bytes:
 
 def dumps_text(value: Any) -> str:
     """Compact JSON text (as :func:`dumps`, without encoding to bytes)."""
-    if _fast_dumps is not None:
-        fast = _fast(value)
-        if fast is not None:
-            return fast.decode()
-    return _encoder.encode(value)
-
-
-def _fast(value: Any) -> bytes | None:
-    """orjson's bytes for ``value``, or ``None`` where they could differ from the standard
-    library's: it refused (lone surrogates, integers beyond 64 bits, keys that are not strings,
-    subclasses, nesting deeper than 254), it may have written ``null`` for a NaN or an infinity
-    (which trimcp refuses), or a float below 1e-4 (``1e-7``, ``0.00001``: Python writes
-    ``1e-07``, ``1e-05``). The price of a false alarm is one more encoding."""
-    try:
-        data = _fast_dumps(value, option=_FAST_OPTIONS)  # type: ignore[misc]
-    except TypeError:  # orjson.JSONEncodeError
-        return None
-    if b"null" in data or b"0.0000" in data or (b"e-" in data and _SHORT_EXPONENT.search(data)):
-        return None
-    return data
+    fast = fastjson.encode(value)
+    return fast.decode() if fast is not None else _encoder.encode(value)
 
 
 def parse(data: bytes | str) -> Message | Batch:
