@@ -370,6 +370,12 @@ def test_non_schema_is_schema_error(schema):
         Validator(schema)
 
 
+@pytest.mark.parametrize("type_", [5, [{}], ["string", 1], {"a": 1}, None])
+def test_a_type_that_names_no_types_is_schema_error(type_):
+    with pytest.raises(SchemaError):
+        Validator({"type": type_})  # not a TypeError from deep inside (a mirrored upstream schema)
+
+
 # -- $ref ----------------------------------------------------------------------------------------------------
 
 

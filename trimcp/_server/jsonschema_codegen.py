@@ -169,7 +169,7 @@ class _Generator:
             names = [expected] if type(expected) is str else list(expected)
             tests = [_TYPE_TESTS[name].format(x) if name in _TYPE_TESTS else "True" for name in names]
             emit(f"{pad}if not ({' or '.join(tests) or 'False'}): return False")
-            sure = names[0] if len(names) == 1 and type(names[0]) is str else None
+            sure = names[0] if len(names) == 1 else None
         else:
             sure = None
         if "enum" in schema:
@@ -183,7 +183,7 @@ class _Generator:
         numeric = "" if sure in ("integer", "number") else f"(type({x}) is int or type({x}) is float) and "
         for keyword, operator in _COMPARISONS.items():
             if keyword in schema:
-                emit(f"{pad}if {numeric} {x} {operator} {self._constant(schema[keyword])}: return False")
+                emit(f"{pad}if {numeric}{x} {operator} {self._constant(schema[keyword])}: return False")
         if "multipleOf" in schema:
             divisor = self._constant(schema["multipleOf"])
             emit(f"{pad}if {numeric}fails_multiple_of({x}, {divisor}): return False")

@@ -104,7 +104,9 @@ def _build_ref(v: Compiler, schema: dict) -> Check:
 
 def _build_type(v: Compiler, schema: dict) -> Check:
     expected = schema["type"]
-    names = [expected] if type(expected) is str else list(expected)
+    names = [expected] if type(expected) is str else expected
+    if type(names) is not list or not all(type(name) is str for name in names):
+        raise SchemaError(f"type must be a type name or a list of them, not {_short(expected)}")
     wanted = " or ".join(names)
     if len(names) == 1:
         name = names[0]
