@@ -10,6 +10,7 @@ generated code of :mod:`.jsonschema_codegen` alone; the closures only run to exp
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from .jsonschema_codegen import generate
@@ -65,7 +66,7 @@ class Validator:
         if not ref.startswith("#"):
             raise SchemaError(f"only local $ref values are supported, not {ref!r}")
         node: Any = self.schema
-        pointer = ref[1:]
+        pointer = urllib.parse.unquote(ref[1:])  # a URI fragment: percent-decoded (RFC 6901 §6)
         if pointer:
             for part in pointer.lstrip("/").split("/"):
                 part = part.replace("~1", "/").replace("~0", "~")

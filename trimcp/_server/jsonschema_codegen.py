@@ -138,6 +138,10 @@ class _Generator:
         self.functions.append("\n".join(lines))
         return name
 
+    def _functions(self, schemas: list) -> str:
+        """A tuple of the functions checking ``schemas``, as source (flat however long)."""
+        return f"({''.join(f'{self.function(sub)}, ' for sub in schemas)})"
+
     def _constant(self, value: Any) -> str:
         name = f"k{len(self.namespace)}"
         self.namespace[name] = value
@@ -297,11 +301,12 @@ class _Generator:
         for sub in schema.get("allOf", ()):
             self._apply(sub, x, lines, depth)
         if "anyOf" in schema:
-            either = " or ".join(f"{self.function(sub)}({x})" for sub in schema["anyOf"])
+            either = " or ".join(f"{self.function(sub)}({x})" for sub in schema["anyOf"])  # flat, however long
             emit(f"{pad}if not ({either or 'False'}): return False")
         if "oneOf" in schema:
-            matches = " + ".join(f"{self.function(sub)}({x})" for sub in schema["oneOf"])
-            emit(f"{pad}if ({matches or '0'}) != 1: return False")
+            # A loop, not ``a(x) + b(x) + ...``: that nests a level per branch, and compile()
+            # runs out of stack near 3,000 branches.
+            emit(f"{pad}if [check({x}) for check in {self._functions(schema['oneOf'])}].count(True) != 1: return False")
         if "not" in schema:
             emit(f"{pad}if {self.function(schema['not'])}({x}): return False")
         if "if" in schema:

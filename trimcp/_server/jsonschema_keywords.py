@@ -3,9 +3,9 @@ closure (see :mod:`.jsonschema`), and the JSON notions they share (types, equali
 
 from __future__ import annotations
 
-import decimal
 import re
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any, Protocol
 
 #: A compiled check: returns ``None`` when ``value`` is valid, else a message naming ``path``.
@@ -166,16 +166,20 @@ def _numeric(keyword: str, fails: Callable[[Any, Any], bool], words: str) -> Cal
 
 
 def fails_multiple_of(value: Any, divisor: Any) -> bool:
-    """Whether ``value`` fails to be a multiple of ``divisor``, in decimal arithmetic on the
-    numbers as written (so 0.3 is a multiple of 0.1, and huge JSON integers stay exact)."""
-    if type(value) is int and type(divisor) is int:
-        return value % divisor != 0
+    """Whether ``value`` fails to be a multiple of ``divisor``, in exact rational arithmetic on
+    the numbers as written (so 0.3 is a multiple of 0.1, and huge JSON integers stay exact). A
+    divisor of zero or one that is not a number fails every value, as does NaN."""
     try:
-        with decimal.localcontext() as context:
-            context.prec = 1000
-            return decimal.Decimal(repr(value)) % decimal.Decimal(repr(divisor)) != 0
-    except decimal.InvalidOperation:
+        if type(value) is int and type(divisor) is int:
+            return value % divisor != 0
+        return _as_written(value) % _as_written(divisor) != 0
+    except (ValueError, ZeroDivisionError, TypeError):
         return True
+
+
+def _as_written(number: Any) -> Fraction:
+    """The exact value of a JSON number: a float as its shortest decimal (``0.1`` is 1/10)."""
+    return Fraction(number) if type(number) is int else Fraction(repr(number))
 
 
 def _length(keyword: str, kind: type, fails: Callable[[int, int], bool], words: str, unit: str) -> Callable:
