@@ -37,10 +37,12 @@ class AppInbox:
     def __init__(self, size: int) -> None:
         self._messages: list[dict[str, Any]] = []  # a few at most: lighter than a deque
         self._size = max(size, 1)
-        self._readable = trio.lowlevel.ParkingLot()
-        self._writable = trio.lowlevel.ParkingLot()
+        # Parking lots are made when a task first waits (thousands of streams stay open; most
+        # never wait on these): a falsy lot, None or empty, has no one to wake.
+        self._readable: trio.lowlevel.ParkingLot | None = None
+        self._writable: trio.lowlevel.ParkingLot | None = None
+        self._ended: trio.lowlevel.ParkingLot | None = None
         self._watchers: list[Callable[[], None]] = []
-        self._ended = trio.lowlevel.ParkingLot()
         self._dropping_body = False
         self.closed = False
         self.disconnected = False
@@ -65,37 +67,47 @@ class AppInbox:
         # send() when its response ends, and an app that did not read its body would wait
         # for itself.
         while kind != "http.disconnect" and len(self._messages) >= self._size and not self.closed:
+            if self._writable is None:
+                self._writable = trio.lowlevel.ParkingLot()
             await self._writable.park()
         if self.closed:
             return
         self._messages.append(message)
-        self._readable.unpark()
+        if self._readable:
+            self._readable.unpark()
 
     async def get(self) -> dict[str, Any]:
         messages = self._messages
         while not messages:
+            if self._readable is None:
+                self._readable = trio.lowlevel.ParkingLot()
             await self._readable.park()
         message = messages.pop(0)
         if message["type"] == "http.request" and message["more_body"] and messages:
             message = _join_body(message, messages)
-        self._writable.unpark_all()
+        if self._writable:
+            self._writable.unpark_all()
         return message
 
     __call__ = get
 
     def _end_request(self) -> None:
         self.request_ended = True
-        self._ended.unpark_all()
+        if self._ended:
+            self._ended.unpark_all()
 
     def drop_body(self) -> None:
         """The app has answered: body chunks still arriving are dropped, not queued."""
         self._dropping_body = True
         self._messages[:] = [message for message in self._messages if message["type"] != "http.request"]
-        self._writable.unpark_all()
+        if self._writable:
+            self._writable.unpark_all()
 
     async def wait_request_end(self) -> None:
         """Return once the request's body has all arrived (read or not) or the client left."""
         while not self.request_ended:
+            if self._ended is None:
+                self._ended = trio.lowlevel.ParkingLot()
             await self._ended.park()
 
     def watch_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
@@ -110,7 +122,8 @@ class AppInbox:
     def close(self) -> None:
         self.closed = True
         self._messages.clear()
-        self._writable.unpark_all()
+        if self._writable:
+            self._writable.unpark_all()
 
 
 def _nothing() -> None:

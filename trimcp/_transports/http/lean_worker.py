@@ -8,7 +8,8 @@ in h11 or trio: an idle-timeout task restarted with ``nursery.start`` after ever
 Here the idle and read timeouts are the deadline of the one cancel scope the connection already
 reads in, an HTTP/1 response of known length has its head written with its first body chunk
 (ASGI lets a server hold it until then), and an app receives from a small queue that hands it
-every body chunk already read in one message.
+every body chunk already read in one message. What an open connection holds is kept small, as
+thousands of listen and GET streams stay open (slots, few coroutine frames, lazy locks).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from functools import partial
 from typing import Any
 
 import trio
+from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol import ProtocolWrapper
@@ -33,48 +35,21 @@ from hypercorn.utils import ShutdownError, parse_socket_addr, raise_shutdown, re
 from .app_inbox import AppInbox
 from .asgi import DISCONNECT_EXTENSION
 from .config import HTTPConfig
+from .lean_sync import LazyLock, LeanWorkerContext
 
 MAX_RECV = 2**16
 HTTP1_VERSIONS = frozenset({"1.0", "1.1"})
 #: What ends a connection quietly: the peer left, or its TLS handshake failed or took too long.
 _PEER_GONE = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError)
+_Send = Callable[[dict[str, Any] | None], Awaitable[None]]
 
 
-class ConnectionTasks:
-    """hypercorn's task-group interface for one connection: each app runs as a task of the
-    connection's nursery, receiving from an :class:`AppInbox`."""
-
-    def __init__(self, connection: TCPConnection, nursery: trio.Nursery) -> None:
-        self._connection = connection
-        self._nursery = nursery
-
-    async def spawn_app(
-        self,
-        app: AppWrapper,
-        config: Config,
-        scope: dict[str, Any],
-        send: Callable[[dict[str, Any] | None], Awaitable[None]],
-    ) -> Callable[[dict[str, Any]], Awaitable[None]]:
-        inbox = AppInbox(config.max_app_queue_size)
-        scope.setdefault("extensions", {})[DISCONNECT_EXTENSION] = {"watch": inbox.watch_disconnect}
-        if scope.get("type") == "http" and scope.get("http_version") in HTTP1_VERSIONS:
-            send = self._connection.http1_send(send, inbox)
-        self._nursery.start_soon(_run_app, app, config, scope, inbox, send)
-        return inbox.put
-
-    def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        self._nursery.start_soon(func, *args)
-
-
-async def _run_app(
-    app: AppWrapper,
-    config: Config,
-    scope: dict[str, Any],
-    inbox: AppInbox,
-    send: Callable[[dict[str, Any] | None], Awaitable[None]],
-) -> None:
+async def _run_app(app: AppWrapper, config: Config, scope: dict[str, Any], inbox: AppInbox, send: _Send) -> None:
     try:
-        await app(scope, inbox, send, trio.to_thread.run_sync, trio.from_thread.run)
+        if type(app) is ASGIWrapper:  # what it does, minus a coroutine frame per open response
+            await app.app(scope, inbox, send)
+        else:
+            await app(scope, inbox, send, trio.to_thread.run_sync, trio.from_thread.run)
     except trio.Cancelled:
         raise
     except BaseExceptionGroup as group:
@@ -97,7 +72,12 @@ def _announces_length(start: dict[str, Any]) -> bool:
 
 
 class TCPConnection:
-    """One TCP (or TLS) connection: reads into hypercorn's protocol, writes what it produces."""
+    """One TCP (or TLS) connection: reads into hypercorn's protocol, writes what it produces. It
+    is the protocol's task group too: each app runs as a task of the connection's nursery,
+    receiving from an :class:`AppInbox`."""
+
+    __slots__ = ("_closed", "_deadline", "_held_head", "_idle", "_live", "_nursery", "_read_scope", "_write_lock")
+    __slots__ += ("app", "config", "context", "protocol", "request_drain_timeout", "state", "stream", "write_timeout")
 
     def __init__(
         self,
@@ -118,13 +98,27 @@ class TCPConnection:
         self.state = state
         self.stream = stream
         self._live = live
-        self._write_lock = trio.Lock()
+        self._write_lock = LazyLock()
         self._closed = False
         self._held_head: bytearray | None = None
         self._idle = True
         self._deadline = math.inf
         self._read_scope: trio.CancelScope | None = None
+        self._nursery: trio.Nursery
         self.protocol: ProtocolWrapper
+
+    async def spawn_app(
+        self, app: AppWrapper, config: Config, scope: dict[str, Any], send: _Send
+    ) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        inbox = AppInbox(config.max_app_queue_size)
+        scope.setdefault("extensions", {})[DISCONNECT_EXTENSION] = {"watch": inbox.watch_disconnect}
+        if scope.get("type") == "http" and scope.get("http_version") in HTTP1_VERSIONS:
+            send = self.http1_send(send, inbox)
+        self._nursery.start_soon(_run_app, app, config, scope, inbox, send, name="trimcp.http.app")
+        return inbox.put
+
+    def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        self._nursery.start_soon(func, *args)
 
     async def run(self) -> None:
         """Serve the connection until either side closes it. Nothing escapes but cancellation:
@@ -132,7 +126,44 @@ class TCPConnection:
         ends this connection alone."""
         self._live.add(self)
         try:
-            await self._serve()
+            stream, alpn_protocol, ssl = self.stream, "http/1.1", isinstance(self.stream, trio.SSLStream)
+            sock = getattr(stream, "socket", None)
+            if isinstance(stream, trio.SSLStream):
+                with trio.fail_after(self.config.ssl_handshake_timeout):
+                    await stream.do_handshake()
+                alpn_protocol = stream.selected_alpn_protocol() or "http/1.1"
+                sock = stream.transport_stream.socket
+            client = parse_socket_addr(sock.family, sock.getpeername())
+            server = parse_socket_addr(sock.family, sock.getsockname())
+            async with trio.open_nursery() as self._nursery:
+                self.protocol = ProtocolWrapper(
+                    self.app,
+                    self.config,
+                    self.context,
+                    self,  # type: ignore[arg-type]  # the task group: spawn_app and spawn
+                    self.state,
+                    ssl,
+                    client,
+                    server,
+                    self._protocol_send,
+                    alpn_protocol,
+                )
+                await self.protocol.initiate()
+                self._set_idle(True)
+                while True:
+                    data = None
+                    with trio.CancelScope(deadline=self._deadline) as self._read_scope:
+                        try:
+                            data = await stream.receive_some(MAX_RECV)
+                        except (trio.ClosedResourceError, trio.BrokenResourceError):
+                            break
+                    self._read_scope = None
+                    if data is None:  # the deadline passed: idle or read timeout
+                        break
+                    await self.protocol.handle(RawData(bytes(data)))
+                    if not data:
+                        break
+                await self.protocol.handle(Closed())
         except* _PEER_GONE:
             pass
         except* Exception:  # noqa: BLE001 - logged: it ends this connection, never the server
@@ -141,35 +172,7 @@ class TCPConnection:
             self._live.discard(self)
             await self._close()
 
-    async def _serve(self) -> None:
-        alpn_protocol, socket, ssl = "http/1.1", getattr(self.stream, "socket", None), False
-        if isinstance(self.stream, trio.SSLStream):
-            with trio.fail_after(self.config.ssl_handshake_timeout):
-                await self.stream.do_handshake()
-            alpn_protocol = self.stream.selected_alpn_protocol() or "http/1.1"
-            socket, ssl = self.stream.transport_stream.socket, True
-        client = parse_socket_addr(socket.family, socket.getpeername())
-        server = parse_socket_addr(socket.family, socket.getsockname())
-        async with trio.open_nursery() as nursery:
-            self.protocol = ProtocolWrapper(
-                self.app,
-                self.config,
-                self.context,
-                ConnectionTasks(self, nursery),
-                self.state,
-                ssl,
-                client,
-                server,
-                self._protocol_send,
-                alpn_protocol,
-            )
-            await self.protocol.initiate()
-            self._set_idle(True)
-            await self._read()
-
-    def http1_send(
-        self, send: Callable[[dict[str, Any] | None], Awaitable[None]], inbox: AppInbox
-    ) -> Callable[[dict[str, Any] | None], Awaitable[None]]:
+    def http1_send(self, send: _Send, inbox: AppInbox) -> _Send:
         """Wrap an HTTP/1 app's ``send``:
 
         - a response head announcing its length is written with the first body; a streamed
@@ -213,22 +216,6 @@ class TCPConnection:
         head, self._held_head = self._held_head, None
         if head:
             await self._write(bytes(head))
-
-    async def _read(self) -> None:
-        while True:
-            data = None
-            with trio.CancelScope(deadline=self._deadline) as self._read_scope:
-                try:
-                    data = await self.stream.receive_some(MAX_RECV)
-                except (trio.ClosedResourceError, trio.BrokenResourceError):
-                    break
-            self._read_scope = None
-            if data is None:  # the deadline passed: idle or read timeout
-                break
-            await self.protocol.handle(RawData(bytes(data)))
-            if not data:
-                break
-        await self.protocol.handle(Closed())
 
     async def _protocol_send(self, event: Event) -> None:
         if type(event) is RawData:
@@ -326,7 +313,7 @@ async def serve_lean(
     max_requests = None
     if config.max_requests is not None:
         max_requests = config.max_requests + random.randint(0, config.max_requests_jitter)
-    context = WorkerContext(max_requests)
+    context = LeanWorkerContext(max_requests)
     live: set[TCPConnection] = set()
 
     async with trio.open_nursery() as lifespan_nursery:
@@ -342,8 +329,8 @@ async def serve_lean(
                     nursery.start_soon(raise_shutdown, context.terminate.wait)
                     state = ConnectionState(lifespan_state.copy())
 
-                    async def handler(stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> None:
-                        await TCPConnection(app, config, context, state, live, stream, settings).run()
+                    def handler(stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> Awaitable[None]:
+                        return TCPConnection(app, config, context, state, live, stream, settings).run()
 
                     nursery.start_soon(
                         partial(trio.serve_listeners, handler, listeners, handler_nursery=server_nursery)
