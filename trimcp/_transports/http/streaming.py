@@ -3,8 +3,9 @@ Server-Sent Events; watching for the client leaving all along."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import trio
@@ -21,26 +22,44 @@ async def _plain(batch: list[Outgoing]) -> bytes:
     return encode_messages(batch)
 
 
-@asynccontextmanager
-async def watching_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> AsyncIterator[None]:
+def watching_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> AbstractAsyncContextManager[None]:
     """Run the block while watching ``receive``: when the client leaves, ``on_disconnect`` is
     called at once and the block is cancelled. Where the server offers a disconnect hook
     (trimcp's lean worker: :func:`~.asgi.with_disconnect_hook`) it reports the disconnect;
     elsewhere a task waits in ``receive``."""
     if type(receive) is WatchedReceive:
-        watch = receive.watch
-        with trio.CancelScope() as scope:
+        return _Hooked(receive.watch, on_disconnect)
+    return _watching_in_task(receive, on_disconnect)
 
-            def left() -> None:
-                on_disconnect()
-                scope.cancel(reason="client disconnected")
 
-            stop_watching = watch(left)
-            try:
-                yield
-            finally:
-                stop_watching()
-        return
+class _Hooked:
+    """:func:`watching_disconnect` through the server's hook: a cancel scope and a callback
+    (no task, no generator: thousands of responses wait at once)."""
+
+    __slots__ = ("_on_disconnect", "_scope", "_stop", "_watch")
+
+    def __init__(self, watch: Callable[[Callable[[], None]], Callable[[], None]], on_disconnect: Callable[[], None]):
+        self._watch = watch
+        self._on_disconnect = on_disconnect
+        self._scope = trio.CancelScope()
+        self._stop: Callable[[], None] | None = None
+
+    def _left(self) -> None:
+        self._on_disconnect()
+        self._scope.cancel(reason="client disconnected")
+
+    async def __aenter__(self) -> None:
+        self._scope.__enter__()
+        self._stop = self._watch(self._left)
+
+    async def __aexit__(self, *exc_info: object) -> bool:
+        if self._stop is not None:
+            self._stop()
+        return self._scope.__exit__(*exc_info)
+
+
+@asynccontextmanager
+async def _watching_in_task(receive: Receive, on_disconnect: Callable[[], None]) -> AsyncIterator[None]:
     async with trio.open_nursery() as nursery:
 
         async def watch_in_task() -> None:
@@ -51,6 +70,52 @@ async def watching_disconnect(receive: Receive, on_disconnect: Callable[[], None
         nursery.start_soon(watch_in_task)
         yield
         nursery.cancel_scope.cancel(reason="response complete")
+
+
+class _Watch:
+    """:func:`stream_sse`'s watch on the client leaving: ``on_disconnect`` is called and the
+    step under way (a wait, a write) is cancelled. Each step has a cancel scope of its own,
+    so an idle stream holds one (its wait's, with the keep-alive deadline), not two."""
+
+    __slots__ = ("_hook", "_on_disconnect", "_stop", "completed", "gone", "scope")
+
+    def __init__(self, on_disconnect: Callable[[], None]) -> None:
+        self._on_disconnect = on_disconnect
+        self._hook: Callable[[Callable[[], None]], Callable[[], None]] | None = None
+        self._stop: Callable[[], None] | None = None
+        self.gone = False
+        #: The response ran to its end: the client leaving after that is no disconnect.
+        self.completed = False
+        self.scope: trio.CancelScope | None = None
+
+    def left(self) -> None:
+        if not self.gone:
+            self.gone = True
+            if not self.completed:  # the server ends the exchange once the last bytes are sent
+                self._on_disconnect()
+            if self.scope is not None:
+                self.scope.cancel(reason="client disconnected")
+
+    def step(self, deadline: float = math.inf) -> trio.CancelScope:
+        """The cancel scope of the next step (cancelled already if the client has left)."""
+        self.scope = scope = trio.CancelScope(deadline=deadline)
+        if self.gone:
+            scope.cancel(reason="client disconnected")
+        return scope
+
+    def watching(self, receive: Receive) -> AbstractAsyncContextManager[Any]:
+        if type(receive) is WatchedReceive:
+            self._hook = receive.watch
+            return self
+        return watching_disconnect(receive, self.left)  # a task waits in receive
+
+    async def __aenter__(self) -> None:
+        if self._hook is not None:
+            self._stop = self._hook(self.left)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._stop is not None:
+            self._stop()
 
 
 #: How long an answer may take before the client leaving is watched for (by a task, unless the
@@ -153,40 +218,48 @@ async def stream_sse(
         if _is_final(pending):
             await send_json(send, json_status(pending[0]), pending[0].data)  # type: ignore[index]
             return True
-    completed = False
-
-    def left() -> None:
-        if not completed:  # the server ends the exchange once the last bytes are sent
-            on_disconnect()
-
-    async with watching_disconnect(receive, left):
+    watch = _Watch(on_disconnect)
+    async with watch.watching(receive):
         while True:
             batch = pending
             pending = _WAITING
-            if batch is _WAITING:
-                batch = await _next_within(outbox, keepalive_interval if started else json_window)
-            if not started:
-                if _is_final(batch) and json_status:
-                    completed = True
-                    await send_json(send, json_status(batch[0]), batch[0].data)
+            if batch is _WAITING:  # wait for the next batch, or until a keep-alive is due
+                if outbox.ready:
+                    batch = await outbox.next_batch()
+                else:
+                    wait = keepalive_interval if started else json_window
+                    with watch.step(trio.current_time() + wait):
+                        batch = await outbox.next_batch()
+                if watch.gone and batch is _WAITING:  # the wait was cut: nothing more
                     break
-                await _start_sse(send, headers, opening)
-                started = True
+            # a batch taken as the client left goes through a cancelled step, as it always did:
+            # what gets written before a checkpoint (shielded writes) is written
+            with watch.step():
+                if not started:
+                    if _is_final(batch) and json_status:
+                        watch.completed = True
+                        await send_json(send, json_status(batch[0]), batch[0].data)
+                        break
+                    await _start_sse(send, headers, opening)
+                    started = True
+                    if batch is _WAITING:
+                        continue
                 if batch is _WAITING:
+                    await send_chunk(send, _KEEPALIVE)
                     continue
-            if batch is _WAITING:
-                await send_chunk(send, _KEEPALIVE)
-                continue
-            if batch is None:
-                completed = True
-                await send_chunk(send, b"", more=False)
+                if batch is None:
+                    watch.completed = True
+                    await send_chunk(send, b"", more=False)
+                    break
+                # every part is encoded (numbered and kept, when resumable) before any is sent:
+                # a send cancelled midway loses nothing a resuming client could not replay
+                chunks = [await encode(part) for part in split_before_final(batch)]
+                for chunk in chunks:
+                    await send_chunk(send, chunk)
+                batch = chunks = chunk = None  # not held while the stream waits (thousands do)
+            if watch.gone:
                 break
-            # every part is encoded (numbered and kept, when resumable) before any is sent: a
-            # send cancelled midway loses nothing a resuming client could not replay
-            chunks = [await encode(part) for part in split_before_final(batch)]
-            for chunk in chunks:
-                await send_chunk(send, chunk)
-    return completed
+    return watch.completed
 
 
 async def _start_sse(
