@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
+from typing import Any
 
 import attrs
 import trio
@@ -66,10 +68,29 @@ class Outbox:
     response is queued (or dropped); :meth:`seal` says no more requests will come.
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_closed",
+        "_detached",
+        "_in_flight",
+        "_peak",
+        "_queue",
+        "_reader",
+        "_readers",
+        "_sealed",
+        "_sent",
+        "_writable",
+        "max_buffer",
+        "needs_stream",
+    )
+
     def __init__(self, max_buffer: int = 256) -> None:
         self.max_buffer = max_buffer
         self._queue: list[Outgoing] = []
-        self._readable = trio.lowlevel.ParkingLot()
+        # One consumer waits at a time, as a bare task (a parking lot and its dict cost ~0.8 KiB
+        # per open stream); a second consumer waiting at once gets a parking lot.
+        self._reader: trio.lowlevel.Task | None = None
+        self._readers: trio.lowlevel.ParkingLot | None = None
         self._writable: trio.lowlevel.ParkingLot | None = None  # made when a sender must wait
         self._peak = 0
         self._sent = 0
@@ -95,7 +116,7 @@ class Outbox:
         if self._closed or len(self._queue) >= self.max_buffer:
             return False
         self._queue.append(item)
-        self._readable.unpark()
+        self._wake_reader()
         return True
 
     def need_stream(self) -> None:
@@ -138,7 +159,7 @@ class Outbox:
     def close(self) -> None:
         """Accept nothing more; the consumer still gets what is already queued."""
         self._closed = True
-        self._readable.unpark_all()
+        self._wake_reader(every=True)
         if self._writable is not None:
             self._writable.unpark_all()
 
@@ -153,7 +174,7 @@ class Outbox:
         if taken:
             self._queue[:0] = taken
             self._sent -= len(taken)
-            self._readable.unpark()
+            self._wake_reader()
 
     @property
     def closed(self) -> bool:
@@ -171,13 +192,33 @@ class Outbox:
         while not self._queue:
             if self._closed:
                 return None
-            await self._readable.park()
+            if self._reader is None:  # the one consumer waiting: a bare task (see __init__)
+                self._reader = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(self._stop_waiting)
+            else:  # another consumer waits already
+                if self._readers is None:
+                    self._readers = trio.lowlevel.ParkingLot()
+                await self._readers.park()
         batch, self._queue = self._queue, []
         if self._writable is not None:
             self._writable.unpark_all()
         self._peak = max(self._peak, len(batch))
         self._sent += len(batch)
         return batch
+
+    def _stop_waiting(self, _: Any) -> trio.lowlevel.Abort:
+        self._reader = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _wake_reader(self, *, every: bool = False) -> None:
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            trio.lowlevel.reschedule(reader)
+            if not every:
+                return
+        if self._readers is not None:
+            self._readers.unpark(count=math.inf if every else 1)
 
     async def batches(self) -> AsyncIterator[list[Outgoing]]:
         """Yield :meth:`next_batch` until the outbox is closed and drained."""

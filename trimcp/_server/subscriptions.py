@@ -38,10 +38,15 @@ class SessionOutlet(Protocol):
 class Listener:
     """One ``subscriptions/listen`` stream and the notification types it was granted."""
 
+    # Thousands stay open at once: no instance dict, and the task waiting in wait_closed is
+    # held bare (a trio.Event costs a set, a closure and a coroutine more per stream).
+    __slots__ = ("_closed", "_waiter", "granted", "handle")
+
     def __init__(self, handle: RequestHandle, granted: dict[str, Any]) -> None:
         self.handle = handle
         self.granted = granted
-        self._closed = trio.Event()
+        self._closed = False
+        self._waiter: trio.lowlevel.Task | None = None
 
     def _meta(self) -> dict[str, Any]:
         return {META_SUBSCRIPTION_ID: self.handle.id}
@@ -59,10 +64,22 @@ class Listener:
             self.handle.notify_nowait("notifications/tasks", {**detailed_task(record), "_meta": self._meta()})
 
     def close(self) -> None:
-        self._closed.set()
+        self._closed = True
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            trio.lowlevel.reschedule(waiter)
 
     async def wait_closed(self) -> None:
-        await self._closed.wait()
+        """Return once :meth:`close` is called (at once if it was). One task waits at a time."""
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._waiter = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._stop_waiting)
+
+    def _stop_waiting(self, _: Any) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
 def grant(server: Server, requested: dict[str, Any]) -> dict[str, Any]:
