@@ -6,7 +6,8 @@ client), beside an idle handshake-era GET stream, for trimcp.
 A fresh server (benchmarks/servers.py ``trimcp``, pinned to CPU 0) gets ``--streams`` listen
 POSTs, each on a connection of its own, each held open once its acknowledgement has arrived;
 the figure is the server's RSS growth divided by the number of streams. One change
-notification is then sent to all of them, and the time until every stream has it is reported.
+notification is then sent to all of them: the time until every stream has it is reported, and
+the server's CPU time meanwhile (the client, reading every stream, bounds the wall time).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.run import free_port, start, stop
+from benchmarks.run import cpu_seconds, free_port, start, stop
 from benchmarks.sessions import rss_kib
 from tests.http_support import RawHTTP, envelope, modern_headers
 
@@ -29,8 +30,9 @@ def listen_request(request_id: int) -> dict:
     return {"jsonrpc": "2.0", "id": request_id, "method": "subscriptions/listen", "params": params}
 
 
-async def measure(count: int) -> tuple[float, float]:
-    """KiB per open listen stream, and the seconds until a change reached every stream."""
+async def measure(count: int) -> tuple[float, float, float]:
+    """KiB per open listen stream, the seconds until a change reached every stream, and the
+    server's CPU seconds meanwhile (the wall time is mostly the one client reading them all)."""
     port = free_port()
     process = start("trimcp-listen", port)
     try:
@@ -80,25 +82,28 @@ async def measure(count: int) -> tuple[float, float]:
                 await opened.wait()
             await trio.sleep(0.5)
             per_stream = (rss_kib(process.pid) - base) / count
-            began = trio.current_time()
+            began, cpu_began = trio.current_time(), cpu_seconds(process.pid)
             await http.post(
                 {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "change", "_meta": envelope()}},
                 modern_headers("tools/call", "change"),
             )
             with trio.fail_after(300):
                 await heard.wait()
-            fan_out = trio.current_time() - began
+            fan_out, fan_out_cpu = trio.current_time() - began, cpu_seconds(process.pid) - cpu_began
             release.set()
-        return per_stream, fan_out
+        return per_stream, fan_out, fan_out_cpu
     finally:
         stop(process)
 
 
 async def main(counts: list[int]) -> None:
-    rows = ["| streams | KiB/open listen stream | change reaching every stream, s |", "|---|---|---|"]
+    rows = [
+        "| streams | KiB/open listen stream | change reaching every stream, s | server CPU for it, s |",
+        "|---|---|---|---|",
+    ]
     for count in counts:
-        per_stream, fan_out = await measure(count)
-        rows.append(f"| {count} | {per_stream:.1f} | {fan_out:.2f} |")
+        per_stream, fan_out, fan_out_cpu = await measure(count)
+        rows.append(f"| {count} | {per_stream:.1f} | {fan_out:.2f} | {fan_out_cpu:.2f} |")
         print(rows[-1], flush=True)
     print("\n".join(rows))
 
