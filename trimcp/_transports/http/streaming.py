@@ -125,14 +125,19 @@ QUICK_ANSWER = 0.002
 _WAITING = object()
 
 
-async def _next_within(outbox: Outbox, seconds: float) -> Any:
-    """The next batch (``None`` once the outbox is closed), or ``_WAITING`` after ``seconds``
-    (no timer is set when the batch is there already)."""
+async def _next_within(outbox: Outbox, scope: trio.CancelScope) -> Any:
+    """The next batch (``None`` once the outbox is closed), or ``_WAITING`` when ``scope`` (its
+    deadline, a disconnect) ends the wait first; ``scope`` is not entered, and no timer set,
+    when the batch is there already."""
     if outbox.ready:
         return await outbox.next_batch()
-    with trio.CancelScope(deadline=trio.current_time() + seconds):  # move_on_after, minus a generator
+    with scope:
         return await outbox.next_batch()
     return _WAITING
+
+
+def _quick_window() -> trio.CancelScope:
+    return trio.CancelScope(deadline=trio.current_time() + QUICK_ANSWER)  # move_on_after, minus a generator
 
 
 def _is_final(batch: Any) -> bool:
@@ -158,7 +163,7 @@ async def answer_json(
     needs a stream (a question to the client, a listen stream: see
     :meth:`~trimcp._runtime.Outbox.need_stream`): the caller streams the answer instead."""
     messages: list[Outgoing] = []
-    batch = await _next_within(outbox, QUICK_ANSWER)
+    batch = await _next_within(outbox, _quick_window())
     if batch is not None and batch is not _WAITING:
         messages.extend(batch)
     if not _is_final(batch) and batch is not None and not outbox.needs_stream:  # still running: watch
@@ -214,7 +219,7 @@ async def stream_sse(
     if started:
         await _start_sse(send, headers, opening)
     else:
-        pending = await _next_within(outbox, QUICK_ANSWER)
+        pending = await _next_within(outbox, _quick_window())
         if _is_final(pending):
             await send_json(send, json_status(pending[0]), pending[0].data)  # type: ignore[index]
             return True
@@ -224,12 +229,8 @@ async def stream_sse(
             batch = pending
             pending = _WAITING
             if batch is _WAITING:  # wait for the next batch, or until a keep-alive is due
-                if outbox.ready:
-                    batch = await outbox.next_batch()
-                else:
-                    wait = keepalive_interval if started else json_window
-                    with watch.step(trio.current_time() + wait):
-                        batch = await outbox.next_batch()
+                wait = keepalive_interval if started else json_window
+                batch = await _next_within(outbox, watch.step(trio.current_time() + wait))
                 if watch.gone and batch is _WAITING:  # the wait was cut: nothing more
                     break
             # a batch taken as the client left goes through a cancelled step, as it always did:
