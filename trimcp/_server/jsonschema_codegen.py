@@ -101,7 +101,8 @@ def _inlinable(schema: Any, levels: int) -> bool:
 
 class _Generator:
     """Writes the functions of one schema; a schema reached twice (or recursively through
-    ``$ref``) gets one function."""
+    ``$ref``) gets one function. Schemas are told apart by ``id``: all are parts of the root
+    schema, alive while it is."""
 
     def __init__(self, resolve: Callable[[str], Any]) -> None:
         self.resolve = resolve
@@ -116,7 +117,6 @@ class _Generator:
         }
         self.functions: list[str] = []
         self._names: dict[int, str] = {}
-        self._kept: list[Any] = []  # the schemas named, alive so their ids stay theirs
         self._variables = 0
 
     def function(self, schema: Any) -> str:
@@ -131,7 +131,6 @@ class _Generator:
         if name is not None:
             return name
         name = self._names[id(schema)] = f"schema_{len(self._names)}"
-        self._kept.append(schema)
         lines = [f"def {name}(x):"]
         self._checks(schema, "x", lines, 1)
         lines.append("    return True")
